@@ -1,0 +1,52 @@
+# gridwatch: `make demo` runs the whole system, `make test` runs every test.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := mosquitto postgresql ffmpeg chromium gir1.2-gst-rtsp-server-1.0 python3-gi \
+            gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+            gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0
+
+.PHONY: install system-deps demo test test-slow test-all bench schema clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	# test-only parts: an ONVIF camera (its deps would pin ours, hence --no-deps) and an RTSP server
+	$(BIN)/pip install -q --no-deps ipycam==1.3.0
+	$(BIN)/pip install -q aio-rtsp-toolkit==0.1.4
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the integration and browser tests use; installs only what is missing.
+system-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+demo: install
+	$(BIN)/python -m gateway demo
+
+test: install system-deps
+	$(BIN)/python -m pytest -q
+
+test-slow: install system-deps
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: install system-deps
+	$(BIN)/python -m pytest -q -m ''
+
+bench: install system-deps
+	$(BIN)/python -m benchmarks
+
+schema: install
+	$(BIN)/python -m alerts > alerts/alert.schema.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

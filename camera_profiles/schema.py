@@ -1,0 +1,155 @@
+"""The camera profile schema. Coordinates are normalised to the frame (0..1, origin top-left)."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import LineString, Polygon
+
+from alerts.schema import Location, Severity
+
+Point = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+def _check_points(points: list[list[float]]) -> list[list[float]]:
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point [{x}, {y}] is outside the frame: coordinates are normalised to 0..1")
+    return points
+
+
+def _check_polygon(points: list[list[float]]) -> list[list[float]]:
+    _check_points(points)
+    poly = Polygon(points)
+    if not poly.is_valid or poly.area <= 0:
+        from shapely.validation import explain_validity
+
+        raise ValueError(f"polygon is not valid: {explain_validity(poly)}")
+    return points
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OnvifSource(_Strict):
+    host: str
+    port: int = Field(80, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    profile: str = "main"  # "main" | "sub" | a profile token | "WIDTHxHEIGHT"
+    events: bool = True  # subscribe to the camera's own events (PullPoint)
+
+
+class OnvifRef(_Strict):
+    onvif: OnvifSource
+
+
+class DetectSettings(_Strict):
+    fps: float = Field(5.0, gt=0, le=60)
+    width: int = Field(640, ge=64, le=3840)
+    warmup_s: float = Field(2.0, ge=0, description="frames after (re)connect that only train the background")
+
+
+class IntrusionRule(_Strict):
+    min_seconds: float = Field(1.0, ge=0)
+    severity: Severity = Severity.major
+    cooldown_s: float = Field(30.0, ge=0)
+
+
+class LoiteringRule(_Strict):
+    seconds: float = Field(20.0, gt=0)
+    severity: Severity = Severity.minor
+    cooldown_s: float = Field(120.0, ge=0)
+
+
+class Zone(_Strict):
+    name: str = Field(min_length=1)
+    polygon: list[Point] = Field(min_length=3)
+    intrusion: IntrusionRule | None = None
+    loitering: LoiteringRule | None = None
+    min_area: float = Field(0.0005, ge=0, le=1, description="smallest object, as a fraction of the frame")
+
+    _poly = field_validator("polygon")(_check_polygon)
+
+
+class Line(_Strict):
+    name: str = Field(min_length=1)
+    points: list[Point] = Field(min_length=2, max_length=2)
+    from_side: Point | None = None
+    severity: Severity = Severity.minor
+    cooldown_s: float = Field(2.0, ge=0)
+
+    _pts = field_validator("points")(_check_points)
+
+    @model_validator(mode="after")
+    def _side_off_line(self) -> "Line":
+        if LineString(self.points).length <= 0:
+            raise ValueError("points: the two ends of a line must differ")
+        if self.from_side is not None and LineString(self.points).distance(
+            __import__("shapely.geometry", fromlist=["Point"]).Point(self.from_side)
+        ) < 1e-6:
+            raise ValueError("from_side: the point lies on the line, so it names no side")
+        return self
+
+
+class FallingObject(_Strict):
+    region: list[Point] = Field(min_length=3)
+    severity: Severity = Severity.critical
+    cooldown_s: float = Field(10.0, ge=0)
+
+    _poly = field_validator("region")(_check_polygon)
+
+
+class Tamper(_Strict):
+    covered: bool = True
+    defocus: bool = True
+    moved: bool = True
+    min_seconds: float = Field(3.0, ge=0)
+    severity: Severity = Severity.major
+
+
+class Clips(_Strict):
+    enabled: bool = True
+    pre_s: float = Field(5.0, ge=0, le=60)
+    post_s: float = Field(10.0, ge=0, le=120)
+
+
+class CameraProfile(_Strict):
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str | None = None
+    grid: str | None = None
+    location: Location | None = None
+    source: str | OnvifRef
+    enabled: bool = True
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    privacy_masks: list[list[Point]] = Field(default_factory=list)
+    motion_masks: list[list[Point]] = Field(default_factory=list)
+    zones: list[Zone] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list)
+    falling_object: FallingObject | None = None
+    tamper: Tamper | None = None
+    clips: Clips = Field(default_factory=Clips)
+    loop: bool = Field(False, description="replay a file source forever, at real speed (demo cameras)")
+
+    @field_validator("privacy_masks", "motion_masks")
+    @classmethod
+    def _masks(cls, v: list[list[list[float]]]) -> list[list[list[float]]]:
+        for poly in v:
+            if len(poly) < 3:
+                raise ValueError("a mask polygon needs at least 3 points")
+            _check_polygon(poly)
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "CameraProfile":
+        for kind, items in (("zones", self.zones), ("lines", self.lines)):
+            names = [i.name for i in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind}: names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def onvif(self) -> OnvifSource | None:
+        return self.source.onvif if isinstance(self.source, OnvifRef) else None
