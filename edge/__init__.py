@@ -1,0 +1,1 @@
+"""The edge: capture, detection, alerting and publishing for cameras and sensors."""
