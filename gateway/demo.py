@@ -1,0 +1,198 @@
+"""`python -m gateway demo` (what `make demo` runs): the whole system on embedded defaults.
+
+- MQTT: GRIDWATCH_MQTT_URL when set, else a Mosquitto already listening on 127.0.0.1:1883,
+  else an embedded broker (amqtt) started here;
+- the gateway on SQLite (var/demo/gridwatch.db), with the example grids and their users;
+- an edge worker whose camera is a generated clip looping at real speed as if live.
+Everything runs as child processes of this one; Ctrl-C stops them all cleanly.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+DEMO_PASSWORD = "gridwatch"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", default="var/demo", help="where the demo keeps its database, clip and spool")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRIDWATCH_HTTP_PORT", 8080)))
+    p.add_argument("--broker", choices=["auto", "embedded"], default="auto",
+                   help="auto: GRIDWATCH_MQTT_URL, else a local Mosquitto, else embedded")
+    p.add_argument("--fresh", action="store_true", help="start from an empty database")
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace):
+        self.dir = Path(args.dir).resolve()
+        self.port = args.port
+        self.broker_mode = args.broker
+        self.fresh = args.fresh
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.token = os.environ.get("GRIDWATCH_ADMIN_TOKEN") or "demo-admin-token"
+
+    def say(self, msg: str) -> None:
+        print(f"[demo] {msg}", flush=True)
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.dir / f"{name}.log", "ab")
+        # own process group: Ctrl-C reaches only us, and we stop children in order
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def mqtt_url(self) -> str:
+        if self.broker_mode == "auto":
+            if os.environ.get("GRIDWATCH_MQTT_URL"):
+                return os.environ["GRIDWATCH_MQTT_URL"]
+            if _listening("127.0.0.1", 1883):
+                self.say("using the MQTT broker already listening on 127.0.0.1:1883")
+                return "mqtt://127.0.0.1:1883"
+        port = 1883 if not _listening("127.0.0.1", 1883) else _free_port()
+        conf = self.dir / "amqtt.yaml"
+        conf.write_text(
+            "listeners:\n  default:\n    type: tcp\n"
+            f"    bind: 127.0.0.1:{port}\n"
+            "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
+        )
+        amqtt = Path(sys.executable).with_name("amqtt")
+        self.spawn("broker", [str(amqtt), "-c", str(conf)], dict(os.environ))
+        deadline = time.monotonic() + 20
+        while not _listening("127.0.0.1", port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded broker did not start; see {self.dir / 'broker.log'}")
+            time.sleep(0.2)
+        self.say(f"started an embedded MQTT broker (amqtt, MQTT 3.1.1) on 127.0.0.1:{port}")
+        return f"mqtt://127.0.0.1:{port}"
+
+    def run(self) -> int:
+        from edge.democlip import DEMO_PROFILE, make_demo_clip
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        db = self.dir / "gridwatch.db"
+        if self.fresh:
+            for f in self.dir.glob("*.db*"):
+                f.unlink()
+        clip = self.dir / "demo-lawn.avi"
+        if not clip.exists():
+            make_demo_clip(clip)
+        (self.dir / "cam-demo-lawn.yaml").write_text(DEMO_PROFILE.format(clip=clip))
+        mqtt_url = self.mqtt_url()
+        protocol = "3.1.1" if self.broker_mode == "embedded" or "broker" in dict(self.procs) else "5"
+        (self.dir / "edge.yaml").write_text(
+            "edge_id: edge-demo-01\n"
+            f"mqtt: {{url: \"{mqtt_url}\", protocol: \"{protocol}\"}}\n"
+            f"spool: {self.dir / 'edge-spool.db'}\n"
+            "cameras: [cam-demo-lawn.yaml]\n"
+            "status_interval_s: 10\n"
+        )
+        env = dict(os.environ,
+                   GRIDWATCH_DB_URL=f"sqlite:///{db}",
+                   GRIDWATCH_MQTT_URL=mqtt_url,
+                   GRIDWATCH_MQTT_PROTOCOL=protocol,
+                   GRIDWATCH_HTTP_HOST="127.0.0.1",
+                   GRIDWATCH_HTTP_PORT=str(self.port),
+                   GRIDWATCH_ADMIN_TOKEN=self.token,
+                   GRIDWATCH_MEDIA_DIR=str(self.dir / "media"),
+                   GRIDWATCH_GATEWAY_URL=f"http://127.0.0.1:{self.port}",
+                   GRIDWATCH_EDGE_TOKEN=self.token,
+                   PYTHONUNBUFFERED="1")
+        py = sys.executable
+        subprocess.run([py, "-m", "gateway", "migrate"], env=env, check=True)
+        subprocess.run([py, "-m", "gateway", "import-grids", str(EXAMPLES / "grids.geojson"),
+                        "--seed-users", "--password", DEMO_PASSWORD], env=env, check=True)
+        self.spawn("gateway", [py, "-m", "gateway", "serve"], env)
+        base = f"http://127.0.0.1:{self.port}"
+        self._wait_http(base + "/healthz")
+        self.spawn("edge", [py, "-m", "edge", "run", "--config", str(self.dir / "edge.yaml")], env)
+        self.say(f"console:  {base}/            (users from the example grids, password '{DEMO_PASSWORD}',")
+        self.say("          e.g. operator 'operator' and grid worker 'worker.g0307')")
+        self.say(f"API:      {base}/api/incidents  (Authorization: Bearer {self.token})")
+        self.say(f"MQTT:     {mqtt_url}  (alerts on gridwatch/alerts/#, incidents on gridwatch/incidents/#)")
+        self.say(f"logs:     {self.dir}/*.log      Ctrl-C stops everything")
+        return self._supervise()
+
+    def _wait_http(self, url: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.dir / (name + '.log')}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+    def _supervise(self) -> int:
+        stop = {"flag": False}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.update(flag=True))
+        seen = 0
+        while not stop["flag"]:
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    self.say(f"{name} exited with {proc.returncode}; see {self.dir / (name + '.log')}")
+                    stop["flag"] = True
+            try:
+                r = httpx.get(f"http://127.0.0.1:{self.port}/api/incidents",
+                              headers={"Authorization": f"Bearer {self.token}"}, timeout=2)
+                total = r.json().get("total", 0) if r.status_code == 200 else seen
+                if total > seen:
+                    self.say(f"{total} incident(s) open or recorded so far")
+                    seen = total
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(1)
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        self.say("stopping ...")
+        # edge first (it flushes its spool), then the gateway, then the broker
+        order = {"edge": 0, "gateway": 1, "broker": 2}
+        for name, proc in sorted(self.procs, key=lambda p: order.get(p[0], 9)):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.say("stopped")
+        return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    demo = Demo(args)
+    try:
+        return demo.run()
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        print(f"[demo] error: {e}", file=sys.stderr)
+        demo.shutdown()
+        return 1
