@@ -1,0 +1,63 @@
+"""Gateway settings: a YAML file (`--config gateway.yaml`) and `GRIDWATCH_*` environment
+variables; the environment wins over the file, explicit arguments win over both."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", extra="ignore")
+
+    db_url: str = Field("sqlite:///gridwatch.db", description="SQLAlchemy URL; PostgreSQL for replicas")
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_prefix: str = "gridwatch"
+    # A stable client id + a session that outlives the connection: the broker queues
+    # alerts while the gateway is down (DESIGN.md, delivery is at-least-once).
+    mqtt_client_id: str = "gridwatch-gateway"
+    mqtt_session_expiry_s: int = 7 * 24 * 3600
+    mqtt_shared_group: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    admin_token: str | None = None
+    media_dir: Path = Path("media")
+    grids: Path | None = Field(None, description="GeoJSON grids imported at start")
+    routing: Path | None = Field(None, description="routing rules YAML for the engine")
+    timer_interval_s: float = 1.0
+    outbox_interval_s: float = 1.0
+    token_ttl_hours: float = 12.0
+    public_url: str | None = None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _YAML_FILE is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=_YAML_FILE))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config: str | Path | None = None, **overrides: Any) -> "Settings":
+        """Settings from `config` (YAML, optional), then the environment, then `overrides`."""
+        global _YAML_FILE
+        if config is not None and not Path(config).is_file():
+            raise FileNotFoundError(f"gateway config file not found: {config}")
+        _YAML_FILE = Path(config) if config else None
+        try:
+            return cls(**overrides)
+        finally:
+            _YAML_FILE = None
+
+
+# Which YAML file `Settings.load` is reading (pydantic-settings asks the class, not the instance).
+_YAML_FILE: Path | None = None
+
+
+def add_config_argument(parser) -> None:
+    parser.add_argument("--config", metavar="GATEWAY.yaml", help="settings file; GRIDWATCH_* environment variables win over it")
