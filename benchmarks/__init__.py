@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks: `make bench` (python -m benchmarks [NAME ...])."""
