@@ -1,0 +1,345 @@
+"""The edge's MQTT side: alerts go through the durable spool and leave it only on PUBACK.
+
+    publish_alert -> Spool.put (durable) -> sender thread -> paho publish (QoS 1)
+                                                     PUBACK -> Spool.remove
+
+Ordering: alerts spooled while connected go out first ("live"); whatever piled up during an
+outage (the backlog) drains behind them in its own order, so a long backlog never holds
+back a fresh alert for long. Status messages are retained and re-published on every
+(re)connect, so a broker that lost its retained store learns the current state again.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import ssl
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel, ConfigDict
+
+from alerts import SCHEMA_ID, Alert
+from alerts import topics
+from edge.spool import Spool, SpoolEntry
+
+log = logging.getLogger(__name__)
+
+REJECTED_RETRY_S = 5.0  # a PUBACK with an error reason (e.g. quota) is retried after this
+
+
+class MqttSettings(BaseModel):
+    """The `mqtt:` block of the edge (and sensor bridge) YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "mqtt://127.0.0.1:1883"     # mqtt:// or mqtts:// (TLS); user:pass@ allowed
+    username: str | None = None
+    password: str | None = None
+    ca_certs: str | None = None             # TLS: CA bundle; None = the system's
+    certfile: str | None = None             # TLS client certificate (instead of a password)
+    keyfile: str | None = None
+    client_id: str | None = None            # default: gridwatch-edge-<edge_id>
+    prefix: str = "gridwatch"
+    protocol: Literal["5", "3.1.1"] = "5"
+    message_expiry_s: int | None = 86400    # MQTT 5: a broker drops alerts older than this
+    max_inflight: int = 20                  # measured, see benchmarks/bench_delivery.py
+    keepalive_s: int = 30
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 10.0
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
+    """A paho 2.x client configured from `settings` (protocol, credentials, TLS, inflight window)."""
+    url = urlsplit(settings.url)
+    if url.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"mqtt url {settings.url!r}: scheme must be mqtt:// or mqtts://")
+    protocol = mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
+                         **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}))
+    username = settings.username or (unquote(url.username) if url.username else None)
+    password = settings.password or (unquote(url.password) if url.password else None)
+    if username:
+        client.username_pw_set(username, password)
+    if url.scheme in ("mqtts", "ssl"):
+        client.tls_set(ca_certs=settings.ca_certs, certfile=settings.certfile, keyfile=settings.keyfile,
+                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    client.max_inflight_messages_set(settings.max_inflight)
+    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
+    return client
+
+
+def host_port(settings: MqttSettings) -> tuple[str, int]:
+    url = urlsplit(settings.url)
+    return url.hostname or "127.0.0.1", url.port or (8883 if url.scheme in ("mqtts", "ssl") else 1883)
+
+
+class EdgePublisher:
+    """Publishes an edge's alerts at least once, in order, surviving broker outages and restarts."""
+
+    def __init__(self, settings: MqttSettings, edge_id: str, spool_path: str | Path | None, *,
+                 max_spool_bytes: int = 256 * 2**20, max_spool_age_s: float = 7 * 86400):
+        self.settings = settings
+        self.edge_id = edge_id
+        self.spool = Spool(spool_path, max_bytes=max_spool_bytes, max_age_s=max_spool_age_s)
+        self._v5 = settings.protocol == "5"
+        self._client = make_client(settings, settings.client_id or f"gridwatch-edge-{edge_id}")
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._status_topic = topics.edge_status(edge_id, settings.prefix)
+
+        self._lock = threading.Lock()           # guards the maps and cursors below
+        self._wake = threading.Event()
+        self._by_mid: dict[int, int | None] = {}  # paho mid -> spool seq (None: not spooled)
+        self._early_acks: dict[int, bool] = {}    # PUBACKs that beat the mid's registration
+        self._inflight: set[int] = set()          # spool seqs handed to paho, not yet acked
+        self._retry: collections.deque[tuple[float, int]] = collections.deque()
+        self._live_from = self.spool.last_seq() + 1  # seqs below this are the backlog
+        self._live_cursor = 0
+        self._backlog_cursor = 0
+        self._retained: dict[str, tuple[bytes, int]] = {}  # topic -> last retained payload, qos
+        self._connected = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._sent = self._expired = self._rejected = self._invalid = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background; the broker publishes `offline` for us if we vanish."""
+        offline = json.dumps({"state": "offline", "ts": now_iso()})
+        self._client.will_set(self._status_topic, offline, qos=1, retain=True)
+        host, port = host_port(self.settings)
+        kwargs = {}
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 0  # the spool, not the broker, keeps what we owe
+            kwargs = {"clean_start": True, "properties": props}
+        self._client.connect_async(host, port, keepalive=self.settings.keepalive_s, **kwargs)
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name=f"spool-sender-{self.edge_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, state: str = "stopped") -> None:
+        """Publish the final status, give it a moment to be acknowledged, disconnect.
+        Unacknowledged alerts stay in the spool for the next start."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread:
+            self._thread.join(5)
+        info = None
+        if self._connected:
+            payload = json.dumps({"state": state, "ts": now_iso()})
+            info = self._client.publish(self._status_topic, payload, qos=1, retain=True)
+        if info is not None:
+            try:
+                info.wait_for_publish(3)
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.spool.close()
+
+    # -- what producers call --------------------------------------------------------------------
+    def publish_alert(self, alert: Alert) -> None:
+        """Returns once the alert is durably in the spool; never waits for the network."""
+        source_id = alert.source.id
+        self.spool.put(topics.alert(self.edge_id, source_id, self.settings.prefix), alert.to_json(), qos=1)
+        self._wake.set()
+
+    def publish_status(self, camera_id: str | None, payload: dict) -> None:
+        """Retained status of the edge (camera_id None) or of one camera."""
+        topic = (self._status_topic if camera_id is None
+                 else topics.camera_status(self.edge_id, camera_id, self.settings.prefix))
+        body = dict(payload)
+        body.setdefault("ts", now_iso())
+        self.publish_raw(topic, json.dumps(body), qos=1, retain=True)
+
+    def publish_raw(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish outside the spool (e.g. Home Assistant discovery); retained ones are
+        re-published after every reconnect."""
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        if retain:
+            with self._lock:
+                self._retained[topic] = (data, qos)
+        if self._connected:
+            self._publish(topic, data, qos, retain, None, None)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every spooled alert is acknowledged; True when the spool is empty."""
+        deadline = time.monotonic() + timeout
+        while len(self.spool) and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.02)
+        return len(self.spool) == 0
+
+    @property
+    def stats(self) -> dict:
+        return {"spooled": len(self.spool), "spool_bytes": self.spool.size_bytes, "sent": self._sent,
+                "dropped": self.spool.dropped + self._expired, "expired": self._expired,
+                "rejected": self._rejected, "invalid": self._invalid, "connected": self._connected}
+
+    # -- paho callbacks (paho's network thread) -----------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("edge %s: broker refused the connection: %s", self.edge_id, reason_code)
+            return
+        with self._lock:
+            # Everything spooled before now is backlog; it drains behind live alerts.
+            self._live_from = self.spool.last_seq() + 1
+            retained = dict(self._retained)
+            self._connected = True
+        # The edge itself is online again; camera statuses and other retained state are
+        # re-sent as last known.
+        retained[self._status_topic] = (json.dumps({"state": "online", "ts": now_iso()}).encode(), 1)
+        for topic, (data, qos) in retained.items():
+            self._publish(topic, data, qos, True, None, None)
+        log.info("edge %s: connected to %s, %d alert(s) spooled", self.edge_id, self.settings.url, len(self.spool))
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected = False
+        if not self._stopping:
+            log.warning("edge %s: lost the broker (%s); alerts keep spooling", self.edge_id, reason_code)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        failed = bool(getattr(reason_code, "is_failure", False))
+        with self._lock:
+            if mid not in self._by_mid:
+                self._early_acks[mid] = failed
+                return
+            seq = self._by_mid.pop(mid)
+        self._acked(seq, failed, reason_code)
+
+    def _acked(self, seq: int | None, failed: bool, reason_code=None) -> None:
+        if seq is None:
+            return
+        if failed:
+            log.warning("edge %s: broker rejected spooled alert %d (%s); retrying in %.0f s",
+                        self.edge_id, seq, reason_code, REJECTED_RETRY_S)
+            with self._lock:
+                self._rejected += 1
+                self._inflight.discard(seq)
+                self._retry.append((time.monotonic() + REJECTED_RETRY_S, seq))
+        else:
+            self.spool.remove(seq)
+            with self._lock:
+                self._inflight.discard(seq)
+                self._sent += 1
+        self._wake.set()
+
+    # -- the sender thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        last_bounds = time.monotonic()
+        while not self._stopping:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                if time.monotonic() - last_bounds > 10:
+                    last_bounds = time.monotonic()
+                    self.spool.enforce_bounds()
+                if self._connected:
+                    self._pump()
+            except Exception:  # never let the sender die: the spool keeps everything
+                log.exception("edge %s: spool sender error", self.edge_id)
+                time.sleep(0.5)
+
+    def _pump(self) -> None:
+        while self._connected and not self._stopping:
+            room = self.settings.max_inflight - len(self._inflight)
+            if room <= 0:
+                return
+            batch = self._next_batch(room)
+            if not batch:
+                return
+            for entry in batch:
+                self._send(entry)
+
+    def _next_batch(self, room: int) -> list[SpoolEntry]:
+        now = time.monotonic()
+        batch: list[SpoolEntry] = []
+        with self._lock:
+            while self._retry and self._retry[0][0] <= now and len(batch) < room:
+                entry = self.spool.get(self._retry.popleft()[1])
+                if entry is not None:
+                    batch.append(entry)
+            live_from, inflight = self._live_from, set(self._inflight)
+            live_after = max(self._live_cursor, live_from - 1)
+            backlog_after = self._backlog_cursor
+        # Live alerts first ...
+        live = self.spool.peek(after=live_after, limit=room - len(batch)) if len(batch) < room else []
+        batch += live
+        if live:
+            self._live_cursor = live[-1].seq
+        # ... then the backlog, in its own order, in whatever room is left.
+        if len(batch) < room and backlog_after < live_from - 1:
+            want = room - len(batch)
+            rows = self.spool.peek(after=backlog_after, before=live_from, limit=want + len(inflight))
+            cursor, taken = backlog_after, 0
+            for entry in rows:
+                cursor = entry.seq
+                if entry.seq in inflight:
+                    continue
+                batch.append(entry)
+                taken += 1
+                if taken == want:
+                    break
+            else:
+                if len(rows) < want + len(inflight):
+                    cursor = live_from - 1  # the backlog is drained
+            self._backlog_cursor = cursor
+        return batch
+
+    def _send(self, entry: SpoolEntry) -> None:
+        props = None
+        if self._v5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.PayloadFormatIndicator = 1
+            props.ContentType = "application/json"
+            props.UserProperty = [("schema", SCHEMA_ID)]
+            if self.settings.message_expiry_s:
+                left = int(self.settings.message_expiry_s - (time.time() - entry.created))
+                if left <= 0:
+                    # Stale: the broker would discard it anyway; say so instead of sending.
+                    log.warning("edge %s: spooled alert %d expired after %d s, dropped",
+                                self.edge_id, entry.seq, self.settings.message_expiry_s)
+                    self.spool.remove(entry.seq)
+                    self._expired += 1
+                    return
+                props.MessageExpiryInterval = left
+        with self._lock:
+            self._inflight.add(entry.seq)
+        self._publish(entry.topic, entry.payload, entry.qos, entry.retain, props, entry.seq)
+
+    def _publish(self, topic: str, data: bytes, qos: int, retain: bool,
+                 props: Properties | None, seq: int | None) -> None:
+        try:
+            info = self._client.publish(topic, data, qos=qos, retain=retain, properties=props)
+        except (ValueError, TypeError) as e:
+            # e.g. an oversized payload or a bad topic: it can never be sent, so it must not
+            # block the queue; dropped with a reason and counted.
+            log.error("edge %s: cannot publish to %r: %s; dropped", self.edge_id, topic, e)
+            if seq is not None:
+                self.spool.remove(seq)
+                with self._lock:
+                    self._inflight.discard(seq)
+                    self._invalid += 1
+            return
+        with self._lock:
+            if info.mid in self._early_acks:
+                failed = self._early_acks.pop(info.mid)
+            else:
+                self._by_mid[info.mid] = seq
+                return
+        self._acked(seq, failed)
