@@ -1,0 +1,183 @@
+"""The operator console and the grid worker's phone view: pages, static files and the
+server-sent events stream (`GET /api/stream`).
+
+The pages are static HTML/CSS/ES modules that talk to the REST API in the browser. This
+router only serves them, picks the landing page by role, and turns the incident-events
+feed (`GET /api/events?after=`) into server-sent events. It reaches the API through the
+app itself (in-process ASGI calls carrying the caller's credentials), so the API's auth
+and visibility rules apply unchanged, and polling the shared feed keeps several gateway
+replicas consistent.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+
+STATIC = Path(__file__).parent / "static"
+POLL_S = 1.0          # how often the stream polls the events feed
+KEEPALIVE_S = 15.0    # a comment line now and then keeps proxies from closing an idle stream
+BATCH = 200
+
+router = APIRouter(include_in_schema=False)
+
+_PAGES = {
+    "/login": "login.html",
+    "/console/": "board.html",
+    "/console/map": "map.html",
+    "/console/devices": "devices.html",
+    "/console/figures": "figures.html",
+    "/m/": "mobile.html",
+}
+
+
+def _page(name: str) -> FileResponse:
+    # Pages are tiny and change with deployments: let the browser revalidate each time.
+    return FileResponse(STATIC / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+def _add_page(path: str, name: str) -> None:
+    async def page() -> FileResponse:
+        return _page(name)
+
+    router.add_api_route(path, page, methods=["GET"], name=f"console:{name}")
+
+
+for _path, _name in _PAGES.items():
+    _add_page(_path, _name)
+
+
+@router.get("/console")
+async def console_slash() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=307)
+
+
+@router.get("/m")
+async def mobile_slash() -> RedirectResponse:
+    return RedirectResponse("/m/", status_code=307)
+
+
+@router.get("/console/incidents/{incident_id}")
+async def incident_page(incident_id: str) -> FileResponse:
+    return _page("incident.html")
+
+
+@router.get("/console/static/{path:path}")
+async def static_file(path: str) -> FileResponse:
+    target = (STATIC / path).resolve()
+    if not target.is_relative_to(STATIC.resolve()) or not target.is_file():
+        raise HTTPException(status_code=404, detail=f"no static file {path!r}")
+    return FileResponse(target, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC / "logo.svg", media_type="image/svg+xml")
+
+
+def _internal(request: Request) -> httpx.AsyncClient:
+    """A client that calls this same app in-process, as the caller (same token/cookie)."""
+    headers = {}
+    if auth := request.headers.get("authorization"):
+        headers["authorization"] = auth
+    if cookie := request.headers.get("cookie"):
+        headers["cookie"] = cookie
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app),
+                             base_url="http://gateway.internal", headers=headers, timeout=10.0)
+
+
+def landing_for(role: str | None) -> str:
+    """Where a user lands after login: grid workers on their phone view, others on the board."""
+    return "/m/" if role == "grid_worker" else "/console/"
+
+
+@router.get("/")
+async def root(request: Request) -> RedirectResponse:
+    async with _internal(request) as client:
+        me = await client.get("/api/me")
+    if me.status_code != 200:
+        return RedirectResponse("/login", status_code=303)
+    role = (me.json().get("user") or me.json()).get("role")
+    return RedirectResponse(landing_for(role), status_code=303)
+
+
+def sse_message(event_id: int | str, event: str, data: dict) -> str:
+    """One server-sent event; `data` is a single JSON line, so it never needs splitting."""
+    return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@router.get("/api/stream")
+async def stream(request: Request, after: str | None = None) -> Response:
+    """Incident events as server-sent events, resuming after `Last-Event-ID` (or `?after=`).
+
+    Without either, the stream starts from now: the page has just loaded the current list.
+    """
+    start = request.headers.get("last-event-id") or after
+    client = _internal(request)
+    try:
+        first = await _poll(client, start, limit=1 if start is None else BATCH)
+    except Exception:
+        await client.aclose()
+        raise
+    if first.status_code != 200:
+        await client.aclose()
+        return Response(first.content, status_code=first.status_code,
+                        media_type=first.headers.get("content-type", "application/json"))
+
+    async def events():
+        last = start
+        items = first.json().get("items", [])
+        if start is None:
+            # Only learn where "now" is: skip to the newest event without replaying history.
+            last = await _newest_event_id(client) if items else None
+            items = []
+        try:
+            yield "retry: 2000\n\n"
+            idle = 0.0
+            while True:
+                for item in items:
+                    last = item["id"]
+                    yield sse_message(item["id"], "incident", item)
+                if await request.is_disconnected():
+                    return
+                if items:
+                    idle = 0.0
+                else:
+                    await asyncio.sleep(POLL_S)
+                    idle += POLL_S
+                    if idle >= KEEPALIVE_S:
+                        idle = 0.0
+                        yield ": keepalive\n\n"
+                resp = await _poll(client, last, BATCH)
+                if resp.status_code != 200:
+                    # Token expired or revoked: tell the page, which sends the user to login.
+                    yield sse_message(last or 0, "error", {"status": resp.status_code})
+                    return
+                items = resp.json().get("items", [])
+        finally:
+            await client.aclose()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _poll(client: httpx.AsyncClient, after, limit: int) -> httpx.Response:
+    params = {"limit": limit}
+    if after is not None:
+        params["after"] = after
+    return await client.get("/api/events", params=params)
+
+
+async def _newest_event_id(client: httpx.AsyncClient):
+    """The id of the newest event, found by paging forward through the feed."""
+    last = None
+    while True:
+        resp = await _poll(client, last, 1000)
+        items = resp.json().get("items", []) if resp.status_code == 200 else []
+        if not items:
+            return last
+        last = items[-1]["id"]

@@ -1,0 +1,218 @@
+// The live incident board: filters, severity and deadlines at a glance, server-sent
+// updates without reload, a chime and a banner for new critical incidents, keyboard actions.
+import { api, get, liveEvents, post, query } from "./api.js";
+import {
+  $, chime, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, LEVELS, OPEN_STATUSES, SEVERITIES,
+  setLive, sevBadge, shell, statusBadge, STATUSES, tickCountdowns, toast, typeLabel, TYPES, ask,
+} from "./ui.js";
+
+const SEV_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i]));
+const FINAL = ["closed", "dismissed"];
+const state = { incidents: new Map(), selected: null, muted: localStorage.getItem("gw.muted") === "1", fresh: new Set() };
+const filters = readFilters();
+
+function readFilters() {
+  const q = new URLSearchParams(location.search);
+  return { grid: q.get("grid") || "", level: q.get("level") || "", type: q.get("type") || "",
+    status: q.get("status") || "active", overdue: q.get("overdue") === "true" };
+}
+
+function writeFilters() {
+  const q = query({ ...filters, status: filters.status === "active" ? "" : filters.status, overdue: filters.overdue ? "true" : "" });
+  history.replaceState(null, "", q ? `?${q}` : location.pathname);
+}
+
+function matches(inc) {
+  if (filters.grid && inc.grid_id !== filters.grid && !(inc.grid_path || []).includes(filters.grid)) return false;
+  if (filters.level && inc.level !== filters.level) return false;
+  if (filters.type && inc.type !== filters.type) return false;
+  if (filters.status === "active" && !OPEN_STATUSES.includes(inc.status)) return false;
+  if (filters.status && filters.status !== "active" && filters.status !== "all" && inc.status !== filters.status) return false;
+  if (filters.overdue && !inc.overdue) return false;
+  return true;
+}
+
+function sorted() {
+  return [...state.incidents.values()].filter(matches).sort((a, b) =>
+    (FINAL.includes(a.status) - FINAL.includes(b.status)) ||
+    ((SEV_RANK[a.severity] ?? 9) - (SEV_RANK[b.severity] ?? 9)) ||
+    String(b.opened_at).localeCompare(String(a.opened_at)));
+}
+
+async function load() {
+  const params = { grid: filters.grid, level: filters.level, type: filters.type, overdue: filters.overdue ? "true" : "", limit: 500 };
+  if (filters.status !== "active" && filters.status !== "all") params.status = filters.status;
+  const data = await get("/api/incidents", params);
+  state.incidents = new Map(data.items.map((i) => [i.id, i]));
+  render();
+}
+
+// ---------- rendering ----------
+const root = $("#app");
+let tbody, kpis, banner, count;
+
+function layout(grids) {
+  const select = (name, label, options) => h("select", {
+    "aria-label": label, name, onchange: (e) => { filters[name] = e.target.value; writeFilters(); load().catch(showError); },
+  }, options.map(([v, t]) => h("option", { value: v, selected: filters[name] === v ? true : null }, t)));
+  kpis = h("div.kpis");
+  banner = h("div.alarm-banner", { role: "alert" });
+  tbody = h("tbody");
+  count = h("span.muted");
+  root.append(
+    h("div.page-head", {}, h("h1", {}, "Incident board"), count,
+      h("div.filters", { style: { marginLeft: "auto" } },
+        select("grid", "Grid", [["", "All grids"], ...grids.map((g) => [g.id, `${g.name || g.id} (${g.id})`])]),
+        select("level", "Level", [["", "All levels"], ...LEVELS.map((l) => [l, l[0].toUpperCase() + l.slice(1)])]),
+        select("type", "Type", [["", "All types"], ...TYPES.map((t) => [t, typeLabel(t)])]),
+        select("status", "Status", [["active", "Active"], ["all", "All statuses"], ...STATUSES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])]),
+        h("label.check", {}, h("input", { type: "checkbox", name: "overdue", checked: filters.overdue || null,
+          onchange: (e) => { filters.overdue = e.target.checked; writeFilters(); load().catch(showError); } }), "Overdue only"),
+        h("button.ghost", { id: "mute", title: "Sound for new critical incidents (m)", onclick: toggleMute }, ""))),
+    banner, kpis,
+    h("section.panel", {},
+      h("table.board", { id: "board" },
+        h("thead", {}, h("tr", {}, ["Severity", "Incident", "Grid", "Level", "Status", "Assignee", "Opened", "Deadline", "Alerts"].map((t) => h("th", {}, t)))),
+        tbody),
+      h("div.shortcuts", {},
+        [["j/k", "move"], ["Enter", "open"], ["d", "dispatch"], ["v", "verify"], ["c", "close"], ["x", "dismiss"], ["/", "filter"], ["m", "mute"]]
+          .map(([k, t]) => h("span", {}, h("kbd", {}, k), " ", t)))));
+  renderMute();
+}
+
+function render() {
+  const rows = sorted();
+  const active = [...state.incidents.values()].filter((i) => OPEN_STATUSES.includes(i.status));
+  kpis.replaceChildren(
+    kpi("Active", active.length),
+    kpi("Critical", active.filter((i) => i.severity === "critical").length, "critical"),
+    kpi("Overdue", active.filter((i) => i.overdue).length, "overdue"),
+    kpi("Awaiting acknowledgement", active.filter((i) => i.status === "dispatched").length),
+    kpi("Awaiting verification", active.filter((i) => i.status === "resolved").length));
+  count.textContent = `${rows.length} shown`;
+  if (!rows.length) {
+    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 9 }, h("div.empty", {}, h("b", {}, "No incidents match"), "New incidents appear here as they open."))));
+    return;
+  }
+  if (!rows.some((r) => r.id === state.selected)) state.selected = null;
+  tbody.replaceChildren(...rows.map(row));
+}
+
+const kpi = (label, value, cls = "") => h("div.kpi.panel", { class: cls }, h("div.label", {}, label), h("div.value", {}, value));
+
+function row(inc) {
+  const tr = h("tr", {
+    dataset: { id: inc.id },
+    class: [`sevbar-${inc.severity}`, `sev-row-${inc.severity}`, inc.id === state.selected ? "selected" : "", state.fresh.has(inc.id) ? "fresh" : ""].join(" "),
+    onclick: () => select(inc.id), ondblclick: () => openIncident(inc.id),
+  },
+  h("td", {}, sevBadge(inc.severity)),
+  h("td", {}, h("a.inc-title", { href: `/console/incidents/${inc.id}`, onclick: (e) => e.stopPropagation() }, incidentTitle(inc)),
+    h("div.inc-sub", {}, `${typeLabel(inc.type)} · ${inc.camera_id || inc.source_id || ""}`)),
+  h("td", {}, h("span.mono", {}, inc.grid_id || "—")),
+  h("td", {}, levelBadge(inc.level)),
+  h("td", {}, statusBadge(inc.status)),
+  h("td", {}, inc.assignee || h("span.faint", {}, "unassigned")),
+  h("td.nowrap", { title: inc.opened_at }, fmtTime(inc.opened_at), h("div.inc-sub", {}, fmtAgo(inc.opened_at))),
+  h("td.nowrap", {}, countdown(inc)),
+  h("td", {}, h("span.mono", {}, inc.alert_count ?? 1)));
+  return tr;
+}
+
+// ---------- live updates ----------
+function onEvent(item) {
+  const inc = item.incident;
+  if (!inc || !inc.id) return;
+  const isNew = !state.incidents.has(inc.id);
+  state.incidents.set(inc.id, { ...(state.incidents.get(inc.id) || {}), ...inc });
+  state.fresh.add(inc.id);
+  setTimeout(() => state.fresh.delete(inc.id), 2500);
+  render();
+  if (isNew && item.event === "opened" && inc.severity === "critical" && matches(inc)) alarm(inc);
+}
+
+function alarm(inc) {
+  banner.replaceChildren(h("span.icon"), h("b", {}, "New critical incident"),
+    h("span", {}, `${incidentTitle(inc)} — grid ${inc.grid_id || "?"}`),
+    h("a.btn.primary", { href: `/console/incidents/${inc.id}`, style: { marginLeft: "auto" } }, "Open"),
+    h("button.ghost", { onclick: () => banner.classList.remove("show") }, "Dismiss"));
+  banner.classList.remove("show");
+  void banner.offsetWidth;                 // restart the flash animation
+  banner.classList.add("show");
+  document.title = "● New critical · gridwatch";
+  if (!state.muted) chime();
+}
+
+function toggleMute() {
+  state.muted = !state.muted;
+  localStorage.setItem("gw.muted", state.muted ? "1" : "0");
+  renderMute();
+  if (!state.muted) chime();               // a click also unlocks audio in the browser
+}
+
+function renderMute() {
+  $("#mute").textContent = state.muted ? "🔇 Sound off" : "🔔 Sound on";
+}
+
+// ---------- selection and actions ----------
+function select(id) {
+  state.selected = id;
+  tbody.querySelectorAll("tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.id === id));
+  const tr = tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`);
+  tr && tr.scrollIntoView({ block: "nearest" });
+}
+
+function move(step) {
+  const rows = sorted();
+  if (!rows.length) return;
+  const i = rows.findIndex((r) => r.id === state.selected);
+  const next = rows[Math.max(0, Math.min(rows.length - 1, i < 0 ? 0 : i + step))];
+  select(next.id);
+}
+
+const openIncident = (id) => { location.href = `/console/incidents/${id}`; };
+
+const NEEDS_REASON = { dismiss: "Reason (false alarm, duplicate, …)" };
+
+async function act(action) {
+  const id = state.selected;
+  if (!id) { toast("Select an incident first (j/k or click)."); return; }
+  let body = {};
+  if (NEEDS_REASON[action]) {
+    const answer = await ask({ title: `Dismiss incident`, label: NEEDS_REASON[action], required: true, confirm: "Dismiss" });
+    if (!answer) return;
+    body = { reason: answer.note, note: answer.note };
+  }
+  try {
+    const updated = await post(`/api/incidents/${encodeURIComponent(id)}/${action}`, body);
+    if (updated && updated.id) state.incidents.set(updated.id, { ...state.incidents.get(updated.id), ...updated });
+    render();
+    toast(`${action[0].toUpperCase() + action.slice(1)}: done`);
+  } catch (err) {
+    toast(err.message, "error");
+  }
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.target.closest("input, select, textarea") || e.ctrlKey || e.metaKey || e.altKey) return;
+  const keys = {
+    j: () => move(1), ArrowDown: () => move(1), k: () => move(-1), ArrowUp: () => move(-1),
+    Enter: () => state.selected && openIncident(state.selected), o: () => state.selected && openIncident(state.selected),
+    d: () => act("dispatch"), v: () => act("verify"), c: () => act("close"), x: () => act("dismiss"),
+    m: toggleMute, "/": () => root.querySelector("select[name=grid]").focus(),
+  };
+  if (keys[e.key]) { e.preventDefault(); keys[e.key](); }
+});
+
+function showError(err) { toast(err.message, "error"); }
+
+// ---------- start ----------
+(async () => {
+  await shell("board");
+  const grids = await get("/api/grids", { limit: 1000 }).then((d) => d.items).catch(() => []);
+  layout(grids);
+  await load();
+  liveEvents(onEvent, setLive);
+  setInterval(() => tickCountdowns(tbody), 1000);
+  window.addEventListener("focus", () => { document.title = "Incident board · gridwatch"; });
+})().catch(showError);
