@@ -1,0 +1,392 @@
+"""The incident lifecycle (DESIGN.md): a pure state machine. Every function takes the
+current state and `now` and returns the new state plus the events to record and publish;
+nothing here reads a clock or stores anything. Timers are derived from the state
+(`due_timers`), so the gateway keeps them as rows and a restart loses nothing.
+
+    open -> dispatched -> acknowledged -> resolved -> verified -> closed
+    side paths: dismissed, reopened (back to dispatched), escalated, extended,
+    reassigned, merged (closed into another incident), attached (a repeated alert)
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from typing import Any, Callable, Protocol
+
+from gateway.engine.grids import GridSet, level_above
+from gateway.engine.routing import Route
+
+STATUSES = ("open", "dispatched", "acknowledged", "resolved", "verified", "closed", "dismissed")
+ACTIVE = ("open", "dispatched", "acknowledged", "resolved", "verified")
+UNRESOLVED = ("open", "dispatched", "acknowledged")
+ACTIONS = ("dispatch", "acknowledge", "resolve", "verify", "reopen", "close", "dismiss",
+           "escalate", "extend", "reassign", "merge")
+
+# Who may do what. 'system' is the gateway itself (timers, ingest).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "grid_worker": frozenset({"acknowledge", "resolve"}),
+    "grid_leader": frozenset({"dispatch", "acknowledge", "resolve", "dismiss", "escalate", "extend", "reassign"}),
+    "professional": frozenset({"acknowledge", "resolve"}),
+    "operator": frozenset(ACTIONS),
+    "community": frozenset(ACTIONS),
+    "street": frozenset(ACTIONS),
+    "admin": frozenset(ACTIONS),
+    "system": frozenset({"dispatch", "escalate", "reassign", "close"}),
+}
+
+
+def can(actor_role: str, action: str) -> bool:
+    return action in PERMISSIONS.get(actor_role, frozenset())
+
+
+class TransitionError(ValueError):
+    """An action that is not possible in the incident's current state, or lacks a parameter."""
+
+
+class NotAllowed(TransitionError):
+    """The actor's role may not take this action on this incident."""
+
+
+class Deadlines(Protocol):
+    def add(self, start_utc: datetime, duration: timedelta) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+
+
+SYSTEM = Actor("gridwatch", "system")
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    at: datetime
+    actor: str | None = None
+    note: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "at": _iso(self.at), "actor": self.actor, "note": self.note,
+                "reason": self.reason, "data": self.data}
+
+
+@dataclass(frozen=True)
+class Timer:
+    kind: str  # 'ack' | 'resolve'
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class IncidentState:
+    id: str
+    type: str
+    severity: str
+    status: str
+    level: str  # the level currently answering: 'grid' | 'community' | 'street'
+    grid_id: str | None  # the cell where it happened; never changes
+    owner_grid_id: str | None  # the grid at `level` that answers for it
+    opened_at: datetime
+    source_id: str | None = None
+    camera_id: str | None = None
+    professional_grid_id: str | None = None
+    assignee: str | None = None
+    ack_due_at: datetime | None = None
+    due_at: datetime | None = None
+    acknowledged_at: datetime | None = None  # the first acknowledgement (kept across reopen)
+    resolved_at: datetime | None = None
+    verified_at: datetime | None = None
+    closed_at: datetime | None = None
+    dismissed_at: datetime | None = None
+    calendar: str = "calendar"  # deadlines in 'working' hours or 'calendar' time
+    ack_within: timedelta = timedelta(minutes=30)
+    resolve_within: timedelta = timedelta(hours=4)
+    rule: str | None = None
+    escalations: int = 0
+    reopen_count: int = 0
+    extensions: int = 0
+    alert_count: int = 1
+    last_alert_at: datetime | None = None
+    merged_into: str | None = None
+    false_alarm: bool = False
+    dismiss_reason: str | None = None
+    resolution_note: str | None = None
+    photos: tuple[str, ...] = ()
+    ack_missed: bool = False  # an acknowledgement deadline passed at some level
+    resolve_missed: bool = False  # a resolution deadline passed: not closed on time
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
+        out = {}
+        for k, v in asdict(self).items():
+            if isinstance(v, datetime):
+                v = _iso(v)
+            elif isinstance(v, timedelta):
+                v = v.total_seconds()
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[k] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "IncidentState":
+        kw = {}
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if v is not None and f.name.endswith("_at"):
+                v = datetime.fromisoformat(v) if isinstance(v, str) else v
+            elif f.name.endswith("_within") and not isinstance(v, timedelta):
+                v = timedelta(seconds=float(v))
+            elif f.name == "photos":
+                v = tuple(v or ())
+            kw[f.name] = v
+        return cls(**kw)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+
+
+def _add(state: IncidentState, calendar: Deadlines | None, start: datetime, d: timedelta) -> datetime:
+    if state.calendar == "working" and calendar is not None:
+        return calendar.add(start, d)
+    return start + d
+
+
+# -- opening and attaching ------------------------------------------------------------------
+def open_incident(route: Route, grids: GridSet | None, now: datetime, *, incident_id: str, alert_type: str,
+                  severity: str, source_id: str | None = None, camera_id: str | None = None,
+                  calendar: Deadlines | None = None) -> tuple[IncidentState, list[Event]]:
+    """File an incident where `route` says and dispatch it at once to the responsible person
+    of that level when there is one (the clock starts at filing either way, so an incident
+    nobody picks up still escalates)."""
+    state = IncidentState(
+        id=incident_id, type=alert_type, severity=severity, status="open", level=route.level,
+        grid_id=route.cell_grid_id, owner_grid_id=route.grid_id, opened_at=now, source_id=source_id,
+        camera_id=camera_id, professional_grid_id=route.professional_grid_id, calendar=route.calendar,
+        ack_within=route.ack_within, resolve_within=route.resolve_within, rule=route.rule, last_alert_at=now)
+    state = replace(state, ack_due_at=_add(state, calendar, now, route.ack_within),
+                    due_at=_add(state, calendar, now, route.resolve_within))
+    events = [Event("opened", now, SYSTEM.username, data={
+        "level": route.level, "grid_id": route.grid_id, "rule": route.rule,
+        "professional_grid_id": route.professional_grid_id})]
+    person = grids.responsible(route.cell_grid_id or route.grid_id, route.level) if grids else None
+    if person is not None:
+        state = replace(state, status="dispatched", assignee=person.user)
+        events.append(Event("dispatched", now, SYSTEM.username, data={"assignee": person.user, "level": state.level}))
+    return state, events
+
+
+def attach(state: IncidentState, now: datetime, *, alert_id: str | None = None,
+           severity: str | None = None) -> tuple[IncidentState, list[Event]]:
+    """A repeated alert of the same source and type joins the active incident."""
+    if not state.active:
+        raise TransitionError(f"cannot attach an alert to an incident that is '{state.status}': open a new one")
+    from gateway.engine.routing import SEVERITIES
+    sev = state.severity
+    if severity in SEVERITIES and SEVERITIES.index(severity) > SEVERITIES.index(sev):
+        sev = severity
+    new = replace(state, alert_count=state.alert_count + 1, last_alert_at=now, severity=sev)
+    return new, [Event("attached", now, SYSTEM.username, data={"alert_id": alert_id, "alert_count": new.alert_count})]
+
+
+def merge_into(target: IncidentState, source: IncidentState, actor: Actor,
+               now: datetime) -> tuple[IncidentState, list[Event]]:
+    """The target's side of a merge: it takes over the source's alerts."""
+    if not target.active:
+        raise TransitionError(f"cannot merge into an incident that is '{target.status}'")
+    if target.id == source.id:
+        raise TransitionError("cannot merge an incident into itself")
+    new = replace(target, alert_count=target.alert_count + source.alert_count,
+                  opened_at=min(target.opened_at, source.opened_at))
+    return new, [Event("merged", now, actor.username, data={"from": source.id, "alert_count": new.alert_count})]
+
+
+# -- actions ------------------------------------------------------------------------------
+# allowed source statuses, and what to say when the status is wrong
+_FROM: dict[str, tuple[tuple[str, ...], str]] = {
+    "dispatch": (("open", "dispatched"), "only an open incident can be dispatched"),
+    "acknowledge": (("open", "dispatched"), "it must be 'dispatched' (and not yet acknowledged)"),
+    "resolve": (("dispatched", "acknowledged"), "it must be 'dispatched' or 'acknowledged'"),
+    "verify": (("resolved",), "it must be 'resolved' first"),
+    "reopen": (("resolved", "verified"), "only a resolved or verified incident can be reopened"),
+    "close": (("verified",), "it must be 'verified' first"),
+    "dismiss": (("open", "dispatched", "acknowledged", "resolved"), "it is past verification"),
+    "escalate": (UNRESOLVED, "only an unresolved incident can be escalated"),
+    "extend": (UNRESOLVED, "only an unresolved incident has a deadline to extend"),
+    "reassign": (ACTIVE, "it is no longer active"),
+    "merge": (ACTIVE, "it is no longer active"),
+}
+
+
+def apply(state: IncidentState, action: str, actor: Actor, now: datetime, *, grids: GridSet | None = None,
+          calendar: Deadlines | None = None, **params: Any) -> tuple[IncidentState, list[Event]]:
+    """Take `action` on the incident. `grids` is needed to escalate and `calendar` (the
+    working calendar) to move working-hour deadlines. Raises TransitionError."""
+    if action not in _FROM:
+        raise TransitionError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if not can(actor.role, action):
+        raise NotAllowed(f"a {actor.role} may not {action} incidents")
+    if actor.role in ("grid_worker", "professional") and state.assignee != actor.username:
+        raise NotAllowed(f"{actor.username} may only {action} incidents assigned to them"
+                         f" (this one is assigned to {state.assignee or 'nobody'})")
+    allowed, hint = _FROM[action]
+    if state.status not in allowed:
+        raise TransitionError(f"cannot {action} an incident that is '{state.status}': {hint}")
+    return _HANDLERS[action](state, actor, now, grids, calendar, params)
+
+
+def _need(params: dict[str, Any], name: str, action: str) -> Any:
+    v = params.get(name)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        raise TransitionError(f"{action} needs a {name}")
+    return v
+
+
+def _dispatch(s, actor, now, grids, cal, p):
+    person = grids.responsible(s.grid_id or s.owner_grid_id, s.level) if grids else None
+    assignee = p.get("assignee") or (person.user if person else None)
+    if not assignee:
+        raise TransitionError("dispatch needs an assignee: nobody is responsible at this level")
+    return replace(s, status="dispatched", assignee=assignee), [
+        Event("dispatched", now, actor.username, note=p.get("note"), data={"assignee": assignee, "level": s.level})]
+
+
+def _acknowledge(s, actor, now, grids, cal, p):
+    new = replace(s, status="acknowledged", acknowledged_at=s.acknowledged_at or now)
+    return new, [Event("acknowledged", now, actor.username, note=p.get("note"))]
+
+
+def _resolve(s, actor, now, grids, cal, p):
+    note = _need(p, "note", "resolve")
+    photos = tuple(p.get("photos") or ())
+    new = replace(s, status="resolved", resolved_at=now, acknowledged_at=s.acknowledged_at or now,
+                  resolution_note=note, photos=photos)
+    return new, [Event("resolved", now, actor.username, note=note, data={"photos": list(photos)})]
+
+
+def _verify(s, actor, now, grids, cal, p):
+    return replace(s, status="verified", verified_at=now), [Event("verified", now, actor.username, note=p.get("note"))]
+
+
+def _reopen(s, actor, now, grids, cal, p):
+    reason = _need(p, "reason", "reopen")
+    new = replace(s, status="dispatched", resolved_at=None, verified_at=None, reopen_count=s.reopen_count + 1,
+                  ack_due_at=_add(s, cal, now, s.ack_within), due_at=_add(s, cal, now, s.resolve_within))
+    return new, [Event("reopened", now, actor.username, reason=reason, data={"assignee": s.assignee})]
+
+
+def _close(s, actor, now, grids, cal, p):
+    return replace(s, status="closed", closed_at=now), [Event("closed", now, actor.username, note=p.get("note"))]
+
+
+def _dismiss(s, actor, now, grids, cal, p):
+    reason = _need(p, "reason", "dismiss")
+    false_alarm = bool(p.get("false_alarm", True))
+    new = replace(s, status="dismissed", dismissed_at=now, dismiss_reason=reason, false_alarm=false_alarm)
+    return new, [Event("dismissed", now, actor.username, reason=reason,
+                       data={"false_alarm": false_alarm, "camera_id": s.camera_id, "rule": s.rule})]
+
+
+def _escalate(s, actor, now, grids, cal, p):
+    reason = _need(p, "reason", "escalate")
+    return _level_up(s, now, grids, cal, actor, reason)
+
+
+def _extend(s, actor, now, grids, cal, p):
+    reason = _need(p, "reason", "extend")
+    minutes = p.get("minutes")
+    if not isinstance(minutes, (int, float)) or isinstance(minutes, bool) or minutes <= 0:
+        raise TransitionError(f"extend needs a positive number of minutes, not {minutes!r}")
+    which = p.get("deadline", "resolve")
+    if which not in ("ack", "resolve"):
+        raise TransitionError(f"extend: deadline must be 'ack' or 'resolve', not {which!r}")
+    attr = "ack_due_at" if which == "ack" else "due_at"
+    old = getattr(s, attr) or now
+    new_due = _add(s, cal, old, timedelta(minutes=minutes))
+    new = replace(s, extensions=s.extensions + 1, **{attr: new_due})
+    return new, [Event("extended", now, actor.username, reason=reason,
+                       data={"deadline": which, "from": _iso(old), "to": _iso(new_due), "minutes": minutes})]
+
+
+def _reassign(s, actor, now, grids, cal, p):
+    assignee = _need(p, "assignee", "reassign")
+    new = replace(s, assignee=assignee, status="dispatched" if s.status == "open" else s.status)
+    return new, [Event("reassigned", now, actor.username, reason=p.get("reason"),
+                       data={"from": s.assignee, "to": assignee})]
+
+
+def _merge(s, actor, now, grids, cal, p):
+    into = _need(p, "into", "merge")
+    if into == s.id:
+        raise TransitionError("cannot merge an incident into itself")
+    new = replace(s, status="closed", closed_at=now, merged_into=into)
+    return new, [Event("merged", now, actor.username, reason=p.get("reason"), data={"into": into})]
+
+
+_HANDLERS: dict[str, Callable[..., tuple[IncidentState, list[Event]]]] = {
+    "dispatch": _dispatch, "acknowledge": _acknowledge, "resolve": _resolve, "verify": _verify,
+    "reopen": _reopen, "close": _close, "dismiss": _dismiss, "escalate": _escalate, "extend": _extend,
+    "reassign": _reassign, "merge": _merge,
+}
+
+
+# -- deadlines and escalation -------------------------------------------------------------
+def due_timers(state: IncidentState) -> list[Timer]:
+    """The deadlines still running: the ack deadline until acknowledged, the resolution
+    deadline until resolved. Store them as rows; fire them with `on_timer`."""
+    timers = []
+    if state.status in ("open", "dispatched") and state.ack_due_at:
+        timers.append(Timer("ack", state.ack_due_at))
+    if state.status in UNRESOLVED and state.due_at:
+        timers.append(Timer("resolve", state.due_at))
+    return timers
+
+
+def on_timer(state: IncidentState, kind: str, now: datetime, grids: GridSet | None,
+             calendar: Deadlines | None = None) -> tuple[IncidentState, list[Event]]:
+    """A timer fired. Stale timers (acknowledged or resolved since, or a deadline moved
+    later) do nothing. A missed deadline escalates one level up (grid -> community ->
+    street), reassigns to that level's responsible person and restarts both deadlines; at
+    the top it re-notifies ('overdue') and restarts the deadline."""
+    current = {t.kind: t.due_at for t in due_timers(state)}
+    if kind not in current or current[kind] > now:
+        return state, []
+    missed = replace(state, ack_missed=state.ack_missed or kind == "ack",
+                     resolve_missed=state.resolve_missed or kind == "resolve")
+    reason = f"{'acknowledgement' if kind == 'ack' else 'resolution'} deadline {_iso(current[kind])} missed"
+    if level_above(state.level) is None:
+        attr, within = ("ack_due_at", state.ack_within) if kind == "ack" else ("due_at", state.resolve_within)
+        new = replace(missed, **{attr: _add(state, calendar, now, within)})
+        return new, [Event("overdue", now, SYSTEM.username, reason=reason,
+                           data={"deadline": kind, "level": state.level, "assignee": state.assignee})]
+    return _level_up(missed, now, grids, calendar, SYSTEM, reason)
+
+
+def _level_up(s: IncidentState, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              actor: Actor, reason: str) -> tuple[IncidentState, list[Event]]:
+    up = level_above(s.level)
+    if up is None:
+        raise TransitionError(f"cannot escalate an incident already at the {s.level} level: there is none above")
+    cell = s.grid_id or s.owner_grid_id
+    owner = grids.at_level(cell, up) if grids else None
+    person = grids.responsible(cell, up) if grids else None
+    new = replace(s, level=up, owner_grid_id=owner.id if owner else s.owner_grid_id,
+                  assignee=person.user if person else s.assignee,
+                  status="dispatched" if person or s.status != "open" else "open",
+                  escalations=s.escalations + 1,
+                  ack_due_at=_add(s, cal, now, s.ack_within), due_at=_add(s, cal, now, s.resolve_within))
+    events = [Event("escalated", now, actor.username, reason=reason,
+                    data={"from_level": s.level, "to_level": up, "owner_grid_id": new.owner_grid_id})]
+    if new.assignee != s.assignee:
+        events.append(Event("dispatched", now, actor.username, data={"assignee": new.assignee, "level": up}))
+    return new, events
