@@ -1,0 +1,107 @@
+"""`python -m edge analyze --profile P.yaml --source VIDEO --jsonl OUT.jsonl`: analyse a
+recorded video as fast as it can (not real time), one JSON alert per line, progress on a
+terminal, a summary table of alerts per type and the analysis speed at the end."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from camera_profiles import ProfileError, load_profile
+from edge.filesource import VideoOpenError, frame_count, iter_file_frames
+from edge.pipeline import CameraPipeline
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", required=True, help="camera profile YAML (zones, lines, rules)")
+    p.add_argument("--source", help="video file (default: the profile's source, when it is a file)")
+    p.add_argument("--jsonl", help="write alerts here, one JSON per line (default: stdout)")
+    p.add_argument("--start", help="UTC time of the file's first frame, ISO 8601 (default: the file's mtime)")
+    p.add_argument("--edge-id", default="analyze", help="edge_id written into the alerts")
+    p.add_argument("--fps", type=float, help="analysis fps (default: the profile's detect.fps)")
+    p.add_argument("--no-snapshots", action="store_true", help="leave out the JPEG snapshots")
+
+
+def _parse_start(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def main(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as e:
+        err.print(f"[red]error:[/] {e}")
+        return 2
+    source = args.source or (profile.source if isinstance(profile.source, str) else None)
+    if not source or "://" in source:
+        err.print("[red]error:[/] --source: give a video file (the profile's source is not a file)")
+        return 2
+    try:
+        start = _parse_start(args.start)
+    except ValueError as e:
+        err.print(f"[red]error:[/] --start: not an ISO 8601 time: {e}")
+        return 2
+    fps = args.fps or profile.detect.fps
+    pipe = CameraPipeline(profile, args.edge_id, snapshots=not args.no_snapshots)
+    out = open(args.jsonl, "w", encoding="utf-8") if args.jsonl else sys.stdout
+    counts: Counter[str] = Counter()
+    total = frame_count(source)
+    analysed, last_index, busy = 0, -1, 0.0
+    t0 = time.perf_counter()
+    try:
+        with Progress(TextColumn("[bold]analysing[/] {task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} frames"), TextColumn("{task.fields[alerts]} alerts"),
+                      TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task(Path(source).name, total=total, alerts=0)
+            frames = iter_file_frames(source, fps, start)
+            for frame in frames:
+                a = time.perf_counter()
+                alerts = pipe.process(frame)
+                busy += time.perf_counter() - a
+                for alert in alerts:
+                    out.write(alert.to_json() + "\n")
+                    counts[alert.type.value] += 1
+                analysed += 1
+                last_index = frame.index
+                progress.update(task, completed=frame.index + 1, alerts=sum(counts.values()))
+    except VideoOpenError as e:
+        err.print(f"[red]error:[/] {e}")
+        return 2
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    wall = time.perf_counter() - t0
+    _summary(err, source, counts, analysed, last_index + 1, wall, busy, pipe)
+    return 0
+
+
+def _summary(con: Console, source: str, counts: Counter, analysed: int, read: int, wall: float, busy: float,
+             pipe: CameraPipeline) -> None:
+    table = Table(title=f"alerts in {Path(source).name}")
+    table.add_column("type")
+    table.add_column("alerts", justify="right")
+    for kind, n in sorted(counts.items()):
+        table.add_row(kind, str(n))
+    table.add_row("[bold]total", f"[bold]{sum(counts.values())}")
+    con.print(table)
+    speed = Table(title="speed")
+    speed.add_column("measure")
+    speed.add_column("value", justify="right")
+    speed.add_row("frames read / analysed", f"{read} / {analysed}")
+    speed.add_row("wall time", f"{wall:.2f} s")
+    speed.add_row("frames read per second (decode + analysis)", f"{read / wall:.1f}" if wall else "-")
+    speed.add_row("analysis per analysed frame", f"{1000 * busy / analysed:.2f} ms" if analysed else "-")
+    if pipe.errors:
+        speed.add_row("bad frames refused", f"{pipe.errors} ({pipe.last_error})")
+    con.print(speed)

@@ -1,0 +1,95 @@
+"""Background model: running mean and variance per pixel, on a small grey frame.
+
+Each frame is first divided by its global gain against the background (the median
+pixel ratio), so clouds, lights and auto-exposure steps do not light up the whole
+frame. A pixel is foreground when it departs from the mean by more than k standard
+deviations (waving foliage and noisy pixels learn a wide band) and by a floor.
+When most of the frame changes at once (lights switched on one side, day/night IR
+switch, the camera knocked), the model relearns from the current frame instead of
+reporting one huge object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BackgroundSettings:
+    k_sigma: float = 3.0          # foreground beyond this many standard deviations...
+    min_diff: float = 14.0        # ...and beyond this many grey levels (sensor noise floor)
+    learn_s: float = 4.0          # time constant of the mean for background pixels
+    learn_fg_s: float = 90.0      # much slower under objects: a person standing still stays foreground
+    var_learn_s: float = 6.0
+    init_sigma: float = 6.0
+    relearn_fraction: float = 0.45  # this much foreground at once is a global change, not objects
+
+
+class BackgroundModel:
+    def __init__(self, shape: tuple[int, int], settings: BackgroundSettings = BackgroundSettings()):
+        self.s = settings
+        self.shape = shape
+        self.mean: np.ndarray | None = None
+        self.var = np.full(shape, settings.init_sigma**2, np.float32)
+        self.last_t: float | None = None
+        self.gain = 1.0
+        self.relearned = False    # the last frame caused a relearn (callers pause rules)
+        self.fg_fraction = 0.0
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+
+    def reset(self) -> None:
+        self.mean = None
+        self.var[:] = self.s.init_sigma**2
+        self.last_t = None
+
+    def apply(self, grey: np.ndarray, t: float, ignore: np.ndarray | None = None) -> np.ndarray:
+        """Foreground mask (uint8 0/255) of `grey` (uint8) at time `t` (seconds); updates the model.
+        `ignore`: uint8 mask of pixels never reported (motion masks)."""
+        f = grey.astype(np.float32)
+        self.relearned = False
+        if self.mean is None:
+            self.mean = f.copy()
+            self.last_t = t
+            self.fg_fraction = 0.0
+            return np.zeros(self.shape, np.uint8)
+        dt = max(1e-3, t - self.last_t) if self.last_t is not None else 0.2
+        self.last_t = t
+
+        # global gain from a sparse grid: robust to objects covering part of the frame
+        a, b = f[::4, ::4], self.mean[::4, ::4]
+        ok = b > 12
+        self.gain = float(np.median(a[ok] / b[ok])) if ok.sum() > 32 else 1.0
+        if not 0.05 < self.gain < 20:
+            self.gain = 1.0
+        if abs(self.gain - 1.0) > 0.01:
+            f *= 1.0 / self.gain
+
+        diff = cv2.absdiff(f, self.mean)
+        band = np.maximum(self.s.k_sigma * np.sqrt(self.var), self.s.min_diff)
+        fg = (diff > band).astype(np.uint8) * 255
+        if ignore is not None:
+            fg[ignore > 0] = 0
+        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._kernel)  # drops noise, rain streaks, specks
+        self.fg_fraction = float(np.count_nonzero(fg)) / fg.size
+
+        if self.fg_fraction > self.s.relearn_fraction:
+            self.mean = f.copy()
+            self.relearned = True
+            return np.zeros(self.shape, np.uint8)
+
+        a_bg = min(1.0, dt / self.s.learn_s)
+        a_fg = min(1.0, dt / self.s.learn_fg_s)
+        alpha = np.where(fg > 0, a_fg, a_bg).astype(np.float32)
+        d = f - self.mean
+        self.mean += alpha * d
+        a_var = min(1.0, dt / self.s.var_learn_s)
+        bgpx = fg == 0
+        # variance learns on background pixels only, capped so diff spikes cannot blind a pixel
+        self.var[bgpx] += a_var * (np.minimum(d[bgpx] ** 2, 60.0**2) - self.var[bgpx])
+        return fg
+
+    def learn(self, grey: np.ndarray, t: float) -> None:
+        """Train without reporting (warm-up after a (re)connect)."""
+        self.apply(grey, t)

@@ -1,0 +1,119 @@
+"""A light multi-object tracker: greedy nearest-centre association with a motion
+prediction, track ids, ages and a few frames of inertia. Objects are tracked within one
+camera only, as anonymous blobs; nothing about who they are is kept."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edge.detect.blobs import Blob
+
+
+@dataclass(slots=True)
+class Observation:
+    t: float
+    blob: Blob
+
+
+@dataclass
+class Track:
+    id: int
+    born_t: float
+    history: list[Observation] = field(default_factory=list)
+    hits: int = 0
+    missed: int = 0          # consecutive frames without a matching blob
+    last_seen_t: float = 0.0
+    vx: float = 0.0          # px/s, smoothed
+    vy: float = 0.0
+    max_travel: float = 0.0  # farthest distance of the centre from where the track was born
+    origin: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def last(self) -> Blob:
+        return self.history[-1].blob
+
+    def predict(self, t: float) -> tuple[float, float]:
+        cx, cy = self.last.centre
+        dt = t - self.last_seen_t
+        return cx + self.vx * dt, cy + self.vy * dt
+
+    def path(self) -> list[tuple[float, float, float]]:
+        """(t, ground x, ground y) per observation."""
+        return [(o.t, *o.blob.ground) for o in self.history]
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    max_missed_s: float = 1.5     # inertia: a track survives this long without a blob
+    min_gate_px: float = 12.0
+    history: int = 300
+
+
+class Tracker:
+    def __init__(self, settings: TrackerSettings = TrackerSettings()):
+        self.s = settings
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        self.ended: list[Track] = []  # tracks dropped at the last update
+
+    def reset(self) -> None:
+        self.tracks = []
+        self.ended = []
+
+    def update(self, blobs: list[Blob], t: float) -> list[Track]:
+        pairs = []
+        for ti, tr in enumerate(self.tracks):
+            px, py = tr.predict(t)
+            lb = tr.last
+            speed_px = (abs(tr.vx) + abs(tr.vy)) * max(0.0, t - tr.last_seen_t)
+            gate = max(self.s.min_gate_px, 0.75 * max(lb.w, lb.h)) + 0.5 * speed_px
+            for bi, b in enumerate(blobs):
+                bx, by = b.centre
+                d = ((bx - px) ** 2 + (by - py) ** 2) ** 0.5
+                if d <= gate:
+                    pairs.append((d / gate, ti, bi))
+        pairs.sort()
+        used_t, used_b = set(), set()
+        for _, ti, bi in pairs:
+            if ti in used_t or bi in used_b:
+                continue
+            used_t.add(ti)
+            used_b.add(bi)
+            self._observe(self.tracks[ti], blobs[bi], t)
+        self.ended = []
+        alive = []
+        for ti, tr in enumerate(self.tracks):
+            if ti not in used_t:
+                tr.missed += 1
+                if t - tr.last_seen_t > self.s.max_missed_s:
+                    self.ended.append(tr)
+                    continue
+            alive.append(tr)
+        for bi, b in enumerate(blobs):
+            if bi not in used_b:
+                tr = Track(self._next_id, born_t=t)
+                self._next_id += 1
+                self._observe(tr, b, t)
+                alive.append(tr)
+        self.tracks = alive
+        return alive
+
+    def _observe(self, tr: Track, b: Blob, t: float) -> None:
+        if tr.history:
+            dt = t - tr.last_seen_t
+            if dt > 0:
+                (ox, oy), (nx, ny) = tr.last.centre, b.centre
+                vx, vy = (nx - ox) / dt, (ny - oy) / dt
+                w = 0.6 if tr.hits > 1 else 1.0
+                tr.vx += w * (vx - tr.vx)
+                tr.vy += w * (vy - tr.vy)
+            fx, fy = tr.origin
+            cx, cy = b.centre
+            tr.max_travel = max(tr.max_travel, ((cx - fx) ** 2 + (cy - fy) ** 2) ** 0.5)
+        else:
+            tr.origin = b.centre
+        tr.history.append(Observation(t, b))
+        if len(tr.history) > self.s.history:
+            del tr.history[: len(tr.history) - self.s.history]
+        tr.hits += 1
+        tr.missed = 0
+        tr.last_seen_t = t

@@ -1,0 +1,103 @@
+"""Zone rules: `intrusion` (ground point inside for min_seconds) and `loitering`
+(continuously inside for `seconds`, surviving brief occlusion)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from camera_profiles.schema import Zone
+from edge.detect.events import Event, Scale
+from edge.detect.tracker import Track
+
+LEAVE_GRACE_S = 0.6       # a ground point jittering over the zone edge has not left
+REJOIN_S = 4.0            # a track lost inside the zone and a new one appearing near it...
+REJOIN_DIST = 0.08        # ...within this time and distance (fraction of width) is the same dwell
+MIN_HITS = 3              # a track must be seen this often before any rule trusts it
+
+
+@dataclass
+class _Dwell:
+    entered_t: float
+    outside_since: float | None = None
+    intruded: bool = False
+    loitered: bool = False
+
+
+def moving(tr: Track) -> bool:
+    """Has it ever really moved? Foliage and flicker wobble in place; people and things arrive."""
+    b = tr.last
+    return tr.max_travel >= max(4.0, 0.35 * b.h)
+
+
+class ZoneRules:
+    def __init__(self, zone: Zone, mask: np.ndarray, scale: Scale):
+        self.zone = zone
+        self.mask = mask
+        self.scale = scale
+        self.min_area = zone.min_area * scale.w * scale.h
+        self.dwell: dict[int, _Dwell] = {}
+        self.lost: list[tuple[float, float, float, _Dwell]] = []  # (t, x, y, dwell) of tracks lost inside
+        self.intrusion_ready_t = -1e18
+        self.loiter_ready_t = -1e18
+
+    def reset(self) -> None:
+        self.dwell.clear()
+        self.lost.clear()
+
+    def inside(self, x: float, y: float) -> bool:
+        h, w = self.mask.shape
+        return bool(self.mask[min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)])
+
+    def update(self, tracks: list[Track], ended: list[Track], t: float) -> list[Event]:
+        out: list[Event] = []
+        for tr in ended:
+            d = self.dwell.pop(tr.id, None)
+            if d is not None and d.outside_since is None:
+                self.lost.append((t, *tr.last.ground, d))
+        self.lost = [x for x in self.lost if t - x[0] <= REJOIN_S]
+        for tr in tracks:
+            if tr.missed or tr.hits < MIN_HITS or tr.last.area < self.min_area:
+                continue  # occluded: inertia keeps its dwell as it was
+            gx, gy = tr.last.ground
+            d = self.dwell.get(tr.id)
+            if self.inside(gx, gy):
+                if d is None:
+                    d = self.dwell[tr.id] = self._rejoin(gx, gy) or _Dwell(entered_t=t)
+                d.outside_since = None
+                out.extend(self._check(tr, d, t))
+            elif d is not None:
+                if d.outside_since is None:
+                    d.outside_since = t
+                elif t - d.outside_since > LEAVE_GRACE_S:
+                    del self.dwell[tr.id]
+        return out
+
+    def _rejoin(self, x: float, y: float) -> _Dwell | None:
+        for i, (_, lx, ly, d) in enumerate(self.lost):
+            if ((x - lx) ** 2 + (y - ly) ** 2) ** 0.5 <= REJOIN_DIST * self.scale.w:
+                del self.lost[i]
+                return d
+        return None
+
+    def _check(self, tr: Track, d: _Dwell, t: float) -> list[Event]:
+        out = []
+        z = self.zone
+        stay = t - d.entered_t
+        if z.intrusion and not d.intruded and stay >= z.intrusion.min_seconds and moving(tr):
+            d.intruded = True
+            if t >= self.intrusion_ready_t:
+                self.intrusion_ready_t = t + z.intrusion.cooldown_s
+                out.append(self._event("intrusion", z.intrusion.severity.value, tr, t, stay))
+        if z.loitering and not d.loitered and stay >= z.loitering.seconds:
+            d.loitered = True
+            if t >= self.loiter_ready_t:
+                self.loiter_ready_t = t + z.loitering.cooldown_s
+                out.append(self._event("loitering", z.loitering.severity.value, tr, t, stay))
+        return out
+
+    def _event(self, kind: str, severity: str, tr: Track, t: float, stay: float) -> Event:
+        score = min(1.0, 0.5 + 0.05 * tr.hits)
+        return Event(kind, severity, t, bbox=self.scale.box(tr.last), score=round(score, 3),
+                     zone=self.zone.name, track=self.scale.path(tr),
+                     details={"rule": f"zone.{kind}", "track_id": tr.id, "dwell_s": round(stay, 2)})

@@ -1,0 +1,108 @@
+"""One camera's analysis: frame -> small grey work frame (privacy-masked) -> detector ->
+`Alert`s with privacy-masked snapshots. Used by the edge worker and by `analyze`.
+
+The pipeline owns the per-resolution state (work size, masks, detector): a stream that
+changes resolution gets a fresh detector. It reads no clock: time comes with the frame.
+"""
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+
+import cv2
+import numpy as np
+
+from alerts import Alert, new_alert_id
+from camera_profiles.schema import CameraProfile
+from edge.detect import Detector, Event
+from edge.frames import Frame, StreamEvent
+from edge.masks import polygon_mask
+from edge.render import snapshot_jpeg
+
+# The detector's working width. Measured (benchmarks/bench_detect.py): 320 px keeps people of
+# vtest 15+ px tall and costs a fraction of the decode; the profile's detect.width caps it.
+WORK_WIDTH = 320
+
+
+def work_size(width: int, height: int, detect_width: int) -> tuple[int, int]:
+    w = min(WORK_WIDTH, detect_width, width)
+    return w, max(8, round(height * w / width))
+
+
+class CameraPipeline:
+    def __init__(self, profile: CameraProfile, edge_id: str, *, snapshots: bool = True):
+        self.profile = profile
+        self.edge_id = edge_id
+        self.snapshots = snapshots
+        self.detector: Detector | None = None
+        self._src_shape: tuple[int, int] | None = None
+        self._privacy: np.ndarray | None = None
+        self._learn_until: float | None = None
+        self.frames = 0
+        self.errors = 0               # bad frames refused, counted
+        self.last_error: str | None = None
+
+    def reset(self) -> None:
+        """After a reconnect: relearn background and references before raising anything."""
+        if self.detector is not None:
+            self.detector.reset()
+        self._learn_until = None
+
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        if self._src_shape != (h, w):
+            self._src_shape = (h, w)
+            ww, wh = work_size(w, h, self.profile.detect.width)
+            self.detector = Detector(self.profile, ww, wh)
+            self._privacy = polygon_mask(self.profile.privacy_masks, ww, wh) if self.profile.privacy_masks else None
+            self._learn_until = None
+        det = self.detector
+        small = cv2.resize(image, (det.width, det.height), interpolation=cv2.INTER_LINEAR)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        if self._privacy is not None:
+            grey[self._privacy > 0] = 0  # nothing under a privacy mask is analysed
+        return grey
+
+    def process(self, frame: Frame) -> list[Alert]:
+        """Analyse one frame; `frame.fresh` (and the profile's warm-up) only trains the models."""
+        image = frame.image
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3) \
+                or min(image.shape[:2]) < 8 or (image.ndim == 3 and image.shape[2] != 3):
+            self.errors += 1
+            self.last_error = f"frame {frame.index}: not a BGR/grey uint8 image " \
+                              f"({getattr(image, 'shape', None)}, {getattr(image, 'dtype', None)})"
+            return []
+        self.frames += 1
+        grey = self._prepare(image)
+        if self._learn_until is None or frame.pos_s < self._learn_until - 3600:
+            self._learn_until = frame.pos_s + self.profile.detect.warmup_s
+        learn = frame.fresh or frame.pos_s < self._learn_until
+        if frame.fresh:
+            self._learn_until = max(self._learn_until, frame.pos_s)
+        events = self.detector.step(grey, frame.pos_s, learn_only=learn)
+        return [self._alert(e, frame) for e in events]
+
+    def _alert(self, e: Event, frame: Frame) -> Alert:
+        snapshot = None
+        if self.snapshots:
+            jpeg = snapshot_jpeg(frame.image, self.profile, e.bbox, e.track)
+            snapshot = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+        details = {"pos_s": round(frame.pos_s, 3), "rule": e.type, **e.details}
+        if e.track is not None:
+            details["track"] = e.track
+        return self._make(e.type, e.severity, frame.ts, frame=frame.index, zone=e.zone, line=e.line,
+                          bbox=e.bbox, score=e.score, details=details, snapshot=snapshot)
+
+    def stream_alert(self, event: StreamEvent) -> Alert:
+        """`stream.lost` / `stream.restored` from the capture layer, as an Alert."""
+        kind = "stream.lost" if event.kind == "lost" else "stream.restored"
+        severity = "major" if event.kind == "lost" else "info"
+        return self._make(kind, severity, event.ts, details={"rule": "stream", **event.details})
+
+    def _make(self, type_: str, severity: str, ts: datetime, **fields) -> Alert:
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=timezone.utc)
+        p = self.profile
+        return Alert(id=new_alert_id(int(ts.timestamp() * 1000)), edge_id=self.edge_id,
+                     source={"kind": "camera", "id": p.id}, camera_id=p.id, type=type_, severity=severity,
+                     ts=ts, location=p.location, grid_hint=p.grid, **fields)
