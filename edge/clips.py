@@ -1,0 +1,406 @@
+"""Event clips: a ring buffer of a camera's recent frames, and the recorder that turns alerts
+into short H.264 MP4 clips and JPEG snapshots with the privacy masks burned in.
+
+Threading: `push`, `on_alert` and `poll` run in the camera's detection thread and only do
+cheap work (a resize, a deque append, a queue put). Masking, drawing, JPEG and the ffmpeg
+pipe run in one encoder thread per recorder, so building a clip never stalls detection.
+Time comes in with the frames: a clip ends when a frame later than its end time arrives.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import queue
+import subprocess
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal
+
+import cv2
+import numpy as np
+
+from alerts import Alert, new_alert_id
+from camera_profiles.schema import CameraProfile
+from edge.frames import Frame
+from edge.masks import apply_privacy_masks
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]  # x, y, w, h normalised to the frame
+MaskFn = Callable[[np.ndarray, list], np.ndarray]
+
+NO_CLIP_TYPES = {"stream.lost", "stream.restored"}  # the last frame before a loss shows nothing useful
+MAX_QUEUED_FRAMES = 600  # encoder backlog bound: ~550 MB at 640x480; beyond it frames are dropped, counted
+TRACK_COLOUR = (0, 200, 255)
+ALERT_COLOUR = (0, 0, 255)
+
+
+@dataclass(frozen=True, slots=True)
+class BufferedFrame:
+    index: int
+    ts: datetime
+    image: np.ndarray          # BGR uint8 at clip size, not masked yet (masking happens off the hot path)
+    boxes: tuple[Box, ...] = ()
+
+
+@dataclass(frozen=True)
+class FinishedClip:
+    """A clip or snapshot written to disk, ready for upload (`media_ref` is what went into the alert)."""
+
+    media_id: str
+    kind: Literal["clip", "snapshot"]
+    camera_id: str
+    path: Path
+    sha256: str
+    size: int
+    content_type: str
+    frames: int                 # 1 for a snapshot
+    first_frame: int            # source frame indices covered
+    last_frame: int
+    alert_frame_offset: int     # position of the first alert's frame inside the clip
+    start_ts: datetime
+    end_ts: datetime
+    alert_ids: tuple[str, ...]
+    media_ref: dict[str, Any]
+
+
+@dataclass
+class _ActiveClip:
+    media_id: str
+    start_ts: datetime
+    end_ts: datetime
+    cap_ts: datetime
+    alert_ids: list[str]
+    first_frame: int
+    alert_frame_offset: int
+    frames: int = 0
+    last_frame: int = -1
+    last_ts: datetime | None = None
+
+
+def clip_size(width: int, height: int, clip_width: int) -> tuple[int, int]:
+    """Clip frame size for a stream: at most `clip_width` wide, aspect kept, both even (yuv420p)."""
+    w = min(clip_width, width)
+    h = round(height * w / width)
+    return w - w % 2, h - h % 2
+
+
+def _boxes(tracks: Iterable[Any] | None) -> tuple[Box, ...]:
+    """Accepts track objects with `.bbox`, dicts with "bbox", or bare [x, y, w, h] sequences."""
+    out: list[Box] = []
+    for t in tracks or ():
+        b = getattr(t, "bbox", None)
+        if b is None and isinstance(t, dict):
+            b = t.get("bbox")
+        if b is None:
+            b = t
+        try:
+            x, y, w, h = (float(v) for v in b)
+        except (TypeError, ValueError):
+            continue  # not drawable; a clip without one rectangle is still a clip
+        out.append((x, y, w, h))
+    return tuple(out)
+
+
+class ClipRecorder:
+    """Per-camera ring buffer + clip/snapshot recorder.
+
+    One ongoing event makes one clip: an alert that arrives while a clip is still recording
+    extends it (up to `max_s`) and gets the same clip reference.
+    """
+
+    def __init__(self, profile: CameraProfile, out_dir: str | os.PathLike, *,
+                 pre_s: float | None = None, post_s: float | None = None, fps: float | None = None,
+                 clip_width: int = 640, max_s: float = 120.0, jpeg_quality: int = 85,
+                 crf: int = 26, mask_fn: MaskFn | None = None):
+        self.profile = profile
+        self.camera_id = profile.id
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.pre_s = profile.clips.pre_s if pre_s is None else pre_s
+        self.post_s = profile.clips.post_s if post_s is None else post_s
+        self.fps = profile.detect.fps if fps is None else fps
+        self.clips_enabled = profile.clips.enabled
+        self.clip_width = clip_width
+        self.max_s = max(max_s, self.pre_s + self.post_s)
+        self.jpeg_quality = jpeg_quality
+        self.crf = crf
+        self.mask_fn = mask_fn or apply_privacy_masks
+        self.n_pre = round(self.pre_s * self.fps)  # frames kept before the alert frame
+        # one frame of slack so an alert on an earlier frame of the same push still finds its frame
+        self._ring: deque[BufferedFrame] = deque(maxlen=self.n_pre + 2)
+        self._size: tuple[int, int] | None = None
+        self._active: _ActiveClip | None = None
+        self._half_period = timedelta(seconds=0.5 / self.fps)
+        self.dropped_frames = 0
+        self.errors = 0
+        self._jobs: queue.Queue = queue.Queue(maxsize=MAX_QUEUED_FRAMES)
+        self._done: queue.Queue[FinishedClip] = queue.Queue()
+        self._worker = threading.Thread(target=self._encode_loop, name=f"clips-{self.camera_id}", daemon=True)
+        self._worker.start()
+
+    # ---- detection thread -------------------------------------------------------------------
+
+    def push(self, frame: Frame, tracks: Iterable[Any] | None = None) -> None:
+        """Keep this frame (downscaled) for future clips, and feed the clip being recorded."""
+        img = frame.image
+        if self._size is None:
+            self._size = clip_size(img.shape[1], img.shape[0], self.clip_width)
+        if (img.shape[1], img.shape[0]) != self._size:
+            img = cv2.resize(img, self._size, interpolation=cv2.INTER_AREA)
+        elif img is frame.image:
+            img = img.copy()  # the caller may reuse its buffer
+        bf = BufferedFrame(frame.index, frame.ts, img, _boxes(tracks))
+        self._ring.append(bf)
+        clip = self._active
+        if clip is None:
+            return
+        if frame.ts > clip.end_ts + self._half_period:
+            self._finish_active()
+        elif frame.index > clip.last_frame:
+            self._send_frame(clip, bf)
+
+    def on_alert(self, alert: Alert) -> dict[str, Any]:
+        """Start (or extend) the clip for this alert and queue its snapshot; returns the media
+        reference to put into `alert.details["media"]` before the alert is published."""
+        if alert.type.value in NO_CLIP_TYPES or not self._ring:
+            return {}
+        snap_frame = self._frame_for(alert)
+        ts_ms = int(alert.ts.timestamp() * 1000)
+        ref: dict[str, Any] = {}
+        if self.clips_enabled:
+            ref["clip"] = self._clip_for(alert, snap_frame)
+        snap_id = new_alert_id(ts_ms)
+        ref["snapshot"] = self._ref(snap_id, "snapshot", "image/jpeg")
+        self._put(("snapshot", snap_id, snap_frame, tuple(alert.bbox) if alert.bbox else None, alert.id))
+        return ref
+
+    def poll(self) -> list[FinishedClip]:
+        """Clips and snapshots finished since the last call (hand them to the uploader)."""
+        out: list[FinishedClip] = []
+        while True:
+            try:
+                out.append(self._done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self, timeout: float = 60.0) -> list[FinishedClip]:
+        """Finish the clip being recorded with what it has, stop the encoder; returns what finished."""
+        if self._active is not None:
+            self._finish_active()
+        self._jobs.put(None)
+        self._worker.join(timeout)
+        return self.poll()
+
+    @property
+    def recording(self) -> bool:
+        return self._active is not None
+
+    # ---- helpers (detection thread) ---------------------------------------------------------
+
+    def _ref(self, media_id: str, kind: str, content_type: str) -> dict[str, Any]:
+        return {"id": media_id, "url": f"/api/media/{media_id}", "kind": kind,
+                "content_type": content_type, "status": "pending", "camera_id": self.camera_id}
+
+    def _frame_for(self, alert: Alert) -> BufferedFrame:
+        if alert.frame is not None:
+            for bf in reversed(self._ring):
+                if bf.index == alert.frame:
+                    return bf
+        return self._ring[-1]
+
+    def _clip_for(self, alert: Alert, at: BufferedFrame) -> dict[str, Any]:
+        clip = self._active
+        if clip is not None:  # same ongoing event: extend the clip, share its id
+            clip.end_ts = min(max(clip.end_ts, alert.ts + timedelta(seconds=self.post_s)), clip.cap_ts)
+            clip.alert_ids.append(alert.id)
+            ref = self._ref(clip.media_id, "clip", "video/mp4")
+            ref.update(start=_iso(clip.start_ts), pre_s=self.pre_s, post_s=self.post_s)
+            return ref
+        frames = list(self._ring)
+        pos = next(i for i, bf in enumerate(frames) if bf is at)
+        pre = [bf for bf in frames[max(0, pos - self.n_pre):pos]
+               if bf.ts >= at.ts - timedelta(seconds=self.pre_s) - self._half_period]
+        first = pre[0] if pre else at
+        media_id = new_alert_id(int(first.ts.timestamp() * 1000))
+        clip = _ActiveClip(media_id=media_id, start_ts=first.ts,
+                           end_ts=alert.ts + timedelta(seconds=self.post_s),
+                           cap_ts=first.ts + timedelta(seconds=self.max_s),
+                           alert_ids=[alert.id], first_frame=first.index, alert_frame_offset=len(pre))
+        self._active = clip
+        h, w = at.image.shape[:2]
+        self._put(("open", media_id, w, h))
+        # the frames after `at` that are already buffered belong to the clip too
+        for bf in pre + frames[pos:]:
+            self._send_frame(clip, bf)
+        ref = self._ref(media_id, "clip", "video/mp4")
+        ref.update(start=_iso(clip.start_ts), pre_s=self.pre_s, post_s=self.post_s)
+        return ref
+
+    def _send_frame(self, clip: _ActiveClip, bf: BufferedFrame) -> None:
+        if self._put(("frame", clip.media_id, bf)):
+            clip.frames += 1
+            clip.last_frame = bf.index
+            clip.last_ts = bf.ts
+
+    def _finish_active(self) -> None:
+        clip, self._active = self._active, None
+        assert clip is not None
+        self._put(("close", clip), force=True)
+
+    def _put(self, job: tuple, force: bool = False) -> bool:
+        try:
+            if force:
+                self._jobs.put(job, timeout=30)  # an open/close must not be lost; frames may be
+            else:
+                self._jobs.put_nowait(job)
+            return True
+        except queue.Full:
+            self.dropped_frames += 1
+            return False
+
+    # ---- encoder thread ---------------------------------------------------------------------
+
+    def _encode_loop(self) -> None:
+        encoders: dict[str, _Encoder] = {}
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                for enc in encoders.values():
+                    enc.abort()
+                return
+            try:
+                self._handle(job, encoders)
+            except Exception as e:  # one broken clip must not take the recorder down
+                self.errors += 1
+                log.error("camera %s: clip job %s failed: %s", self.camera_id, job[0], e)
+
+    def _handle(self, job: tuple, encoders: dict[str, "_Encoder"]) -> None:
+        kind = job[0]
+        if kind == "open":
+            _, media_id, w, h = job
+            encoders[media_id] = _Encoder(self.out_dir / f"{media_id}.mp4", w, h, self.fps, self.crf)
+        elif kind == "frame":
+            _, media_id, bf = job
+            enc = encoders.get(media_id)
+            if enc is not None:
+                enc.write(self._render(bf.image, bf.boxes, TRACK_COLOUR))
+        elif kind == "close":
+            clip: _ActiveClip = job[1]
+            enc = encoders.pop(clip.media_id, None)
+            if enc is None:
+                return
+            path = enc.finish()
+            ref = self._ref(clip.media_id, "clip", "video/mp4")
+            self._done.put(self._finished(clip.media_id, "clip", path, "video/mp4", ref, frames=clip.frames,
+                                          first=clip.first_frame, last=clip.last_frame,
+                                          offset=clip.alert_frame_offset, start=clip.start_ts,
+                                          end=clip.last_ts or clip.start_ts, alert_ids=tuple(clip.alert_ids)))
+        elif kind == "snapshot":
+            _, media_id, bf, bbox, alert_id = job
+            boxes = bf.boxes + ((tuple(bbox),) if bbox else ())
+            img = self._render(bf.image, boxes, ALERT_COLOUR)
+            ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if not ok:
+                raise RuntimeError("JPEG encoding failed")
+            path = self.out_dir / f"{media_id}.jpg"
+            _write_atomic(path, jpg.tobytes())
+            ref = self._ref(media_id, "snapshot", "image/jpeg")
+            self._done.put(self._finished(media_id, "snapshot", path, "image/jpeg", ref, frames=1,
+                                          first=bf.index, last=bf.index, offset=0, start=bf.ts, end=bf.ts,
+                                          alert_ids=(alert_id,)))
+
+    def _render(self, image: np.ndarray, boxes: tuple[Box, ...], colour: tuple[int, int, int]) -> np.ndarray:
+        """Masks first, so no pixel of a masked region ever reaches a file; then the boxes."""
+        img = self.mask_fn(image, self.profile.privacy_masks)  # returns a copy
+        h, w = img.shape[:2]
+        for x, y, bw, bh in boxes:
+            p1 = (int(x * w), int(y * h))
+            p2 = (int((x + bw) * w), int((y + bh) * h))
+            cv2.rectangle(img, p1, p2, colour, 2)
+        if boxes and self.profile.privacy_masks:
+            img = self.mask_fn(img, self.profile.privacy_masks)  # a box edge must not cross a mask either
+        return img
+
+    def _finished(self, media_id: str, kind: str, path: Path, content_type: str, ref: dict, *, frames: int,
+                  first: int, last: int, offset: int, start: datetime, end: datetime,
+                  alert_ids: tuple[str, ...]) -> FinishedClip:
+        sha, size = file_sha256(path)
+        ref.update(sha256=sha, size=size, status="ready", alert_ids=list(alert_ids), frames=frames,
+                   start=_iso(start), end=_iso(end))
+        return FinishedClip(media_id=media_id, kind=kind, camera_id=self.camera_id, path=path, sha256=sha,
+                            size=size, content_type=content_type, frames=frames, first_frame=first,
+                            last_frame=last, alert_frame_offset=offset, start_ts=start, end_ts=end,
+                            alert_ids=alert_ids, media_ref=ref)
+
+
+class _Encoder:
+    """ffmpeg fed raw BGR frames on stdin; writes `<path>.part` and renames it when complete."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int):
+        self.path = path
+        self.part = path.with_suffix(path.suffix + ".part")
+        self.proc = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0",
+             "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-threads", "1",
+             "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self.part)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.broken = False
+
+    def write(self, image: np.ndarray) -> None:
+        if self.broken:
+            return  # ffmpeg already died; `finish` reports why, once
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(image).data)
+        except (BrokenPipeError, ValueError):
+            self.broken = True
+
+    def finish(self, timeout: float = 120.0) -> Path:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            self.broken = True
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise RuntimeError(f"ffmpeg took more than {timeout}s for {self.path.name}") from None
+        err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+        if rc != 0:
+            self.part.unlink(missing_ok=True)
+            raise RuntimeError(f"ffmpeg exited with {rc} for {self.path.name}: {err[-300:]}")
+        os.replace(self.part, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.part.unlink(missing_ok=True)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
