@@ -1,0 +1,52 @@
+"""`make demo` on embedded defaults: incidents at /api/incidents within 60 s, Ctrl-C stops all."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.support.services import REPO, free_port
+
+
+def test_demo_opens_incidents_within_a_minute_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDWATCH_")}
+    env["GRIDWATCH_ADMIN_TOKEN"] = "demo-test-token"
+    demo = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--dir", str(tmp_path), "--port", str(port),
+                             "--broker", "embedded"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90     # start-up (migrations, clip) + the 60 s of the promise
+        total = 0
+        started = None
+        while time.monotonic() < deadline and total == 0:
+            assert demo.poll() is None, demo.stdout.read()
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/incidents",
+                              headers={"Authorization": "Bearer demo-test-token"}, timeout=2)
+                if r.status_code == 200:
+                    started = started or time.monotonic()
+                    total = r.json()["total"]
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        assert total >= 1, "no incident from the demo camera"
+        assert time.monotonic() - started <= 60
+        logs = {p.name: p.read_text(errors="replace") for p in tmp_path.glob("*.log")}
+        assert "broker.log" in logs, "the embedded broker was not used"
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0, out
+    assert "stopped" in out
+    # nothing left listening on the console port
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        alive = True
+    except httpx.HTTPError:
+        alive = False
+    assert not alive
