@@ -1,0 +1,219 @@
+"""The transactional outbox relay: incident events written to the `outbox` table in the
+incident's own transaction are published from here, so a crash between the commit and the
+publish loses nothing (the row is still unsent and is simply published again).
+
+One pass (`run_once`):
+  1. claim due, unsent rows in id order (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
+     gateway replicas never publish the same row at the same time);
+  2. MQTT rows: publish QoS 1, wait for the PUBACKs; webhook rows (topic `webhook:<name>`): POST;
+  3. in the same transaction mark delivered rows sent (an MQTT row that a webhook wants also
+     enqueues one `webhook:<name>` row per webhook, so each webhook retries on its own) and
+     give failed rows `attempts + 1` and a `next_attempt_at` with exponential backoff.
+Delivery is at-least-once: the MQTT publish carries the user property `outbox-id`, a webhook
+the header `X-Gridwatch-Delivery`, for consumers to drop repeats.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import select
+
+from edge.mqtt import MqttSettings, host_port, make_client
+from gateway.db.models import OutboxMessage
+from gateway.webhooks import WEBHOOK_TOPIC_PREFIX, Webhook, WebhookError, WebhookSender
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def backoff_s(attempts: int, base_s: float = 1.0, max_s: float = 3600.0) -> float:
+    """Delay before attempt `attempts + 1`: doubling from `base_s`, capped, with +-20 % jitter
+    so that many rows failing together do not all retry in the same instant."""
+    return min(max_s, base_s * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
+
+
+class OutboxRelay:
+    """Claims outbox rows, publishes them (QoS 1) and webhooks, marks them sent, retries with backoff."""
+
+    def __init__(self, db, mqtt_url: str, *, prefix: str = "gridwatch", client_id: str | None = None,
+                 webhooks: list | None = None, mqtt: MqttSettings | None = None,
+                 poll_interval_s: float = 0.5, ack_timeout_s: float = 10.0,
+                 backoff_base_s: float = 1.0, backoff_max_s: float = 3600.0,
+                 clock: Callable[[], datetime] = _utcnow):
+        self.db = db
+        self.prefix = prefix
+        self.settings = mqtt or MqttSettings(url=mqtt_url, prefix=prefix)
+        if mqtt is not None and mqtt_url:
+            self.settings = self.settings.model_copy(update={"url": mqtt_url})
+        # No subscriptions and no session state, so each replica simply has its own id.
+        self.client_id = client_id or f"gridwatch-outbox-{uuid.uuid4().hex[:10]}"
+        self.webhooks: dict[str, Webhook] = {h.name: h for h in
+                                             (Webhook.model_validate(w) if isinstance(w, dict) else w
+                                              for w in (webhooks or []))}
+        self.poll_interval_s = poll_interval_s
+        self.ack_timeout_s = ack_timeout_s
+        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self._clock = clock
+        self._v5 = self.settings.protocol == "5"
+        self._client = make_client(self.settings, self.client_id)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._connected = threading.Event()
+        self._sender = WebhookSender()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self.sent = self.failed = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._connect()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(self.ack_timeout_s + 5)
+        if self._started:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self._sender.close()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def _connect(self) -> None:
+        if self._started:
+            return
+        host, port = host_port(self.settings)
+        kwargs = {"clean_start": True} if self._v5 else {}
+        self._client.connect_async(host, port, keepalive=self.settings.keepalive_s, **kwargs)
+        self._client.loop_start()
+        self._started = True
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("outbox relay: broker refused the connection: %s", reason_code)
+            return
+        self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("outbox relay: lost the broker (%s); events stay in the outbox", reason_code)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:  # the database may be restarting: the rows wait, we retry
+                log.exception("outbox relay: pass failed; retrying")
+                done = 0
+            if not done:
+                self._stop.wait(self.poll_interval_s)
+
+    # -- one pass ----------------------------------------------------------------------------
+    def run_once(self, limit: int = 100) -> int:
+        """Deliver up to `limit` due rows; returns how many were delivered."""
+        self._connect()
+        if not self._connected.is_set():
+            self._connected.wait(min(self.ack_timeout_s, 5.0))
+        now = self._clock()
+        with self.db.session() as s:
+            q = (select(OutboxMessage)
+                 .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= now)
+                 .order_by(OutboxMessage.id).limit(limit)
+                 .with_for_update(skip_locked=True))
+            if not self._connected.is_set():
+                # No broker: only webhooks can go out now; MQTT rows keep their schedule.
+                q = q.where(OutboxMessage.topic.startswith(WEBHOOK_TOPIC_PREFIX))
+            rows = list(s.scalars(q))
+            if not rows:
+                return 0
+            mqtt_rows = [r for r in rows if not r.topic.startswith(WEBHOOK_TOPIC_PREFIX)]
+            hook_rows = [r for r in rows if r.topic.startswith(WEBHOOK_TOPIC_PREFIX)]
+            results = self._publish_mqtt(mqtt_rows)
+            results.update(self._post_webhooks(hook_rows, now))
+            done_at = self._clock()
+            delivered = 0
+            for row in rows:
+                error = results.get(row.id, "not attempted")
+                if error is None:
+                    row.sent_at = done_at
+                    row.attempts += 1
+                    row.last_error = None
+                    delivered += 1
+                    if row in mqtt_rows:
+                        self._enqueue_webhooks(s, row, done_at)
+                else:
+                    row.attempts += 1
+                    row.last_error = error[:2000]
+                    row.next_attempt_at = done_at + timedelta(
+                        seconds=backoff_s(row.attempts, self.backoff_base_s, self.backoff_max_s))
+                    log.warning("outbox %d (%s): attempt %d failed: %s", row.id, row.topic, row.attempts, error)
+        self.sent += delivered
+        self.failed += len(rows) - delivered
+        return delivered
+
+    def _publish_mqtt(self, rows: list[OutboxMessage]) -> dict[int, str | None]:
+        infos = []
+        results: dict[int, str | None] = {}
+        for row in rows:
+            props = None
+            if self._v5:
+                props = Properties(PacketTypes.PUBLISH)
+                props.ContentType = "application/json"
+                props.UserProperty = [("outbox-id", str(row.id))]
+            try:
+                info = self._client.publish(row.topic, json.dumps(row.payload, separators=(",", ":")),
+                                            qos=1, properties=props)
+            except (ValueError, TypeError) as e:
+                results[row.id] = f"cannot publish: {e}"
+                continue
+            infos.append((row.id, info))
+        deadline = time.monotonic() + self.ack_timeout_s
+        for row_id, info in infos:
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as e:
+                results[row_id] = f"publish failed: {e}"
+                continue
+            results[row_id] = None if info.is_published() else "no PUBACK from the broker in time"
+        return results
+
+    def _post_webhooks(self, rows: list[OutboxMessage], now: datetime) -> dict[int, str | None]:
+        results: dict[int, str | None] = {}
+        for row in rows:
+            name = row.topic[len(WEBHOOK_TOPIC_PREFIX):]
+            hook = self.webhooks.get(name)
+            if hook is None:
+                results[row.id] = f"no webhook named {name!r} is configured"
+                continue
+            payload = row.payload or {}
+            try:
+                self._sender.deliver(hook, delivery_id=str(row.id), ts=int(now.timestamp()),
+                                     topic=payload.get("topic", ""), payload=payload.get("body", {}))
+                results[row.id] = None
+            except WebhookError as e:
+                results[row.id] = str(e)
+        return results
+
+    def _enqueue_webhooks(self, s, row: OutboxMessage, now: datetime) -> None:
+        for hook in self.webhooks.values():
+            if hook.wants(row.topic):
+                s.add(OutboxMessage(topic=WEBHOOK_TOPIC_PREFIX + hook.name,
+                                    payload={"topic": row.topic, "body": row.payload, "outbox_id": row.id},
+                                    created_at=now, attempts=0, next_attempt_at=now))
