@@ -117,6 +117,7 @@ class IncidentState:
     photos: tuple[str, ...] = ()
     ack_missed: bool = False  # an acknowledgement deadline passed at some level
     resolve_missed: bool = False  # a resolution deadline passed: not closed on time
+    overdue: tuple[str, ...] = ()  # deadlines missed at the top level, already reported once
 
     @property
     def active(self) -> bool:
@@ -146,7 +147,7 @@ class IncidentState:
                 v = datetime.fromisoformat(v) if isinstance(v, str) else v
             elif f.name.endswith("_within") and not isinstance(v, timedelta):
                 v = timedelta(seconds=float(v))
-            elif f.name == "photos":
+            elif f.name in ("photos", "overdue"):
                 v = tuple(v or ())
             kw[f.name] = v
         return cls(**kw)
@@ -281,6 +282,7 @@ def _verify(s, actor, now, grids, cal, p):
 def _reopen(s, actor, now, grids, cal, p):
     reason = _need(p, "reason", "reopen")
     new = replace(s, status="dispatched", resolved_at=None, verified_at=None, reopen_count=s.reopen_count + 1,
+                  overdue=(),
                   ack_due_at=_add(s, cal, now, s.ack_within), due_at=_add(s, cal, now, s.resolve_within))
     return new, [Event("reopened", now, actor.username, reason=reason, data={"assignee": s.assignee})]
 
@@ -312,8 +314,9 @@ def _extend(s, actor, now, grids, cal, p):
         raise TransitionError(f"extend: deadline must be 'ack' or 'resolve', not {which!r}")
     attr = "ack_due_at" if which == "ack" else "due_at"
     old = getattr(s, attr) or now
-    new_due = _add(s, cal, old, timedelta(minutes=minutes))
-    new = replace(s, extensions=s.extensions + 1, **{attr: new_due})
+    new_due = _add(s, cal, max(old, now), timedelta(minutes=minutes))  # a passed deadline extends from now
+    new = replace(s, extensions=s.extensions + 1, overdue=tuple(k for k in s.overdue if k != which),
+                  **{attr: new_due})
     return new, [Event("extended", now, actor.username, reason=reason,
                        data={"deadline": which, "from": _iso(old), "to": _iso(new_due), "minutes": minutes})]
 
@@ -349,7 +352,7 @@ def due_timers(state: IncidentState) -> list[Timer]:
         timers.append(Timer("ack", state.ack_due_at))
     if state.status in UNRESOLVED and state.due_at:
         timers.append(Timer("resolve", state.due_at))
-    return timers
+    return [t for t in timers if t.kind not in state.overdue]
 
 
 def on_timer(state: IncidentState, kind: str, now: datetime, grids: GridSet | None,
@@ -357,7 +360,8 @@ def on_timer(state: IncidentState, kind: str, now: datetime, grids: GridSet | No
     """A timer fired. Stale timers (acknowledged or resolved since, or a deadline moved
     later) do nothing. A missed deadline escalates one level up (grid -> community ->
     street), reassigns to that level's responsible person and restarts both deadlines; at
-    the top it re-notifies ('overdue') and restarts the deadline."""
+    the top it reports 'overdue' once and that deadline stops running (the case stays on
+    the overdue list for supervision until someone acts)."""
     current = {t.kind: t.due_at for t in due_timers(state)}
     if kind not in current or current[kind] > now:
         return state, []
@@ -365,8 +369,7 @@ def on_timer(state: IncidentState, kind: str, now: datetime, grids: GridSet | No
                      resolve_missed=state.resolve_missed or kind == "resolve")
     reason = f"{'acknowledgement' if kind == 'ack' else 'resolution'} deadline {_iso(current[kind])} missed"
     if level_above(state.level) is None:
-        attr, within = ("ack_due_at", state.ack_within) if kind == "ack" else ("due_at", state.resolve_within)
-        new = replace(missed, **{attr: _add(state, calendar, now, within)})
+        new = replace(missed, overdue=tuple(sorted({*state.overdue, kind})))
         return new, [Event("overdue", now, SYSTEM.username, reason=reason,
                            data={"deadline": kind, "level": state.level, "assignee": state.assignee})]
     return _level_up(missed, now, grids, calendar, SYSTEM, reason)
@@ -383,7 +386,7 @@ def _level_up(s: IncidentState, now: datetime, grids: GridSet | None, cal: Deadl
     new = replace(s, level=up, owner_grid_id=owner.id if owner else s.owner_grid_id,
                   assignee=person.user if person else s.assignee,
                   status="dispatched" if person or s.status != "open" else "open",
-                  escalations=s.escalations + 1,
+                  escalations=s.escalations + 1, overdue=(),
                   ack_due_at=_add(s, cal, now, s.ack_within), due_at=_add(s, cal, now, s.resolve_within))
     events = [Event("escalated", now, actor.username, reason=reason,
                     data={"from_level": s.level, "to_level": up, "owner_grid_id": new.owner_grid_id})]

@@ -1,0 +1,199 @@
+"""Figures per grid and period over incident records (IncidentState objects or plain dicts
+with the same field names, times as datetimes or ISO strings): counts by type and level,
+time to acknowledge and to resolve (median, p90), on-time closure rate, reopen rate and
+false-alarm rate per camera; as dicts (JSON), CSV and a printable HTML report."""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import statistics
+from collections import Counter
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from gateway.engine.grids import GridSet
+
+FIELDS = ("grid_id", "start", "end", "incidents", "cases_due", "closed_on_time", "on_time_closure_rate",
+          "ack_median_s", "ack_p90_s", "resolve_median_s", "resolve_p90_s", "escalated", "reopened",
+          "reopen_rate", "false_alarms", "false_alarm_rate")
+
+
+def _get(rec: Any, name: str) -> Any:
+    v = rec.get(name) if isinstance(rec, dict) else getattr(rec, name, None)
+    if isinstance(v, str) and name.endswith("_at"):
+        v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return v
+
+
+def period(day: date, kind: str, tz: str) -> tuple[datetime, datetime]:
+    """The UTC bounds of a local 'daily' period (that day) or 'weekly' one (Monday to Monday)."""
+    if kind == "weekly":
+        day -= timedelta(days=day.weekday())
+    elif kind != "daily":
+        raise ValueError(f"period kind must be 'daily' or 'weekly', not {kind!r}")
+    zone = ZoneInfo(tz)
+    end_day = day + timedelta(days=7 if kind == "weekly" else 1)
+    return (datetime.combine(day, time(), zone).astimezone(timezone.utc),
+            datetime.combine(end_day, time(), zone).astimezone(timezone.utc))
+
+
+def _stats(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    if len(values) == 1:
+        return values[0], values[0]
+    return statistics.median(values), statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+def _rate(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def _counted(rec: Any) -> bool:
+    return _get(rec, "merged_into") is None  # a merged incident lives on in its target
+
+
+def on_time(rec: Any) -> bool:
+    """Resolved before its deadline without ever missing one, and since verified or closed."""
+    resolved, due = _get(rec, "resolved_at"), _get(rec, "due_at")
+    return (_get(rec, "status") in ("verified", "closed") and not _get(rec, "resolve_missed")
+            and resolved is not None and due is not None and resolved <= due)
+
+
+def summarise(incidents: Iterable[Any], start: datetime, end: datetime, grid_id: str | None = None,
+              cells: set[str] | None = None) -> dict[str, Any]:
+    """Figures for incidents that happened in `cells` (all when None). Counts and times cover
+    incidents opened in [start, end); the on-time closure rate covers cases due in it."""
+    recs = [r for r in incidents if _counted(r) and (cells is None or _get(r, "grid_id") in cells)]
+    opened = [r for r in recs if start <= _get(r, "opened_at") < end]
+    due = [r for r in recs if _get(r, "status") != "dismissed" and _get(r, "due_at") is not None
+           and start <= _get(r, "due_at") < end]
+    ack = [(_get(r, "acknowledged_at") - _get(r, "opened_at")).total_seconds()
+           for r in opened if _get(r, "acknowledged_at")]
+    res = [(_get(r, "resolved_at") - _get(r, "opened_at")).total_seconds()
+           for r in opened if _get(r, "resolved_at")]
+    ever_resolved = [r for r in opened if _get(r, "resolved_at") or (_get(r, "reopen_count") or 0) > 0]
+    reopened = sum(1 for r in opened if (_get(r, "reopen_count") or 0) > 0)
+    false_alarms = [r for r in opened if _get(r, "status") == "dismissed" and _get(r, "false_alarm")]
+    false_ids = {id(r) for r in false_alarms}
+    cams: dict[str, dict[str, Any]] = {}
+    for r in opened:
+        cam = _get(r, "camera_id") or _get(r, "source_id")
+        if cam:
+            c = cams.setdefault(cam, {"incidents": 0, "false_alarms": 0, "rules": Counter()})
+            c["incidents"] += 1
+            if id(r) in false_ids:
+                c["false_alarms"] += 1
+                c["rules"][_get(r, "rule") or "?"] += 1
+    for c in cams.values():
+        c["rate"] = _rate(c["false_alarms"], c["incidents"])
+        c["rules"] = dict(c["rules"])  # false alarms per routing rule, to tune detectors
+    ack_med, ack_p90 = _stats(ack)
+    res_med, res_p90 = _stats(res)
+    closed_on_time = sum(1 for r in due if on_time(r))
+    return {
+        "grid_id": grid_id, "start": start.isoformat(), "end": end.isoformat(),
+        "incidents": len(opened),
+        "by_type": dict(Counter(_get(r, "type") for r in opened)),
+        "by_level": dict(Counter(_get(r, "level") for r in opened)),
+        "by_status": dict(Counter(_get(r, "status") for r in opened)),
+        "ack_median_s": ack_med, "ack_p90_s": ack_p90, "resolve_median_s": res_med, "resolve_p90_s": res_p90,
+        "cases_due": len(due), "closed_on_time": closed_on_time,
+        "on_time_closure_rate": _rate(closed_on_time, len(due)),
+        "escalated": sum(1 for r in opened if (_get(r, "escalations") or 0) > 0),
+        "reopened": reopened, "reopen_rate": _rate(reopened, len(ever_resolved)),
+        "false_alarms": len(false_alarms), "false_alarm_rate": _rate(len(false_alarms), len(opened)),
+        "cameras": cams,
+    }
+
+
+def by_grid(incidents: Iterable[Any], grids: GridSet, start: datetime, end: datetime,
+            level: str = "grid") -> list[dict[str, Any]]:
+    """One `summarise` per admin grid at `level` (an incident counts for the grid it
+    happened in and all grids above), plus a last row for the whole set (grid_id None)."""
+    incidents = list(incidents)
+    rows = [summarise(incidents, start, end, g.id, grids.subtree(g.id))
+            for g in sorted(grids, key=lambda g: g.id) if g.level == level and g.kind == "admin"]
+    return rows + [summarise(incidents, start, end, None, None)]
+
+
+def to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """The per-grid figures as CSV (one row per grid, columns FIELDS)."""
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in FIELDS})
+    return out.getvalue()
+
+
+def cameras_to_csv(row: dict[str, Any]) -> str:
+    """The false-alarm figures per camera of one `summarise` row as CSV."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["camera_id", "incidents", "false_alarms", "false_alarm_rate"])
+    for cam, c in sorted(row["cameras"].items()):
+        w.writerow([cam, c["incidents"], c["false_alarms"], c["rate"]])
+    return out.getvalue()
+
+
+def _fmt_s(v: float | None) -> str:
+    if v is None:
+        return "-"
+    m = int(round(v / 60))
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def _fmt_rate(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def report_html(rows: list[dict[str, Any]], *, title: str, tz: str = "UTC") -> str:
+    """A printable report (A4, no scripts) of `by_grid` rows; times shown in `tz`."""
+    e = html.escape
+    total = rows[-1] if rows and rows[-1]["grid_id"] is None else None
+    zone = ZoneInfo(tz)
+    span = ""
+    if rows:
+        s = datetime.fromisoformat(rows[0]["start"]).astimezone(zone)
+        t = datetime.fromisoformat(rows[0]["end"]).astimezone(zone)
+        span = f"{s:%Y-%m-%d %H:%M} – {t:%Y-%m-%d %H:%M} ({tz})"
+    body = []
+    for r in rows:
+        name = e(r["grid_id"] or "All grids")
+        body.append(
+            f"<tr{' class=total' if r['grid_id'] is None else ''}><th>{name}</th><td>{r['incidents']}</td>"
+            f"<td>{r['cases_due']}</td><td>{r['closed_on_time']}</td><td>{_fmt_rate(r['on_time_closure_rate'])}</td>"
+            f"<td>{_fmt_s(r['ack_median_s'])}</td><td>{_fmt_s(r['ack_p90_s'])}</td>"
+            f"<td>{_fmt_s(r['resolve_median_s'])}</td><td>{_fmt_s(r['resolve_p90_s'])}</td>"
+            f"<td>{r['escalated']}</td><td>{_fmt_rate(r['reopen_rate'])}</td>"
+            f"<td>{_fmt_rate(r['false_alarm_rate'])}</td></tr>")
+    extra = ""
+    if total:
+        types = "".join(f"<tr><th>{e(str(k))}</th><td>{v}</td></tr>" for k, v in sorted(total["by_type"].items()))
+        cams = "".join(f"<tr><th>{e(k)}</th><td>{c['incidents']}</td><td>{c['false_alarms']}</td>"
+                       f"<td>{_fmt_rate(c['rate'])}</td></tr>" for k, c in sorted(total["cameras"].items()))
+        extra = (f"<h2>Incidents by type</h2><table><tr><th>type</th><th>incidents</th></tr>{types}</table>"
+                 f"<h2>False alarms per camera</h2><table><tr><th>camera</th><th>incidents</th>"
+                 f"<th>false alarms</th><th>rate</th></tr>{cams}</table>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
+<style>
+ @page {{ size: A4 landscape; margin: 12mm; }}
+ body {{ font: 10pt/1.35 system-ui, sans-serif; color: #111; }}
+ table {{ border-collapse: collapse; margin: 0 0 6mm; }}
+ th, td {{ border: 1px solid #999; padding: 2px 6px; text-align: right; }}
+ th {{ text-align: left; }} tr.total {{ font-weight: bold; background: #eee; }}
+ h1 {{ font-size: 14pt; margin: 0; }} h2 {{ font-size: 11pt; }} .period {{ color: #444; }}
+</style></head><body>
+<h1>{e(title)}</h1><p class="period">{e(span)}</p>
+<table><tr><th>grid</th><th>incidents</th><th>cases due</th><th>closed on time</th><th>on-time rate</th>
+<th>ack median</th><th>ack p90</th><th>resolve median</th><th>resolve p90</th><th>escalated</th>
+<th>reopen rate</th><th>false-alarm rate</th></tr>
+{''.join(body)}
+</table>
+{extra}
+</body></html>
+"""
