@@ -10,8 +10,9 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Statuses in which an incident still collects repeated alerts of its source and type.
-OPEN_STATUSES = ("open", "dispatched", "acknowledged", "resolved", "reopened")
-_OPEN_SQL = "status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'reopened')"
+# (the engine's ACTIVE statuses, gateway.engine.lifecycle)
+OPEN_STATUSES = ("open", "dispatched", "acknowledged", "resolved", "verified")
+OPEN_SQL = "status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'verified')"
 
 
 class UTCDateTime(TypeDecorator):
@@ -91,8 +92,10 @@ class Incident(Base):
     __tablename__ = "incidents"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    grid_id: Mapped[str | None] = mapped_column(String(64), index=True)  # null = the unrouted queue
-    level: Mapped[str] = mapped_column(String(16))
+    # the cell where it happened (visibility, topic); null = the unrouted queue
+    grid_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # the level answering now
+    owner_grid_id: Mapped[str | None] = mapped_column(String(64))  # the grid at that level
     type: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))
     source_kind: Mapped[str] = mapped_column(String(16))
@@ -114,14 +117,22 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None]
     verified_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    dismissed_at: Mapped[datetime | None]
+    false_alarm: Mapped[bool] = mapped_column(Boolean, default=False)
+    rule: Mapped[str | None] = mapped_column(String(100))
     merged_into: Mapped[int | None] = mapped_column(BigId)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    professional_grid_id: Mapped[str | None] = mapped_column(String(64))
+    # the engine's full IncidentState (JSON), so fields without a column survive a round trip
+    engine_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (
         # At most one open incident per (source, type): repeated alerts attach to it,
         # race-safe across replicas (insert ... on conflict do nothing, then attach).
         Index("uq_incidents_open_source_type", "source_id", "type", unique=True,
-              sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
+              sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL)),
     )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 17:33:24.612168
+Create Date: 2026-11-21 17:34:26.122671
 """
 from alembic import op
 import sqlalchemy as sa
@@ -122,6 +122,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('grid_id', sa.String(length=64), nullable=True),
     sa.Column('level', sa.String(length=16), nullable=False),
+    sa.Column('owner_grid_id', sa.String(length=64), nullable=True),
     sa.Column('type', sa.String(length=32), nullable=False),
     sa.Column('severity', sa.String(length=16), nullable=False),
     sa.Column('source_kind', sa.String(length=16), nullable=False),
@@ -143,7 +144,14 @@ def upgrade() -> None:
     sa.Column('resolved_at', gateway.db.models.UTCDateTime(), nullable=True),
     sa.Column('verified_at', gateway.db.models.UTCDateTime(), nullable=True),
     sa.Column('closed_at', gateway.db.models.UTCDateTime(), nullable=True),
+    sa.Column('dismissed_at', gateway.db.models.UTCDateTime(), nullable=True),
+    sa.Column('false_alarm', sa.Boolean(), nullable=False),
+    sa.Column('rule', sa.String(length=100), nullable=True),
     sa.Column('merged_into', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('escalations', sa.Integer(), nullable=False),
+    sa.Column('reopen_count', sa.Integer(), nullable=False),
+    sa.Column('professional_grid_id', sa.String(length=64), nullable=True),
+    sa.Column('engine_state', sa.JSON(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('first_alert_id')
@@ -152,7 +160,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_incidents_assignee'), ['assignee'], unique=False)
         batch_op.create_index(batch_op.f('ix_incidents_grid_id'), ['grid_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_incidents_status'), ['status'], unique=False)
-        batch_op.create_index('uq_incidents_open_source_type', ['source_id', 'type'], unique=True, sqlite_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'reopened')"), postgresql_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'reopened')"))
+        batch_op.create_index('uq_incidents_open_source_type', ['source_id', 'type'], unique=True, sqlite_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'verified')"), postgresql_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'verified')"))
 
     op.create_table('media',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -321,7 +329,7 @@ def downgrade() -> None:
 
     op.drop_table('media')
     with op.batch_alter_table('incidents', schema=None) as batch_op:
-        batch_op.drop_index('uq_incidents_open_source_type', sqlite_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'reopened')"), postgresql_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'reopened')"))
+        batch_op.drop_index('uq_incidents_open_source_type', sqlite_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'verified')"), postgresql_where=sa.text("status IN ('open', 'dispatched', 'acknowledged', 'resolved', 'verified')"))
         batch_op.drop_index(batch_op.f('ix_incidents_status'))
         batch_op.drop_index(batch_op.f('ix_incidents_grid_id'))
         batch_op.drop_index(batch_op.f('ix_incidents_assignee'))

@@ -1,0 +1,502 @@
+"""The incident service: applies the pure engine (gateway.engine) to the database, one
+transaction per change. Every change writes, in that same transaction, the incident row,
+its timeline events (also the /api/events feed), its timer rows, an audit entry and the
+outbox rows that the relay publishes to `<prefix>/incidents/<grid_id>`.
+
+Alerts that no grid can be found for (unknown camera, no grid hint, no location) open an
+incident in the *unrouted* queue (grid_id null, level street) with the reason in
+`unrouted_reason`: nothing is lost and the street command centre routes it by hand."""
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from alerts import Alert
+from gateway import audit
+from gateway.db import Database
+from alerts import topics
+from gateway.db.models import (OPEN_SQL, OPEN_STATUSES, AlertRow, Camera, Grid, Incident, IncidentEvent, Media,
+                               OutboxMessage, Sensor, Silence, Timer)
+from gateway.engine.grids import GridSet
+from gateway.engine import lifecycle
+from gateway.engine import routing as routing_mod
+
+Clock = Callable[[], datetime]
+# Events that go out over MQTT (DESIGN.md "MQTT topics"); the others only feed the timeline.
+PUBLISHED_EVENTS = {"opened", "dispatched", "acknowledged", "escalated", "resolved", "verified", "closed",
+                    "reopened", "dismissed"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(ValueError):
+    """An invalid transition (409)."""
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+class BadRequest(ValueError):
+    pass
+
+
+@dataclass
+class IngestOutcome:
+    disposition: str  # opened | attached | suppressed | unrouted | duplicate
+    incident_id: int | None = None
+    grid_id: str | None = None
+    reason: str | None = None
+
+
+class GridCache:
+    """The engine's GridSet built from the grids table, rebuilt only when the table changes
+    (another process may import grids while this one runs)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._key: tuple | None = None
+        self._grids: GridSet = GridSet([])
+
+    def get(self, session: Session | None = None) -> GridSet:
+        if session is None:
+            with self.db.session() as s:
+                return self.get(s)
+        key = tuple(session.execute(select(func.count(Grid.id), func.max(Grid.updated_at))).one())
+        if key != self._key:
+            rows = session.scalars(select(Grid)).all()
+            self._grids = GridSet.from_geojson(grids_geojson(rows), overlap_tolerance=1.0) if rows else GridSet([])
+            self._key = key
+        return self._grids
+
+
+def grids_geojson(rows: list[Grid]) -> dict[str, Any]:
+    feats = []
+    for g in rows:
+        props = dict(g.properties or {})
+        props.update(id=g.id, name=g.name, level=g.level, kind=g.kind or "admin", parent=g.parent)
+        feats.append({"type": "Feature", "id": g.id, "properties": props, "geometry": g.geometry})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def load_routing(path: str | Path | None) -> routing_mod.RoutingRules:
+    if path is None:
+        return routing_mod.RoutingRules()
+    return routing_mod.RoutingRules.from_yaml(Path(path).read_text())
+
+
+class IncidentService:
+    def __init__(self, db: Database, *, prefix: str = "gridwatch", media_dir: Path | str = "media",
+                 rules: routing_mod.RoutingRules | None = None, clock: Clock = utcnow):
+        self.db = db
+        self.prefix = prefix
+        self.media_dir = Path(media_dir)
+        self.rules = rules or routing_mod.RoutingRules()
+        self.clock = clock
+        self._grids = GridCache(db)
+
+    @classmethod
+    def from_settings(cls, settings, db: Database, clock: Clock = utcnow) -> "IncidentService":
+        return cls(db, prefix=settings.mqtt_prefix, media_dir=settings.media_dir,
+                   rules=load_routing(settings.routing), clock=clock)
+
+    def grids(self, session: Session | None = None) -> GridSet:
+        return self._grids.get(session)
+
+    # -- ingest -----------------------------------------------------------------------
+    def ingest(self, alert: Alert, *, topic: str | None = None) -> IngestOutcome:
+        """Store the alert and open or attach its incident, all in one transaction.
+        Idempotent on the alert id (a unique key, insert ... on conflict do nothing)."""
+        now = self.clock()
+        payload = alert.to_dict()
+        snapshot = payload.pop("snapshot", None)
+        with self.db.session() as s:
+            inserted = s.execute(_insert_ignore(s, AlertRow).values(
+                id=alert.id, edge_id=alert.edge_id, source_kind=alert.source.kind, source_id=alert.source.id,
+                camera_id=alert.camera_id, type=alert.type.value, severity=alert.severity.value, ts=alert.ts,
+                received_at=now, disposition="pending", payload=payload)).rowcount
+            if not inserted:
+                return IngestOutcome("duplicate", reason=f"alert {alert.id} was already received")
+            grids = self.grids(s)
+            grid_id, reason = self._resolve_grid(s, grids, alert)
+            self._register_source(s, alert, grid_id, now)
+            media_id = self._store_snapshot(s, alert, snapshot, now)
+            outcome = self._open_or_attach(s, grids, alert, grid_id, reason, now)
+            s.execute(update(AlertRow).where(AlertRow.id == alert.id).values(
+                grid_id=grid_id, incident_id=outcome.incident_id, disposition=outcome.disposition,
+                reason=outcome.reason, snapshot_media_id=media_id,
+                payload={**payload, "snapshot_url": (f"/api/alerts/{alert.id}/snapshot" if media_id else snapshot)}))
+            return outcome
+
+    def _resolve_grid(self, s: Session, grids: GridSet, alert: Alert) -> tuple[str | None, str | None]:
+        loc = alert.location
+        g = grids.resolve_camera(alert.grid_hint, loc.lat if loc else None, loc.lon if loc else None)
+        if g is not None:
+            return g.id, None
+        known = None
+        if alert.camera_id:
+            cam = s.get(Camera, alert.camera_id)
+            known = cam.grid_id if cam is not None else None
+        elif alert.source.kind == "sensor":
+            sensor = s.get(Sensor, alert.source.id)
+            known = sensor.grid_id if sensor is not None else None
+        if known and known in grids:
+            return known, None
+        why = []
+        if alert.grid_hint:
+            why.append(f"grid_hint {alert.grid_hint!r} is not a known grid")
+        if loc:
+            why.append(f"location {loc.lat},{loc.lon} lies in no grid")
+        if not alert.grid_hint and not loc:
+            why.append("no grid_hint and no location")
+        why.append(f"source {alert.source.kind} {alert.source.id!r} has no known grid")
+        return None, "unrouted: " + "; ".join(why)
+
+    def _register_source(self, s: Session, alert: Alert, grid_id: str | None, now: datetime) -> None:
+        loc = alert.location.model_dump() if alert.location else None
+        if alert.camera_id:
+            cam = s.get(Camera, alert.camera_id)
+            if cam is None:
+                s.add(Camera(id=alert.camera_id, edge_id=alert.edge_id, state="unknown", last_seen=now,
+                             grid_id=grid_id, location=loc, device={"grid_hint": alert.grid_hint}))
+            else:
+                cam.last_seen, cam.edge_id = now, alert.edge_id
+                if grid_id:
+                    cam.grid_id = grid_id
+                if loc:
+                    cam.location = loc
+                if alert.grid_hint:
+                    cam.device = {**(cam.device or {}), "grid_hint": alert.grid_hint}
+        if alert.source.kind == "sensor":
+            d = alert.details or {}
+            sensor = s.get(Sensor, alert.source.id)
+            if sensor is None:
+                sensor = Sensor(id=alert.source.id, state="online", last_seen=now)
+                s.add(sensor)
+            sensor.edge_id, sensor.last_seen, sensor.last_alert_type = alert.edge_id, now, alert.type.value
+            sensor.state = "offline" if alert.type.value == "sensor.offline" else "online"
+            sensor.kind = d.get("sensor_kind") or d.get("kind") or sensor.kind
+            battery = d.get("battery", (d.get("value") if alert.type.value == "sensor.battery_low" else None))
+            if isinstance(battery, (int, float)):
+                sensor.battery = float(battery)
+            sensor.grid_id = grid_id or sensor.grid_id
+            sensor.location = loc or sensor.location
+
+    def _store_snapshot(self, s: Session, alert: Alert, snapshot: str | None, now: datetime) -> int | None:
+        """An inline base64 snapshot becomes a file under media_dir and a `media` row."""
+        if not snapshot or snapshot.startswith(("http://", "https://", "/")):
+            return None
+        data = snapshot.split(",", 1)[1] if snapshot.startswith("data:") else snapshot
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return None  # a broken picture must not cost the alert; the payload keeps no snapshot
+        sha = hashlib.sha256(raw).hexdigest()
+        path = self.media_dir / "snapshots" / sha[:2] / f"{sha}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(raw)
+            tmp.replace(path)
+        m = Media(sha256=sha, kind="snapshot", alert_id=alert.id, camera_id=alert.camera_id, type="image/jpeg",
+                  path=str(path), size=len(raw), created_at=now, complete=True)
+        s.add(m)
+        s.flush()
+        return m.id
+
+    def _silence_for(self, s: Session, grids: GridSet, alert: Alert, grid_id: str | None, now: datetime) -> Silence | None:
+        rows = s.scalars(select(Silence).where(Silence.deleted_at.is_(None), Silence.starts_at <= now,
+                                               Silence.ends_at > now)).all()
+        for row in rows:
+            if row.type and row.type != alert.type.value and not _type_match(row.type, alert.type.value):
+                continue
+            if row.source_id and row.source_id not in (alert.source.id, alert.camera_id):
+                continue
+            if row.grid_id and (grid_id is None or grid_id not in grids.subtree(row.grid_id)):
+                continue
+            return row
+        return None
+
+    def _open_or_attach(self, s: Session, grids: GridSet, alert: Alert, grid_id: str | None,
+                        unrouted: str | None, now: datetime) -> IngestOutcome:
+        silence = self._silence_for(s, grids, alert, grid_id, now)
+        if silence is not None:
+            return IngestOutcome("suppressed", None, grid_id, f"silenced by silence {silence.id}: {silence.reason}")
+        attached = self._attach(s, alert, now)
+        if attached is not None:
+            return IngestOutcome("attached", attached, grid_id)
+        route = self._route(grids, alert, grid_id, now)
+        state, events = lifecycle.open_incident(
+            route, grids, now, incident_id="new", alert_type=alert.type.value, severity=alert.severity.value,
+            source_id=alert.source.id, camera_id=alert.camera_id, calendar=self.rules.calendar_for(route.calendar))
+        values = dict(
+            source_kind=alert.source.kind, edge_id=alert.edge_id, first_alert_id=alert.id, title=_title(alert),
+            location=alert.location.model_dump() if alert.location else None, unrouted_reason=unrouted, version=0,
+            **_state_columns(state))
+        ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
+        new_id = s.execute(ins.values(**values).returning(Incident.id)).scalar()
+        if new_id is None:  # another replica opened it between our attach and our insert: attach now
+            attached = self._attach(s, alert, now)
+            if attached is None:
+                raise RuntimeError(f"incident for {alert.source.id}/{alert.type.value} neither opened nor attachable")
+            return IngestOutcome("attached", attached, grid_id)
+        inc = s.get(Incident, new_id)
+        state = dataclasses.replace(state, id=str(new_id))
+        self._after_change(s, inc, None, state, events, now=now, extra_data={"alert_id": alert.id})
+        audit.record(s, at=now, actor="system", action="incident.open", object_type="incident", object_id=inc.id,
+                     grid_id=inc.grid_id, reason=unrouted or f"alert {alert.id} (rule {route.rule})",
+                     details={"alert_id": alert.id, "assignee": inc.assignee, "level": inc.level})
+        return IngestOutcome("unrouted" if grid_id is None else "opened", inc.id, grid_id, unrouted)
+
+    def _route(self, grids: GridSet, alert: Alert, grid_id: str | None, now: datetime) -> routing_mod.Route:
+        if grid_id is None:  # the unrouted queue: the street command centre answers, on calendar time
+            return routing_mod.Route(level="street", grid_id=None, cell_grid_id=None, professional_grid_id=None,
+                                     ack_within=timedelta(hours=1), resolve_within=timedelta(hours=24),
+                                     calendar="calendar", rule="unrouted")
+        d = alert.details or {}
+        return routing_mod.route(
+            self.rules, grids, alert_type=alert.type.value, severity=alert.severity.value, grid_id=grid_id,
+            local_time=now.astimezone(ZoneInfo(self.rules.tz)),
+            sensor_kind=(d.get("sensor_kind") or d.get("kind")) if alert.source.kind == "sensor" else None,
+            lat=alert.location.lat if alert.location else None, lon=alert.location.lon if alert.location else None)
+
+    def _attach(self, s: Session, alert: Alert, now: datetime) -> int | None:
+        """Find and lock the active incident of this source and type in one UPDATE (race-safe:
+        no read-then-write), then let the engine attach the alert to it."""
+        stmt = (update(Incident)
+                .where(Incident.source_id == alert.source.id, Incident.type == alert.type.value,
+                       Incident.status.in_(OPEN_STATUSES))
+                .values(version=Incident.version + 1)
+                .returning(Incident.id))
+        inc_id = s.execute(stmt).scalar()
+        if inc_id is None:
+            return None
+        inc = s.scalar(select(Incident).where(Incident.id == inc_id).execution_options(populate_existing=True))
+        state, events = lifecycle.attach(_to_state(inc), now, alert_id=alert.id, severity=alert.severity.value)
+        self._after_change(s, inc, inc.status, state, events, now=now)
+        return inc_id
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def act(self, incident_id: int, action: str, principal, params: dict[str, Any]) -> Incident:
+        """Apply one lifecycle action for `principal` (gateway.auth.Principal). Raises NotFound
+        (also when not visible), Forbidden, Conflict (invalid transition) or BadRequest."""
+        now = self.clock()
+        if action not in lifecycle.ACTIONS:
+            raise NotFound(f"unknown action {action!r}; one of {', '.join(lifecycle.ACTIONS)}")
+        with self.db.session() as s:
+            inc = _lock_incident(s, incident_id)
+            if inc is None or not principal.visible(inc.grid_id):
+                raise NotFound(f"incident {incident_id} not found")
+            if not lifecycle.can(principal.role, action):
+                raise Forbidden(f"a {principal.role} may not {action} incidents")
+            grids = self.grids(s)
+            kwargs = {k: v for k, v in params.items() if v is not None}
+            if "extend_minutes" in kwargs:
+                kwargs["minutes"] = kwargs.pop("extend_minutes")
+            target = None
+            if action == "merge":
+                target = _lock_incident(s, kwargs.get("into"))
+                if target is None or not principal.visible(target.grid_id):
+                    raise NotFound(f"incident {kwargs.get('into')!r} (the merge target) not found")
+                kwargs["into"] = str(target.id)
+            actor = lifecycle.Actor(principal.username, principal.role)
+            try:
+                state, events = lifecycle.apply(_to_state(inc), action, actor, now, grids=grids,
+                                                calendar=self._calendar_for(inc), **kwargs)
+                if target is not None:
+                    t_state, t_events = lifecycle.merge_into(_to_state(target), _to_state(inc), actor, now)
+            except lifecycle.NotAllowed as e:
+                raise Forbidden(str(e)) from None
+            except lifecycle.TransitionError as e:
+                raise Conflict(str(e)) from None
+            before = inc.status
+            self._after_change(s, inc, before, state, events, now=now)
+            if target is not None:
+                self._after_change(s, target, target.status, t_state, t_events, now=now)
+            audit.record(s, at=now, actor=principal.username, action=f"incident.{action}", object_type="incident",
+                         object_id=inc.id, grid_id=inc.grid_id, reason=params.get("reason") or params.get("note"),
+                         details={"from_status": before, "to_status": inc.status,
+                                  **_jsonable({k: v for k, v in params.items() if v is not None})})
+            return inc
+
+    def fire_timer(self, s: Session, timer: Timer, now: datetime) -> list[str]:
+        """A deadline passed: the engine escalates (inside the caller's claiming transaction)."""
+        inc = _lock_incident(s, timer.incident_id)
+        if inc is None:
+            return []
+        state, events = lifecycle.on_timer(_to_state(inc), _timer_kind(timer.kind), now, self.grids(s),
+                                           self._calendar_for(inc))
+        if events:
+            before = inc.status
+            self._after_change(s, inc, before, state, events, now=now)
+            audit.record(s, at=now, actor="system", action="incident.deadline", object_type="incident",
+                         object_id=inc.id, grid_id=inc.grid_id, reason=f"{timer.kind} {iso(timer.due_at)} passed",
+                         details={"events": [e.name for e in events]})
+        return [e.name for e in events]
+
+    def _calendar_for(self, inc: Incident):
+        return self.rules.calendar_for((inc.engine_state or {}).get("calendar", "calendar"))
+
+    def _after_change(self, s: Session, inc: Incident, before: str | None, state, events, *, now: datetime,
+                      extra_data: dict[str, Any] | None = None) -> None:
+        """Write the new state, its timeline events (+ outbox) and its timer rows."""
+        for k, v in _state_columns(state).items():
+            setattr(inc, k, v)
+        for ev in events:
+            if ev.name == "dispatched":
+                inc.dispatched_at = ev.at
+        inc.version = (inc.version or 0) + 1
+        s.flush()
+        for ev in events:
+            self._event(s, inc, ev.name, ev.actor or "system", ev.at, note=ev.note, reason=ev.reason,
+                        data={**ev.data, **(extra_data or {})}, from_status=before)
+            before = inc.status
+        self._sync_timers(s, inc, state, now)
+
+    def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
+               reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None) -> None:
+        body = incident_dict(inc, at)
+        s.add(IncidentEvent(incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
+                            to_status=inc.status, note=note, reason=reason, data={**_jsonable(data or {}), "incident": body}))
+        if name in PUBLISHED_EVENTS:
+            s.add(OutboxMessage(topic=topics.incident(inc.grid_id or "unrouted", self.prefix),
+                                payload={"event": name, "at": iso(at), "actor": actor, "note": note, "reason": reason,
+                                         "incident": body},
+                                created_at=at, attempts=0, next_attempt_at=at))
+
+    def _sync_timers(self, s: Session, inc: Incident, state, now: datetime) -> None:
+        """Make the pending timer rows equal to the engine's due timers for this state."""
+        wanted = {(f"{t.kind}_deadline", t.due_at) for t in lifecycle.due_timers(state)}
+        pending = s.scalars(select(Timer).where(Timer.incident_id == inc.id, Timer.fired_at.is_(None),
+                                                Timer.cancelled_at.is_(None))).all()
+        have = set()
+        for t in pending:
+            if (t.kind, t.due_at) in wanted:
+                have.add((t.kind, t.due_at))
+            else:
+                t.cancelled_at = now
+        for kind, due in wanted - have:
+            s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
+
+
+def _timer_kind(kind: str) -> str:
+    return kind.removesuffix("_deadline")
+
+
+def _type_match(pattern: str, value: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(value, pattern) or value.split(".")[0] == pattern
+
+
+def _title(alert: Alert) -> str:
+    where = alert.zone or alert.line or alert.camera_id or alert.source.id
+    return f"{alert.type.value.replace('_', ' ').replace('.', ': ')} at {where}"
+
+
+def _lock_incident(s: Session, incident_id: Any) -> Incident | None:
+    try:
+        iid = int(incident_id)
+    except (TypeError, ValueError):
+        return None
+    return s.scalar(select(Incident).where(Incident.id == iid).with_for_update())
+
+
+_STATE_COLUMNS = ("status", "level", "grid_id", "owner_grid_id", "type", "severity", "source_id", "camera_id",
+                  "professional_grid_id", "assignee", "opened_at", "ack_due_at", "due_at", "acknowledged_at",
+                  "resolved_at", "verified_at", "closed_at", "dismissed_at", "rule", "escalations", "reopen_count",
+                  "alert_count", "last_alert_at", "false_alarm")
+
+
+def _state_columns(state: lifecycle.IncidentState) -> dict[str, Any]:
+    """Incident columns from an engine state, plus the whole state as JSON (fields without a column)."""
+    out = {k: getattr(state, k) for k in _STATE_COLUMNS}
+    out["merged_into"] = int(state.merged_into) if state.merged_into else None
+    out["last_alert_at"] = state.last_alert_at or state.opened_at
+    out["engine_state"] = state.to_dict()
+    return out
+
+
+def _to_state(inc: Incident) -> lifecycle.IncidentState:
+    saved = dict(inc.engine_state or {})
+    saved.update({k: getattr(inc, k) for k in _STATE_COLUMNS})  # the columns are the truth
+    saved["id"] = str(inc.id)
+    saved["merged_into"] = str(inc.merged_into) if inc.merged_into else None
+    return lifecycle.IncidentState.from_dict(saved)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return iso(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, timedelta):
+        return v.total_seconds()
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [_jsonable(x) for x in v]
+    if dataclasses.is_dataclass(v):
+        return _jsonable(dataclasses.asdict(v))
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def _insert_ignore(s: Session, model, conflict: tuple[str, ...] | None = None, where=None):
+    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(model)
+    if conflict:
+        return stmt.on_conflict_do_nothing(index_elements=list(conflict), index_where=where)
+    return stmt.on_conflict_do_nothing()
+
+
+def is_overdue(inc: Incident, now: datetime) -> bool:
+    if inc.status in ("open", "dispatched") and inc.ack_due_at and inc.acknowledged_at is None \
+            and inc.ack_due_at < now:
+        return True
+    return inc.status in lifecycle.UNRESOLVED and bool(inc.due_at) and inc.due_at < now
+
+
+def incident_dict(inc: Incident, now: datetime) -> dict[str, Any]:
+    return {
+        "id": inc.id, "status": inc.status, "grid_id": inc.grid_id, "level": inc.level, "type": inc.type,
+        "severity": inc.severity, "source_kind": inc.source_kind, "source_id": inc.source_id,
+        "camera_id": inc.camera_id, "edge_id": inc.edge_id, "alert_count": inc.alert_count, "assignee": inc.assignee,
+        "opened_at": iso(inc.opened_at), "last_alert_at": iso(inc.last_alert_at),
+        "dispatched_at": iso(inc.dispatched_at), "ack_due_at": iso(inc.ack_due_at), "due_at": iso(inc.due_at),
+        "acknowledged_at": iso(inc.acknowledged_at), "resolved_at": iso(inc.resolved_at),
+        "verified_at": iso(inc.verified_at), "closed_at": iso(inc.closed_at), "overdue": is_overdue(inc, now),
+        "owner_grid_id": inc.owner_grid_id, "dismissed_at": iso(inc.dismissed_at), "false_alarm": inc.false_alarm,
+        "rule": inc.rule, "title": inc.title, "location": inc.location, "unrouted_reason": inc.unrouted_reason,
+        "professional_grid_id": inc.professional_grid_id, "escalations": inc.escalations,
+        "reopen_count": inc.reopen_count, "merged_into": inc.merged_into, "first_alert_id": inc.first_alert_id,
+        "version": inc.version,
+    }
