@@ -1,0 +1,266 @@
+"""`python -m edge sensors --config S.yaml`: the sensor bridge.
+
+    Zigbee2MQTT / ChirpStack / generic MQTT --> SourceRouter.parse -> rules.apply_reading
+        -> alerts -> EdgePublisher (spool, QoS 1) -> gridwatch/alerts/<edge_id>/<sensor_id>
+        -> StateStore.save (after the alerts are spooled)
+
+Delivery: the subscriber keeps a persistent MQTT session (QoS 1), so messages sent while the
+bridge is down wait in the broker. A message's alerts are spooled before its new rule state is
+committed; a crash in between replays the message, which yields the same alert ids (they are
+derived from the sensor, rule and episode, see `alert_id`), and the gateway drops the repeat.
+
+Bad messages (not JSON, missing fields, wrong types, unknown devices) are counted by reason in
+`SensorBridge.stats`, logged (the first few of each reason, then every 100th), reported in the
+bridge's retained status and in the summary at exit; they never stop the bridge.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+from zoneinfo import ZoneInfo
+
+from ulid import ULID
+
+from alerts.schema import Alert, AlertSource
+from edge.sensors import rules
+from edge.sensors.config import BridgeConfig, ConfigError, SensorConfig, load_config
+from edge.sensors.sources import Reading, SourceError, SourceRouter
+from edge.sensors.state import StateStore
+
+log = logging.getLogger("edge.sensors")
+LOG_FIRST = 5  # bad messages logged per reason before only every 100th is
+
+
+class Publisher(Protocol):   # edge.mqtt.EdgePublisher
+    def publish_alert(self, alert: Alert) -> None: ...
+    def publish_raw(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None: ...
+
+
+def alert_id(event: rules.Event, cleared: bool) -> str:
+    """Deterministic ULID: time part = start of the episode, random part = a hash of what the
+    episode is. The same uplink (deduplicationId) or the same persisted episode always gives the
+    same id, even after a restart, so the gateway's idempotency drops repeats."""
+    ms = max(0, int(round(event.start_ts * 1000)))
+    seed = f"{event.sensor_id}|{event.rule_id}|{event.episode}|{'clear' if cleared else 'raise'}"
+    return str(ULID.from_bytes(ms.to_bytes(6, "big") + hashlib.blake2b(seed.encode(), digest_size=10).digest()))
+
+
+def to_alert(event: rules.Event, sensor: SensorConfig, edge_id: str) -> Alert:
+    details: dict[str, Any] = {"sensor_kind": sensor.kind, **event.details, "cleared": event.cleared}
+    if sensor.name:
+        details["sensor_name"] = sensor.name
+    if event.cleared:
+        details["raised_id"] = alert_id(event, cleared=False)
+    return Alert(id=alert_id(event, event.cleared), edge_id=edge_id,
+                 source=AlertSource(kind="sensor", id=sensor.id), type=event.type, severity=event.severity,
+                 ts=datetime.fromtimestamp(event.ts, timezone.utc), details=details,
+                 location=sensor.location, grid_hint=sensor.grid)
+
+
+class SensorBridge:
+    """Messages and clock ticks in, alerts out. Thread-safe: paho's thread calls `handle`,
+    the main loop calls `tick`. The clock is injected (tests drive it by hand)."""
+
+    def __init__(self, cfg: BridgeConfig, publisher: Publisher, store: StateStore,
+                 clock: Callable[[], float] = time.time, on_alert: Callable[[Alert], None] | None = None):
+        self.cfg = cfg
+        self.publisher = publisher
+        self.store = store
+        self.clock = clock
+        self.on_alert = on_alert
+        self.router = SourceRouter(cfg)
+        self.tz = ZoneInfo(cfg.timezone)
+        self.sensors = {s.id: s for s in cfg.sensors}
+        self.stats: Counter[str] = Counter()
+        self._lock = threading.RLock()   # re-entrant: on_alert may read alarm_states()
+        saved = store.load_all()
+        now = clock()
+        self.states = {sid: rules.start_watch(saved.get(sid) or rules.new_state(), now) for sid in self.sensors}
+
+    # -- messages ----------------------------------------------------------------------------
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> list[Alert]:
+        """One MQTT message. Never raises: a bad message is counted and reported."""
+        self.stats["messages"] += 1
+        try:
+            with self._lock:
+                return self._handle(topic, payload, retained)
+        except SourceError as e:
+            self._reject(e.reason, str(e))
+        except Exception as e:  # a bug must not stop the bridge either
+            log.exception("sensor message on %s failed", topic)
+            self._reject("internal", f"{topic}: {type(e).__name__}: {e}")
+        return []
+
+    def _handle(self, topic: str, payload: bytes, retained: bool) -> list[Alert]:
+        reading = self.router.parse(topic, payload, self.clock())
+        if reading is None:
+            self.stats["ignored"] += 1
+            return []
+        sensor = self.sensors[reading.sensor_id]
+        state = self.states[sensor.id]
+        if retained and reading.availability is None and state["last_ts"] is not None:
+            # a retained state replayed on (re)subscribe is old news, not a new reading
+            self.stats["replayed"] += 1
+            return []
+        out = rules.apply_reading(sensor, state, reading, self.tz)
+        self.stats["readings"] += 1
+        self.stats["duplicates"] += out.duplicate
+        self.stats["stale"] += out.stale
+        for why in out.problems:
+            self._reject("wrong_type", f"{topic}: {why} (other fields were used)")
+        return self._commit({sensor.id: out.state}, [(sensor, e) for e in out.events], reading)
+
+    # -- time --------------------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> list[Alert]:
+        """Offline detection and durations that complete between messages."""
+        now = self.clock() if now is None else now
+        try:
+            with self._lock:
+                changed, events = {}, []
+                for sid, sensor in self.sensors.items():
+                    out = rules.tick(sensor, self.states[sid], now, self.tz)
+                    if out.state != self.states[sid]:
+                        changed[sid] = out.state
+                    events += [(sensor, e) for e in out.events]
+                return self._commit(changed, events, None)
+        except Exception as e:
+            log.exception("sensor tick failed")
+            self._reject("internal", f"tick: {type(e).__name__}: {e}")
+            return []
+
+    # -- output ------------------------------------------------------------------------------
+    def _commit(self, changed: dict[str, dict], events: list[tuple[SensorConfig, rules.Event]],
+                reading: Reading | None) -> list[Alert]:
+        alerts = [to_alert(e, s, self.cfg.edge_id) for s, e in events
+                  if self.cfg.publish_clear or not e.cleared]
+        for a in alerts:              # spooled (durable) before the state that says "raised"
+            self.publisher.publish_alert(a)
+            self.stats["alerts"] += 1
+            log.info("sensor %s: %s%s (%s)", a.source.id, a.type.value,
+                     " cleared" if a.details.get("cleared") else "", a.id)
+        self.store.save(changed, self.clock())
+        self.states.update(changed)
+        for a in alerts:
+            if self.on_alert:
+                self.on_alert(a)
+        return alerts
+
+    def _reject(self, reason: str, message: str) -> None:
+        self.stats[f"rejected.{reason}"] += 1
+        n = self.stats[f"rejected.{reason}"]
+        if n <= LOG_FIRST or n % 100 == 0:
+            log.warning("rejected sensor message (%s, #%d): %s", reason, n, message)
+
+    def summary(self) -> dict[str, int]:
+        return dict(sorted(self.stats.items()))
+
+    def alarm_states(self) -> dict[str, dict[str, bool]]:
+        """Per sensor: rule id -> raised, plus `offline` (for Home Assistant)."""
+        with self._lock:
+            return {sid: {**{rid: rs["active"] for rid, rs in st["rules"].items()},
+                          rules.OFFLINE: st["offline"]["raised"]} for sid, st in self.states.items()}
+
+
+class SensorSubscriber:
+    """The MQTT side that listens to the sensors' topics: persistent session, QoS 1, reconnects."""
+
+    SESSION_EXPIRY_S = 7 * 86400   # how long the broker keeps our queue while we are down
+
+    def __init__(self, cfg: BridgeConfig, handler: Callable[[str, bytes, bool], Any]):
+        from edge.mqtt import make_client
+
+        self.cfg = cfg
+        self.handler = handler
+        self.topics = SourceRouter(cfg).subscriptions()
+        self.connected = threading.Event()
+        self.client = make_client(cfg.mqtt, cfg.session_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = lambda c, u, msg: self.handler(msg.topic, msg.payload, bool(msg.retain))
+
+    def start(self) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        from edge.mqtt import host_port
+
+        host, port = host_port(self.cfg.mqtt)
+        kwargs: dict[str, Any] = {}
+        if self.cfg.mqtt.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.SESSION_EXPIRY_S
+            kwargs = {"clean_start": False, "properties": props}
+        self.client.connect_async(host, port, keepalive=self.cfg.mqtt.keepalive_s, **kwargs)
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("sensor bridge: broker refused the connection: %s", reason_code)
+            return
+        # Subscribing again on a resumed session is harmless and picks up config changes.
+        client.subscribe([(t, 1) for t in self.topics])
+        log.info("sensor bridge: connected to %s, listening on %d topic(s)", self.cfg.mqtt.url, len(self.topics))
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        log.warning("sensor bridge: lost the broker (%s), reconnecting", reason_code)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# -- the command ---------------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, metavar="S.yaml", help="sensor bridge configuration")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def main(args: argparse.Namespace) -> int:
+    from edge.mqtt import EdgePublisher
+    from edge.sensors import hass
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"error: {e}")
+        return 2
+    # The publisher's client id must differ from the edge worker's and from our subscriber's.
+    pub_settings = cfg.mqtt.model_copy(update={"client_id": cfg.mqtt.client_id or f"gridwatch-sensors-pub-{cfg.edge_id}"})
+    publisher = EdgePublisher(pub_settings, cfg.edge_id, cfg.spool)
+    store = StateStore(cfg.state)
+    hass_states = hass.StatePublisher(cfg, publisher) if cfg.hass.enabled else None
+    bridge = SensorBridge(cfg, publisher, store,
+                          on_alert=(lambda a: hass_states.publish(bridge.alarm_states())) if hass_states else None)
+    subscriber = SensorSubscriber(cfg, bridge.handle)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    publisher.start()
+    if hass_states:
+        hass_states.announce()
+        hass_states.publish(bridge.alarm_states())
+    subscriber.start()
+    log.info("sensor bridge %s: %d sensor(s)", cfg.edge_id, len(cfg.sensors))
+    last_report, reported = time.monotonic(), {}
+    while not stop.wait(cfg.tick_s):
+        bridge.tick()
+        if time.monotonic() - last_report >= 60 and bridge.summary() != reported:
+            last_report, reported = time.monotonic(), bridge.summary()
+            publisher.publish_status(None, {"state": "online", "sensors": len(cfg.sensors), "counters": reported})
+            log.info("sensor bridge counters: %s", reported)
+    subscriber.stop()
+    publisher.flush(5)
+    publisher.stop()
+    store.close()
+    print("sensor bridge summary: " + ", ".join(f"{k}={v}" for k, v in bridge.summary().items()), flush=True)
+    return 0
