@@ -210,14 +210,14 @@ const NAV = [
 export const ROLE_LABELS = { admin: "Administrator", operator: "Operator", grid_worker: "Grid worker", integration: "Integration" };
 
 /** Renders the top bar for console pages and resolves to the signed-in user. */
-export async function shell(active) {
+export async function shell(active, { live = true } = {}) {
   const user = await me();
   const bar = h("header.topbar", {},
     h("a.brand", { href: "/console/" }, h("img", { src: "/console/static/logo.svg", alt: "" }), "gridwatch", h("small", {}, "console")),
     h("nav.nav", {}, NAV.map(([key, href, label]) => h("a", { href, class: key === active ? "active" : "" }, label)),
       user.role === "grid_worker" ? h("a", { href: "/m/" }, "My tasks") : null),
     h("div.userbox", {},
-      h("span.live-dot", { id: "live" }, "connecting"),
+      live ? h("span.live-dot", { id: "live" }, "connecting") : null,
       h("div.who", {}, h("b", {}, user.display_name || user.username),
         `${ROLE_LABELS[user.role] || user.role}${user.grid_id ? " · " + user.grid_id : ""}`),
       h("button.ghost", { onclick: logout, title: "Sign out" }, "Sign out")));

@@ -1,0 +1,100 @@
+// The map of grids: open incidents colour their grid, cameras and sensors as markers,
+// a click on a grid lists its incidents.
+import { get } from "./api.js";
+import { gridMap } from "./mapdraw.js";
+import { $, countdown, fmtAgo, h, incidentTitle, OPEN_STATUSES, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast } from "./ui.js";
+import { liveEvents } from "./api.js";
+
+const root = $("#app");
+const state = { geo: null, grids: [], incidents: [], cameras: [], sensors: [], selected: new URLSearchParams(location.search).get("grid") };
+
+async function load() {
+  const [geo, grids, incidents, cameras, sensors] = await Promise.all([
+    get("/api/grids.geojson"),
+    get("/api/grids", { limit: 1000 }).then((d) => d.items),
+    get("/api/incidents", { limit: 1000 }).then((d) => d.items.filter((i) => OPEN_STATUSES.includes(i.status))),
+    get("/api/cameras", { limit: 1000 }).then((d) => d.items).catch(() => []),
+    get("/api/sensors", { limit: 1000 }).then((d) => d.items).catch(() => []),
+  ]);
+  Object.assign(state, { geo, grids, incidents, cameras, sensors });
+  render();
+}
+
+function openByGrid() {
+  const open = {};
+  for (const i of state.incidents) {
+    if (!i.grid_id) continue;
+    const o = (open[i.grid_id] = open[i.grid_id] || { count: 0, critical: false });
+    o.count += 1;
+    o.critical = o.critical || i.severity === "critical";
+  }
+  return open;
+}
+
+function render() {
+  const tip = h("div.map-tip.hidden");
+  const markers = [
+    ...state.cameras.map((c) => ({ ...(c.location || {}), kind: "camera", state: c.state === "lost" ? "lost" : "", label: `Camera ${c.id} — ${c.state || "unknown"}` })),
+    ...state.sensors.map((s) => ({ ...(s.location || {}), kind: "sensor", state: s.state, label: `Sensor ${s.id} (${s.kind || "sensor"}) — ${s.state || "unknown"}` })),
+  ];
+  const map = gridMap(state.geo, {
+    open: openByGrid(), highlight: state.selected, markers, interactive: true,
+    onGridClick: (id) => { state.selected = id; history.replaceState(null, "", `?grid=${encodeURIComponent(id)}`); render(); },
+    onHover: (f, e) => {
+      if (!f) { tip.classList.add("hidden"); return; }
+      const r = wrap.getBoundingClientRect();
+      tip.textContent = `${f.properties.name} (${f.properties.id})`;
+      tip.style.left = `${e.clientX - r.left + 14}px`;
+      tip.style.top = `${e.clientY - r.top + 14}px`;
+      tip.classList.remove("hidden");
+    },
+  });
+  const wrap = h("div.map-wrap", { id: "map" }, map, tip,
+    h("div.map-legend.panel", {},
+      h("span", {}, h("i.swatch", { style: { background: "rgba(244,63,94,.35)", borderColor: "#f43f5e" } }), "critical incident open"),
+      h("span", {}, h("i.swatch", { style: { background: "rgba(251,146,60,.3)", borderColor: "#fb923c" } }), "incidents open"),
+      h("span", {}, h("i.swatch", { style: { background: "rgba(45,212,191,.08)", borderColor: "#3b5168" } }), "quiet"),
+      h("span", {}, svgDot("#7cc4ff"), "camera"), h("span", {}, svgDot("#2dd4bf", true), "sensor")));
+  root.replaceChildren(
+    h("div.page-head", {}, h("h1", {}, "Map"), h("span.sub", {}, `${state.grids.filter((g) => g.level === "grid").length} grids · ${state.incidents.length} open incidents`),
+      h("span.muted", { style: { marginLeft: "auto" } }, "Scroll to zoom, drag to pan, click a grid for its incidents")),
+    h("div.grid-2", {}, wrap, side()));
+}
+
+function svgDot(color, diamond = false) {
+  return h("i", { style: { width: "10px", height: "10px", background: color, borderRadius: diamond ? "1px" : "50%",
+    transform: diamond ? "rotate(45deg)" : "", display: "inline-block" } });
+}
+
+function side() {
+  const grid = state.grids.find((g) => g.id === state.selected);
+  if (!grid) {
+    const busy = state.grids.filter((g) => g.level === "grid")
+      .map((g) => ({ ...g, n: state.incidents.filter((i) => i.grid_id === g.id).length })).sort((a, b) => b.n - a.n);
+    return h("section.panel.map-side", {}, h("header", {}, h("h2", {}, "Grids")),
+      h("table.plain", {}, h("tbody", {}, busy.map((g) => h("tr", { style: { cursor: "pointer" }, onclick: () => { state.selected = g.id; render(); } },
+        h("td", {}, h("b", {}, g.name), h("div.inc-sub.mono", {}, g.id)),
+        h("td", { style: { textAlign: "right" } }, g.n ? h("span.badge.sev-major", {}, `${g.n} open`) : h("span.faint", {}, "quiet")))))));
+  }
+  const incidents = state.incidents.filter((i) => i.grid_id === grid.id);
+  const people = (grid.people || []).map((p) => (typeof p === "string" ? p : p.name || p.display_name || p.user || p.username)).join(", ");
+  return h("section.panel.map-side", { id: "grid-panel" },
+    h("header", {}, h("div", {}, h("h2", {}, grid.name), h("div.inc-sub.mono", {}, `${grid.id} · ${grid.level}${grid.parent ? " in " + grid.parent : ""}`)),
+      h("button.ghost", { style: { marginLeft: "auto" }, onclick: () => { state.selected = null; history.replaceState(null, "", location.pathname); render(); } }, "All grids")),
+    h("div.body.stack", {},
+      people ? h("div.muted", {}, `Responsible: ${people}`) : null,
+      h("a.btn", { href: `/console/?grid=${encodeURIComponent(grid.id)}` }, "Open on the board"),
+      incidents.length ? h("table.plain", {}, h("tbody", {}, incidents.map((i) => h("tr", {},
+        h("td", {}, sevBadge(i.severity)),
+        h("td", {}, h("a", { href: `/console/incidents/${i.id}` }, incidentTitle(i)), h("div.inc-sub", {}, fmtAgo(i.opened_at))),
+        h("td", {}, statusBadge(i.status)), h("td.nowrap", {}, countdown(i))))))
+        : h("div.empty", {}, h("b", {}, "No open incidents"), "This grid is quiet.")));
+}
+
+(async () => {
+  await shell("map");
+  await load();
+  let pending = null;
+  liveEvents(() => { clearTimeout(pending); pending = setTimeout(() => load().catch(() => {}), 300); }, setLive);
+  setInterval(() => tickCountdowns(root), 1000);
+})().catch((err) => toast(err.message, "error"));

@@ -1,0 +1,129 @@
+// The grid map as SVG, drawn straight from the grids' GeoJSON: no tile server needed.
+// Projection: plate carrée with longitudes shrunk by cos(latitude), fitted to the bounds,
+// which is accurate enough at the scale of a street office.
+import { svg } from "./ui.js";
+
+const WIDTH = 1000;
+
+function rings(geometry) {
+  if (!geometry) return [];
+  if (geometry.type === "Polygon") return [geometry.coordinates];
+  if (geometry.type === "MultiPolygon") return geometry.coordinates;
+  return [];
+}
+
+function bounds(features) {
+  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const f of features) for (const poly of rings(f.geometry)) for (const [x, y] of poly[0] || []) {
+    minX = Math.min(minX, x); maxX = Math.max(maxX, x); minY = Math.min(minY, y); maxY = Math.max(maxY, y);
+  }
+  return [minX, minY, maxX, maxY];
+}
+
+export function projection(features) {
+  const [minX, minY, maxX, maxY] = bounds(features);
+  const k = Math.cos((((minY + maxY) / 2) * Math.PI) / 180);
+  const scale = WIDTH / Math.max((maxX - minX) * k, 1e-9);
+  const project = ([lon, lat]) => [(lon - minX) * k * scale, (maxY - lat) * scale];
+  return { project, width: WIDTH, height: (maxY - minY) * scale };
+}
+
+const pathOf = (geometry, project) => rings(geometry).map((poly) => poly.map((ring) =>
+  ring.map((pt, i) => `${i ? "L" : "M"}${project(pt).map((v) => v.toFixed(1)).join(",")}`).join("") + "Z").join("")).join("");
+
+function centroid(geometry, project) {
+  const pts = (rings(geometry)[0] || [[]])[0].slice(0, -1).map(project);
+  if (!pts.length) return [0, 0];
+  return [pts.reduce((s, p) => s + p[0], 0) / pts.length, pts.reduce((s, p) => s + p[1], 0) / pts.length];
+}
+
+const ORDER = { street: 0, community: 1, grid: 2 };
+
+/**
+ * An <svg> of the grids. options: highlight (grid id), focus (grid id to zoom to),
+ * open ({grid_id: {count, critical}}), markers ([{lon, lat, kind, state, label}]),
+ * onGridClick(id), onHover(feature|null, event), interactive (wheel zoom and drag pan).
+ */
+export function gridMap(geojson, options = {}) {
+  const features = (geojson.features || []).filter((f) => (f.properties || {}).kind !== "professional" && f.geometry);
+  const { project, width, height } = projection(features);
+  const root = svg("svg", { role: "img", "aria-label": "Map of grids", preserveAspectRatio: "xMidYMid meet" });
+  const layer = svg("g");
+  root.append(layer);
+  const open = options.open || {};
+  const sorted = [...features].sort((a, b) => (ORDER[a.properties.level] ?? 3) - (ORDER[b.properties.level] ?? 3));
+  for (const f of sorted) {
+    const p = f.properties;
+    const id = p.id || f.id;
+    const count = open[id] ? open[id].count : p.open_incidents || 0;
+    const classes = ["grid-shape", `level-${p.level}`];
+    if (p.level === "grid" && count > 0) classes.push(open[id] && open[id].critical ? "has-critical" : "has-open");
+    if (id === options.highlight) classes.push("highlight");
+    const shape = svg("path", { d: pathOf(f.geometry, project), class: classes.join(" "), "data-grid": id, "data-count": count });
+    shape.append(svg("title", {}, `${p.name} (${id}) — ${count} open`));
+    if (options.onGridClick) shape.addEventListener("click", () => options.onGridClick(id, f));
+    if (options.onHover) {
+      shape.addEventListener("mousemove", (e) => options.onHover(f, e));
+      shape.addEventListener("mouseleave", () => options.onHover(null));
+    }
+    layer.append(shape);
+  }
+  for (const f of sorted.filter((f) => f.properties.level === "grid")) {
+    const [x, y] = centroid(f.geometry, project);
+    const p = f.properties;
+    const count = open[p.id] ? open[p.id].count : p.open_incidents || 0;
+    layer.append(svg("text", { x, y: y - 4, class: "grid-label" }, p.name || p.id));
+    layer.append(svg("text", { x, y: y + 12, class: "grid-label" }, p.id,
+      count ? svg("tspan", { class: "count" }, ` · ${count} open`) : ""));
+  }
+  for (const m of options.markers || []) {
+    if (m.lon == null || m.lat == null) continue;
+    const [x, y] = project([m.lon, m.lat]);
+    let mark;
+    if (m.kind === "sensor") mark = svg("rect", { x: x - 6, y: y - 6, width: 12, height: 12, transform: `rotate(45 ${x} ${y})`, class: `marker-sensor ${m.state || ""}` });
+    else if (m.kind === "incident") mark = svg("g", {}, svg("circle", { cx: x, cy: y, r: 16, fill: "rgba(244,63,94,.25)" }), svg("circle", { cx: x, cy: y, r: 7, fill: "#f43f5e", stroke: "#fff", "stroke-width": 2 }));
+    else mark = svg("circle", { cx: x, cy: y, r: 7, class: `marker-camera ${m.state || ""}` });
+    if (m.label) mark.append(svg("title", {}, m.label));
+    layer.append(mark);
+  }
+  const pad = 24;
+  let view = [-pad, -pad, width + 2 * pad, height + 2 * pad];
+  const focus = options.focus && features.find((f) => (f.properties.id || f.id) === options.focus);
+  if (focus) {
+    // Zoom to the focused grid with its neighbours around it for context.
+    const pts = rings(focus.geometry).flatMap((poly) => poly[0]).map(project);
+    const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+    const [x0, y0, x1, y1] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+    const margin = Math.max(x1 - x0, y1 - y0) * 0.6;
+    view = [x0 - margin, y0 - margin, x1 - x0 + 2 * margin, y1 - y0 + 2 * margin];
+  }
+  const setView = () => root.setAttribute("viewBox", view.map((v) => v.toFixed(1)).join(" "));
+  setView();
+  if (options.interactive) enablePanZoom(root, () => view, (v) => { view = v; setView(); });
+  return root;
+}
+
+function enablePanZoom(root, getView, setView) {
+  root.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const [x, y, w, hgt] = getView();
+    const r = root.getBoundingClientRect();
+    const f = e.deltaY > 0 ? 1.15 : 1 / 1.15;
+    const px = x + ((e.clientX - r.left) / r.width) * w;
+    const py = y + ((e.clientY - r.top) / r.height) * hgt;
+    setView([px - (px - x) * f, py - (py - y) * f, w * f, hgt * f]);
+  }, { passive: false });
+  let drag = null;
+  root.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, view: getView(), moved: false }; });
+  root.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const r = root.getBoundingClientRect();
+    const [x, y, w, hgt] = drag.view;
+    const s = Math.max(w / r.width, hgt / r.height);
+    if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) > 3) drag.moved = true;
+    if (drag.moved) setView([x - (e.clientX - drag.x) * s, y - (e.clientY - drag.y) * s, w, hgt]);
+  });
+  root.addEventListener("pointerup", () => { setTimeout(() => { drag = null; }, 0); });
+  // A drag must not count as a click on the grid underneath.
+  root.addEventListener("click", (e) => { if (drag && drag.moved) e.stopPropagation(); }, true);
+}

@@ -1,0 +1,130 @@
+// The grid worker's phone view: my open incidents, acknowledge, resolve with a note and a
+// photo, and my history. Hash routes: #/ (to do), #/history, #/i/<id>.
+import { get, liveEvents, logout, me, post } from "./api.js";
+import { resolveWithPhoto } from "./actions.js";
+import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
+import { $, chime, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, tickCountdowns, toast, typeLabel } from "./ui.js";
+
+const TODO = ["open", "dispatched", "acknowledged", "reopened"];
+const root = $("#app");
+let user = null;
+let known = new Set();
+
+function frame(title, body, { back = false } = {}) {
+  const tab = location.hash.startsWith("#/history") ? "history" : "todo";
+  root.className = "phone";
+  root.replaceChildren(
+    h("header.phone-top", {},
+      back ? h("button.back", { onclick: () => history.length > 1 ? history.back() : (location.hash = "#/") , "aria-label": "Back" }, "←") : null,
+      h("div.brand", {}, h("img", { src: "/console/static/logo.svg", alt: "" }), h("div", {}, title, h("small", { style: { display: "block" } },
+        `${user.display_name || user.username}${user.grid_id ? " · " + user.grid_id : ""}`))),
+      h("button", { onclick: logout }, "Sign out")),
+    back ? null : h("nav.tabs", {},
+      h("button", { class: tab === "todo" ? "active" : "", onclick: () => { location.hash = "#/"; } }, "To do"),
+      h("button", { class: tab === "history" ? "active" : "", onclick: () => { location.hash = "#/history"; } }, "History")),
+    h("div.phone-body", {}, body));
+}
+
+const mine = (i) => !i.assignee || i.assignee === user.username;
+
+async function list(kind) {
+  const data = await get("/api/incidents", { limit: 200 });
+  const items = data.items.filter(mine).filter((i) => (kind === "todo" ? TODO.includes(i.status) : !TODO.includes(i.status)));
+  items.sort((a, b) => (kind === "todo" ? String(a.due_at || "~").localeCompare(String(b.due_at || "~")) : String(b.opened_at).localeCompare(String(a.opened_at))));
+  frame(kind === "todo" ? "My tasks" : "History", items.length ? items.map(card) : h("div.empty", {},
+    h("b", {}, kind === "todo" ? "Nothing to do" : "No history yet"),
+    kind === "todo" ? "New incidents for your grid appear here." : "Incidents you have handled appear here."));
+  tickCountdowns(root);
+}
+
+function card(inc) {
+  return h("div.card.tap", { dataset: { id: inc.id }, class: `sev-${inc.severity}`, onclick: () => { location.hash = `#/i/${inc.id}`; } },
+    h("span.sevstripe"),
+    h("div.grow", {},
+      h("div.title", {}, incidentTitle(inc)),
+      h("div.meta", {}, `${inc.grid_id || ""} · ${fmtAgo(inc.opened_at)}`),
+      h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, countdown(inc)))));
+}
+
+async function detail(id) {
+  let inc;
+  try {
+    inc = await get(`/api/incidents/${encodeURIComponent(id)}`);
+  } catch (err) {
+    frame("Incident", h("div.card", {}, h("div.empty", {}, h("b", {}, err.status === 404 ? "Not found" : "Cannot load"),
+      err.status === 404 ? "This incident does not exist or is outside your grid." : err.message)), { back: true });
+    return;
+  }
+  const allowed = inc.allowed_actions || [];
+  const photo = h("input", { type: "file", accept: "image/*", capture: "environment", name: "photo",
+    onchange: () => {
+      const f = photo.files[0];
+      pick.querySelector("img")?.remove();
+      if (f) pick.append(h("img", { src: URL.createObjectURL(f), alt: "Selected photo" }));
+      pickText.textContent = f ? "" : "📷  Add a photo";
+    } });
+  const pickText = h("span", {}, "📷  Add a photo");
+  const pick = h("label.photo-pick", {}, pickText, photo);
+  const note = h("textarea", { name: "note", placeholder: "What did you find, what did you do?" });
+  const busy = (b, on) => { b.disabled = on; };
+  const resolveForm = allowed.includes("resolve") ? h("form.card.stack", { id: "resolve-form", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!note.value.trim()) { toast("Please describe what was done.", "error"); note.focus(); return; }
+    const b = e.target.querySelector("button[type=submit]");
+    busy(b, true);
+    try {
+      await resolveWithPhoto(inc.id, note.value.trim(), photo.files[0]);
+      toast("Reported. Thank you.");
+      location.hash = "#/";
+    } catch (err) { toast(err.message, "error"); busy(b, false); }
+  } }, h("h2", {}, "Report back"), note, pick, h("button.primary", { type: "submit" }, "Resolve")) : null;
+  const photos = photoUrls(inc);
+  frame(`#${inc.id}`, [
+    h("div.card", {},
+      h("div.title", {}, incidentTitle(inc)),
+      h("div.meta", {}, `${typeLabel(inc.type)} · ${inc.grid_id || ""}`),
+      h("div.row", { style: { marginTop: "10px", flexWrap: "wrap" } }, statusBadge(inc.status), sevBadge(inc.severity), levelBadge(inc.level)),
+      h("dl.facts", { style: { marginTop: "12px" } },
+        h("dt", {}, "Deadline"), h("dd", {}, countdown(inc)),
+        h("dt", {}, "Opened"), h("dd", {}, fmtTime(inc.opened_at)),
+        inc.location ? [h("dt", {}, "Where"), h("dd", {}, h("a", { href: `geo:${inc.location.lat},${inc.location.lon}` },
+          `${(+inc.location.lat).toFixed(5)}, ${(+inc.location.lon).toFixed(5)}`))] : null,
+        h("dt", {}, "Source"), h("dd.mono", {}, inc.camera_id || inc.source_id || "—"))),
+    (inc.alerts || []).slice(0, 3).map(snapshotFigure),
+    allowed.includes("acknowledge") ? h("div.big-actions", {}, h("button.primary", { id: "ack", onclick: async (e) => {
+      busy(e.target, true);
+      try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast("Acknowledged."); } catch (err) { toast(err.message, "error"); }
+      route();
+    } }, "Acknowledge — I'm on it")) : null,
+    resolveForm,
+    photos.length ? h("div.card", {}, h("h2", {}, "Photos"), h("div.photos", { style: { marginTop: "8px" } }, photos.map((u) => h("img", { src: u, alt: "Resolution photo" })))) : null,
+    h("div.card", {}, h("h2", { style: { marginBottom: "10px" } }, "Timeline"), timeline(inc.timeline)),
+  ], { back: true });
+  tickCountdowns(root);
+}
+
+function route() {
+  const m = location.hash.match(/^#\/i\/(.+)$/);
+  const done = m ? detail(decodeURIComponent(m[1])) : list(location.hash.startsWith("#/history") ? "history" : "todo");
+  return done.catch((err) => toast(err.message, "error"));
+}
+
+function onEvent(item) {
+  const inc = item.incident || {};
+  // A new task for me: a buzz and a chime, then refresh whatever is on screen.
+  if (item.event === "dispatched" && inc.assignee === user.username && !known.has(`${inc.id}:${item.id}`)) {
+    known.add(`${inc.id}:${item.id}`);
+    navigator.vibrate?.(200);
+    chime();
+    toast(`New task: ${incidentTitle(inc)}`);
+  }
+  if (!$(".dialog") && !document.activeElement?.closest("form")) route();
+}
+
+(async () => {
+  user = await me();
+  window.addEventListener("hashchange", route);
+  await route();
+  liveEvents(onEvent);
+  setInterval(() => tickCountdowns(root), 1000);
+})().catch((err) => toast(err.message, "error"));
