@@ -1,0 +1,158 @@
+"""Grids: the example GeoJSON, validation messages, hierarchy lookups, and STRtree routing
+checked against brute force on thousands of generated cells."""
+import copy
+import json
+import random
+from pathlib import Path
+
+import pytest
+from shapely.geometry import Point, box, mapping
+
+from gateway.engine.grids import GridImportError, GridSet
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.geojson"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return json.loads(EXAMPLE.read_text())
+
+
+@pytest.fixture(scope="module")
+def grids(data):
+    return GridSet.from_geojson(data)
+
+
+def feature(gid, level, parent, geom, kind="admin", people=(), categories=None):
+    props = {"id": gid, "name": gid, "level": level, "parent": parent, "kind": kind, "people": list(people)}
+    if categories:
+        props["categories"] = categories
+    return {"type": "Feature", "properties": props, "geometry": mapping(geom)}
+
+
+def collection(*features):
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def problems_of(data):
+    with pytest.raises(GridImportError) as e:
+        GridSet.from_geojson(data)
+    return e.value.problems
+
+
+def test_example_locates_the_lawn_camera_and_the_water_sensor(grids):
+    assert grids.warnings == []
+    assert grids.locate(36.7260, 104.8411).id == "G-03-07"
+    other = grids.locate(36.7221, 104.8302)
+    assert other is not None and other.id not in ("G-03-07",) and other.level == "grid"
+    assert grids.locate(10.0, 10.0) is None
+
+
+def test_hierarchy_people_and_professional_grid(grids):
+    assert [g.id for g in grids.ancestors("G-03-07")] == ["C-03", "S-01"]
+    assert grids.subtree("C-03") == {"C-03", "G-03-06", "G-03-07"}
+    assert grids.responsible("G-03-07", "grid").user == "worker.g0307"
+    assert grids.responsible("G-03-07", "community").role == "community"
+    assert grids.responsible("G-03-07", "street").role == "street"
+    assert grids.at_level("G-03-07", "community").id == "C-03"
+    fire = grids.professional_for(36.7260, 104.8411, "fire")
+    assert fire is not None and fire.kind == "professional"
+    assert grids.professional_for(36.7260, 104.8411, "police") is None
+    assert grids.get("G-03-07").person("grid_leader") is not None
+
+
+def test_camera_grid_comes_from_its_profile_else_its_location(grids):
+    assert grids.resolve_camera("G-03-06", 36.7260, 104.8411).id == "G-03-06"
+    assert grids.resolve_camera("G-99-99", 36.7260, 104.8411).id == "G-03-07"
+    assert grids.resolve_camera(None, None, None) is None
+
+
+def test_geojson_round_trip(grids):
+    again = GridSet.from_geojson(json.loads(json.dumps(grids.to_geojson())))
+    assert {g.id: (g.level, g.parent, g.people, g.categories) for g in again} == \
+           {g.id: (g.level, g.parent, g.people, g.categories) for g in grids}
+    assert all(again.get(g.id).geometry.equals(g.geometry) for g in grids)
+
+
+def test_each_problem_names_its_feature_and_reason():
+    s = feature("S", "street", None, box(0, 0, 10, 10))
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    bad = [
+        s,
+        feature("C", "community", "S", box(0, 0, 10, 10)),
+        {"type": "Feature", "properties": {"id": "G-bow", "level": "grid", "parent": "C"}, "geometry": bowtie},
+        feature("G-orphan", "grid", None, box(0, 0, 1, 1)),
+        feature("G-lost", "grid", "C-nowhere", box(0, 0, 1, 1)),
+        feature("G-skip", "grid", "S", box(0, 0, 1, 1)),
+        feature("C", "community", "S", box(0, 0, 1, 1)),
+        feature("G-lvl", "block", "C", box(0, 0, 1, 1)),
+        feature("P", "street", "S", box(0, 0, 10, 10), kind="professional"),
+    ]
+    problems = problems_of(collection(*bad))
+    text = "\n".join(problems)
+    assert "G-bow: invalid polygon (Self-intersection" in text
+    assert "G-orphan: orphan grid without a parent" in text
+    assert "G-lost: unknown parent 'C-nowhere'" in text
+    assert "G-skip: a grid cannot sit under the street S" in text
+    assert "C: duplicate id" in text
+    assert "G-lvl: level 'block'" in text
+    assert "P: a professional grid needs 'categories'" in text
+
+
+def test_cycle_is_reported():
+    a = feature("A", "community", "B", box(0, 0, 1, 1))
+    b = feature("B", "community", "A", box(0, 0, 1, 1))
+    assert any("cycle" in p for p in problems_of(collection(a, b)))
+
+
+def test_sibling_overlap_is_an_error_but_a_sliver_is_tolerated():
+    s = feature("S", "street", None, box(0, 0, 10, 10))
+    c = feature("C", "community", "S", box(0, 0, 10, 10))
+    g1 = feature("G1", "grid", "C", box(0, 0, 5, 10))
+    g2 = feature("G2", "grid", "C", box(4, 0, 10, 10))  # 1 x 10 shared: 20% of G1
+    assert problems_of(collection(s, c, g1, g2)) == ["G1: overlaps its sibling G2 by 20.0% of the smaller one"]
+    g2_sliver = feature("G2", "grid", "C", box(4.99, 0, 10, 10))
+    assert GridSet.from_geojson(collection(s, c, g1, g2_sliver)).warnings == []
+
+
+def test_gaps_and_spill_over_are_warnings():
+    s = feature("S", "street", None, box(0, 0, 10, 10))
+    c = feature("C", "community", "S", box(0, 0, 10, 10))
+    g1 = feature("G1", "grid", "C", box(0, 0, 5, 10))
+    g2 = feature("G2", "grid", "C", box(6, 0, 12, 10))  # a gap 5..6 and a spill 10..12
+    grids = GridSet.from_geojson(collection(s, c, g1, g2))
+    assert any(w.startswith("C: ") and "gap" in w for w in grids.warnings)
+    assert any(w.startswith("G2: ") and "outside its parent C" in w for w in grids.warnings)
+
+
+def test_not_a_feature_collection():
+    assert problems_of({"type": "Feature"}) == ["not a GeoJSON FeatureCollection"]
+    assert "unreadable geometry" in problems_of(collection(
+        {"type": "Feature", "properties": {"id": "X", "level": "street"}, "geometry": {"type": "Polygon"}}))[0]
+
+
+def test_strtree_locate_matches_brute_force_on_thousands_of_cells():
+    n = 60  # 60 x 60 = 3600 cells, 6 communities of 10 rows
+    feats = [feature("S", "street", None, box(0, 0, n, n))]
+    for c in range(6):
+        feats.append(feature(f"C{c}", "community", "S", box(0, c * 10, n, c * 10 + 10)))
+    cells = {}
+    for i in range(n):
+        for j in range(n):
+            gid = f"G{i}-{j}"
+            cells[gid] = box(i, j, i + 1, j + 1)
+            feats.append(feature(gid, "grid", f"C{j // 10}", cells[gid]))
+    grids = GridSet.from_geojson(collection(*feats))
+    assert grids.warnings == []
+    rnd = random.Random(7)
+    for _ in range(500):
+        x, y = rnd.uniform(0, n), rnd.uniform(0, n)
+        brute = [gid for gid, geom in cells.items() if geom.covers(Point(x, y))]
+        got = grids.locate(y, x)
+        assert got.id in brute  # a point on a shared edge may belong to either cell
+
+
+def test_input_is_not_mutated(data):
+    before = copy.deepcopy(data)
+    GridSet.from_geojson(data)
+    assert data == before
