@@ -380,9 +380,11 @@ def _level_up(s: IncidentState, now: datetime, grids: GridSet | None, cal: Deadl
     up = level_above(s.level)
     if up is None:
         raise TransitionError(f"cannot escalate an incident already at the {s.level} level: there is none above")
+    if grids is None:
+        raise TypeError("escalation needs the grids to find who answers at the next level")
     cell = s.grid_id or s.owner_grid_id
-    owner = grids.at_level(cell, up) if grids else None
-    person = grids.responsible(cell, up) if grids else None
+    owner = grids.at_level(cell, up)
+    person = grids.responsible(cell, up)
     new = replace(s, level=up, owner_grid_id=owner.id if owner else s.owner_grid_id,
                   assignee=person.user if person else s.assignee,
                   status="dispatched" if person or s.status != "open" else "open",
