@@ -1,6 +1,6 @@
 // The live incident board: filters, severity and deadlines at a glance, server-sent
 // updates without reload, a chime and a banner for new critical incidents, keyboard actions.
-import { api, get, liveEvents, post, query } from "./api.js";
+import { get, liveEvents, post, query } from "./api.js";
 import {
   $, chime, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, LEVELS, OPEN_STATUSES, SEVERITIES,
   setLive, sevBadge, shell, statusBadge, STATUSES, tickCountdowns, toast, typeLabel, TYPES, ask,
@@ -8,7 +8,7 @@ import {
 
 const SEV_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i]));
 const FINAL = ["closed", "dismissed"];
-const state = { incidents: new Map(), selected: null, muted: localStorage.getItem("gw.muted") === "1", fresh: new Set() };
+const state = { incidents: new Map(), recent: new Map(), seq: 0, selected: null, muted: localStorage.getItem("gw.muted") === "1", fresh: new Set() };
 const filters = readFilters();
 
 function readFilters() {
@@ -42,8 +42,11 @@ function sorted() {
 async function load() {
   const params = { grid: filters.grid, level: filters.level, type: filters.type, overdue: filters.overdue ? "true" : "", limit: 500 };
   if (filters.status !== "active" && filters.status !== "all") params.status = filters.status;
+  const startSeq = state.seq;
   const data = await get("/api/incidents", params);
   state.incidents = new Map(data.items.map((i) => [i.id, i]));
+  // Events that arrived while the list was loading are newer than the list: keep them.
+  for (const [id, r] of state.recent) if (r.seq > startSeq) state.incidents.set(id, { ...state.incidents.get(id), ...r.inc });
   render();
 }
 
@@ -124,6 +127,9 @@ function onEvent(item) {
   const inc = item.incident;
   if (!inc || !inc.id) return;
   const isNew = !state.incidents.has(inc.id);
+  state.seq += 1;
+  state.recent.set(inc.id, { seq: state.seq, inc });
+  if (state.recent.size > 500) state.recent.delete(state.recent.keys().next().value);
   state.incidents.set(inc.id, { ...(state.incidents.get(inc.id) || {}), ...inc });
   state.fresh.add(inc.id);
   setTimeout(() => state.fresh.delete(inc.id), 2500);
@@ -212,7 +218,11 @@ function showError(err) { toast(err.message, "error"); }
   const grids = await get("/api/grids", { limit: 1000 }).then((d) => d.items).catch(() => []);
   layout(grids);
   await load();
-  liveEvents(onEvent, setLive);
+  // Each time the stream (re)connects, reload the list: nothing that happened in between is missed.
+  liveEvents(onEvent, (st) => {
+    setLive(st);
+    if (st === "live") load().catch(showError);
+  });
   setInterval(() => tickCountdowns(tbody), 1000);
   window.addEventListener("focus", () => { document.title = "Incident board · gridwatch"; });
 })().catch(showError);

@@ -1,0 +1,237 @@
+"""The operator console and the grid worker's phone view in Debian's Chromium, against a real
+gateway (PostgreSQL, Mosquitto) fed by alerts published over MQTT. Screenshots of every page
+land in artifacts/screenshots/."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from alerts import topics
+from tests.browser.conftest import screenshot
+from tests.browser.gateway_proc import camera_alert, publish, vtest_snapshot
+
+OPERATOR = "street.duty"      # operator for the whole street office (S-01)
+WORKER = "worker.g0307"       # grid worker of G-03-07 (the campus lawn)
+OTHER_WORKER = "worker.g0401"  # grid worker of G-04-01
+
+# A pedestrian on the walkway in frame 250 of vtest.avi, and the ground points he walked.
+PEDESTRIAN_BOX = [0.48, 0.40, 0.075, 0.175]
+PEDESTRIAN_TRACK = [[0.36, 0.50], [0.40, 0.52], [0.44, 0.545], [0.48, 0.56], [0.515, 0.575]]
+
+
+def send_alert(gateway, camera_id: str, **kw) -> dict:
+    alert = camera_alert(camera_id, **kw)
+    publish(gateway.mqtt_url, topics.alert(alert["edge_id"], camera_id, prefix=gateway.prefix), alert)
+    return alert
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:6]}"
+
+
+def test_alert_published_over_mqtt_appears_on_open_board_without_reload(gateway, new_page, vtest_path):
+    page = new_page(OPERATOR)
+    expect(page).to_have_url(re.compile(r"/console/$"))       # an operator lands on the board
+    expect(page.locator("#live.on")).to_be_visible()           # the event stream is connected
+    page.evaluate("window.__sameDocument = true")              # gone if the page reloads
+
+    camera = unique("cam-lawn")
+    snapshot = vtest_snapshot(vtest_path, PEDESTRIAN_BOX, PEDESTRIAN_TRACK)
+    send_alert(gateway, camera, severity="critical", snapshot=snapshot, bbox=PEDESTRIAN_BOX, track=PEDESTRIAN_TRACK)
+
+    row = page.locator("#board tbody tr", has_text=camera)
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("critical")
+    expect(row).to_contain_text("G-03-07")
+    expect(row.locator(".countdown")).to_have_text(re.compile(r"\d+[smh]"))
+    # the cue for a new critical incident, and still the same document
+    expect(page.locator(".alarm-banner.show")).to_contain_text(camera)
+    assert page.evaluate("window.__sameDocument") is True
+    page.wait_for_timeout(400)  # let the highlight settle before the picture
+    screenshot(page, "board")
+
+    # the type filter narrows the list, live
+    page.select_option("select[name=type]", "loitering")
+    expect(row).to_have_count(0)
+    page.select_option("select[name=type]", "")
+    expect(row).to_be_visible()
+    assert page.js_errors == []
+
+
+def test_dispatch_acknowledge_resolve_with_photo_verify_close_and_audit_trail(gateway, new_page, vtest_path, tmp_path):
+    camera = unique("cam-walkway")
+    snapshot = vtest_snapshot(vtest_path, PEDESTRIAN_BOX, PEDESTRIAN_TRACK)
+    send_alert(gateway, camera, severity="major", snapshot=snapshot, bbox=PEDESTRIAN_BOX, track=PEDESTRIAN_TRACK)
+    incident = gateway.wait_incident(camera)
+    inc_id = incident["id"]
+
+    # the operator opens the incident from the board and dispatches it to the grid worker, with a note
+    op = new_page(OPERATOR)
+    op.locator("#board tbody tr", has_text=camera).locator("a.inc-title").click()
+    expect(op).to_have_url(re.compile(rf"/console/incidents/{inc_id}$"))
+    expect(op.locator(".snap img")).to_have_count(1)
+    expect(op.locator(".snap svg.overlay polyline")).to_have_count(1)   # the track drawn on the snapshot
+    op.locator("#actions button[data-action=dispatch]").click()
+    op.locator(".dialog textarea").fill("Person on the lawn after hours, please check")
+    op.locator(".dialog button.primary").click()
+    expect(op.locator("#timeline")).to_contain_text("Person on the lawn after hours")
+
+    # the grid worker sees it on the phone, acknowledges, resolves with a note and a photo
+    phone = new_page(WORKER, phone=True)
+    expect(phone).to_have_url(re.compile(r"/m/"))
+    card = phone.locator(f".card.tap[data-id='{inc_id}']")
+    expect(card).to_be_visible()
+    screenshot(phone, "phone-list")
+    card.click()
+    phone.locator("#ack").click()
+    expect(phone.locator("#resolve-form")).to_be_visible()
+    photo = tmp_path / "lawn-checked.jpg"
+    import base64
+    photo.write_bytes(base64.b64decode(vtest_snapshot(vtest_path, None, None, frame_index=400).split(",", 1)[1]))
+    phone.locator("#resolve-form textarea").fill("Checked the lawn: a student taking a shortcut, asked him to use the path.")
+    phone.locator("#resolve-form input[type=file]").set_input_files(str(photo))
+    expect(phone.locator(".photo-pick img")).to_be_visible()
+    screenshot(phone, "phone-resolve")
+    phone.locator("#resolve-form button[type=submit]").click()
+    expect(phone.locator(f".card.tap[data-id='{inc_id}']")).to_have_count(0)   # off my to-do list
+    phone.locator(".tabs button", has_text="History").click()
+    expect(phone.locator(f".card.tap[data-id='{inc_id}']")).to_contain_text("resolved")
+
+    # the operator's open page follows live; verify, then close
+    expect(op.locator(".badge.st-resolved")).to_be_visible()
+    expect(op.locator(".photos img")).to_have_count(1)
+    op.locator("#actions button[data-action=verify]").click()
+    op.locator(".dialog textarea").fill("Confirmed on camera")
+    op.locator(".dialog button.primary").click()
+    expect(op.locator(".badge.st-verified")).to_be_visible()
+    op.locator("#actions button[data-action=close]").click()
+    op.locator(".dialog button.primary").click()
+    expect(op.locator(".badge.st-closed")).to_be_visible()
+
+    # the audit trail shows every step, with who did it
+    steps = op.locator("#timeline li")
+    actions = [a for a in steps.evaluate_all("els => els.map(e => e.dataset.action)")]
+    for step in ("opened", "dispatched", "acknowledged", "resolved", "verified", "closed"):
+        assert step in actions, f"{step} missing from the timeline {actions}"
+    assert actions.index("acknowledged") < actions.index("resolved") < actions.index("verified") < actions.index("closed")
+    timeline = op.locator("#timeline").inner_text()
+    assert WORKER in timeline and OPERATOR in timeline
+    assert "a student taking a shortcut" in timeline
+    # the photo really is the one uploaded
+    photo_src = op.locator(".photos img").first.get_attribute("src")
+    assert op.request.get(gateway.url + photo_src).body()[:2] == b"\xff\xd8"
+    op.wait_for_timeout(300)
+    screenshot(op, "incident")
+
+    detail = gateway.api("GET", f"/api/incidents/{inc_id}").json()
+    assert detail["status"] == "closed"
+    assert op.js_errors == [] and phone.js_errors == []
+
+
+def test_grid_worker_cannot_open_another_grids_incident(gateway, new_page):
+    camera = unique("cam-riverside")
+    send_alert(gateway, camera, grid="G-04-01")
+    inc_id = gateway.wait_incident(camera)["id"]
+
+    phone = new_page(WORKER, phone=True)
+    phone.goto(f"/m/#/i/{inc_id}")
+    expect(phone.locator(".empty")).to_contain_text("Not found")
+    with phone.expect_response(lambda r: r.url.endswith(f"/api/incidents/{inc_id}")) as resp:
+        phone.goto(f"/console/incidents/{inc_id}")
+    assert resp.value.status == 404
+    expect(phone.locator(".empty")).to_contain_text(f"Incident #{inc_id} not found")
+    expect(phone.locator("body")).not_to_contain_text(camera)
+    phone.goto("/m/")
+    expect(phone.locator(".phone-body")).to_be_visible()
+    expect(phone.locator(f".card.tap[data-id='{inc_id}']")).to_have_count(0)
+
+    # while that grid's own worker sees it
+    owner = new_page(OTHER_WORKER, phone=True)
+    expect(owner.locator(f".card.tap[data-id='{inc_id}']")).to_be_visible()
+
+
+def test_map_draws_the_grids_and_highlights_the_incident_grid(gateway, new_page):
+    camera = unique("cam-dongkou")
+    send_alert(gateway, camera, grid="G-04-02", severity="major")
+    inc_id = gateway.wait_incident(camera)["id"]
+
+    page = new_page(OPERATOR)
+    page.goto("/console/map")
+    cells = page.locator("#map path.grid-shape.level-grid")
+    expect(cells).to_have_count(5)
+    for grid in ("G-03-06", "G-03-07", "G-04-01", "G-04-02", "G-04-03"):
+        expect(page.locator(f"#map path[data-grid='{grid}']")).to_have_count(1)
+    cell = page.locator("#map path[data-grid='G-04-02']")
+    expect(cell).to_have_class(re.compile(r"has-open"))
+    # drawn where it lies: G-04-02 is south of G-03-07 and east of G-04-01
+    box = {g: page.locator(f"#map path[data-grid='{g}']").bounding_box() for g in ("G-04-01", "G-04-02", "G-03-07")}
+    assert box["G-04-02"]["y"] > box["G-03-07"]["y"]
+    assert box["G-04-02"]["x"] > box["G-04-01"]["x"]
+
+    cell.click()
+    expect(cell).to_have_class(re.compile(r"highlight"))
+    expect(page.locator("#grid-panel")).to_contain_text(camera)
+    page.wait_for_timeout(300)
+    screenshot(page, "map")
+
+    page.locator("#grid-panel a", has_text=camera).click()
+    expect(page).to_have_url(re.compile(rf"/console/incidents/{inc_id}$"))
+    expect(page.locator("#minimap path[data-grid='G-04-02']")).to_have_class(re.compile(r"highlight"))
+    assert page.js_errors == []
+
+
+def test_devices_and_figures_pages(gateway, new_page):
+    edge = unique("edge-test")
+    camera = unique("cam-gate")
+    publish(gateway.mqtt_url, topics.edge_status(edge, prefix=gateway.prefix),
+            {"state": "online", "ts": "2026-11-21T08:00:00.000Z"}, retain=True)
+    publish(gateway.mqtt_url, topics.camera_status(edge, camera, prefix=gateway.prefix),
+            {"state": "streaming", "fps": 9.8, "ts": "2026-11-21T08:00:00.000Z"}, retain=True)
+
+    page = new_page(OPERATOR)
+    page.goto("/console/devices")
+    expect(page.locator(f"#edges tr[data-id='{edge}']")).to_contain_text("online")
+    expect(page.locator(f"#cameras tr[data-id='{camera}']")).to_contain_text("streaming")
+    expect(page.locator(f"#cameras tr[data-id='{camera}']")).to_contain_text("9.8")
+    screenshot(page, "devices")
+
+    page.goto("/console/figures")
+    expect(page.locator("#per-day svg rect").first).to_be_visible()
+    expect(page.locator("#on-time")).to_be_visible()
+    screenshot(page, "figures")
+    assert page.js_errors == []
+
+
+def test_root_sends_each_role_to_its_view_and_unknown_users_to_login(gateway, new_page, chromium):
+    op = new_page(OPERATOR)
+    op.goto("/")
+    expect(op).to_have_url(re.compile(r"/console/$"))
+    worker = new_page(WORKER, phone=True)
+    worker.goto("/")
+    expect(worker).to_have_url(re.compile(r"/m/$"))
+
+    ctx = chromium.new_context(base_url=gateway.url)
+    try:
+        anon = ctx.new_page()
+        anon.goto("/console/map")
+        expect(anon).to_have_url(re.compile(r"/login\?next="))
+        anon.fill("input[name=username]", OPERATOR)
+        anon.fill("input[name=password]", "wrong password")
+        anon.click("button[type=submit]")
+        expect(anon.locator("#error")).to_contain_text("Wrong username or password")
+        screenshot(anon, "login")
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/map", "/console/devices", "/console/figures", "/m/", "/login"])
+def test_pages_fetch_nothing_from_the_internet(gateway, new_page, path):
+    page = new_page(OPERATOR)
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith(gateway.url) else outside.append(r.url))
+    page.goto(path)
+    page.wait_for_load_state("networkidle") if path in ("/login",) else page.wait_for_timeout(1500)
+    assert outside == [], f"{path} reached outside the gateway: {outside}"
