@@ -29,7 +29,7 @@ from alerts import topics
 from gateway.db.models import (OPEN_SQL, OPEN_STATUSES, AlertRow, Camera, Grid, Incident, IncidentEvent, Media,
                                OutboxMessage, Sensor, Silence, Timer)
 from gateway.engine.grids import GridSet
-from gateway.engine import lifecycle
+from gateway.engine import lifecycle, silences
 from gateway.engine import routing as routing_mod
 
 Clock = Callable[[], datetime]
@@ -227,24 +227,18 @@ class IncidentService:
         s.flush()
         return m.id
 
-    def _silence_for(self, s: Session, grids: GridSet, alert: Alert, grid_id: str | None, now: datetime) -> Silence | None:
+    def _silence_for(self, s: Session, grids: GridSet, alert: Alert, grid_id: str | None, now: datetime):
         rows = s.scalars(select(Silence).where(Silence.deleted_at.is_(None), Silence.starts_at <= now,
                                                Silence.ends_at > now)).all()
-        for row in rows:
-            if row.type and row.type != alert.type.value and not _type_match(row.type, alert.type.value):
-                continue
-            if row.source_id and row.source_id not in (alert.source.id, alert.camera_id):
-                continue
-            if row.grid_id and (grid_id is None or grid_id not in grids.subtree(row.grid_id)):
-                continue
-            return row
-        return None
+        fields = {"camera_id": alert.camera_id, "source_id": alert.source.id, "type": alert.type.value,
+                  "grid_id": grid_id}
+        return silences.is_silenced([silence_of(r) for r in rows], fields, now, grids.subtree)
 
     def _open_or_attach(self, s: Session, grids: GridSet, alert: Alert, grid_id: str | None,
                         unrouted: str | None, now: datetime) -> IngestOutcome:
         silence = self._silence_for(s, grids, alert, grid_id, now)
         if silence is not None:
-            return IngestOutcome("suppressed", None, grid_id, f"silenced by silence {silence.id}: {silence.reason}")
+            return IngestOutcome("suppressed", None, grid_id, f"silenced by {silence.kind} {silence.id}: {silence.reason}")
         attached = self._attach(s, alert, now)
         if attached is not None:
             return IngestOutcome("attached", attached, grid_id)
@@ -322,6 +316,11 @@ class IncidentService:
                 if target is None or not principal.visible(target.grid_id):
                     raise NotFound(f"incident {kwargs.get('into')!r} (the merge target) not found")
                 kwargs["into"] = str(target.id)
+            files = kwargs.pop("photo_files", None) or []
+            if files:
+                if action != "resolve":
+                    raise BadRequest("photos go with the resolve action")
+                kwargs["photos"] = [self._store_photo(s, inc, data, ctype, now) for data, ctype in files]
             actor = lifecycle.Actor(principal.username, principal.role)
             try:
                 state, events = lifecycle.apply(_to_state(inc), action, actor, now, grids=grids,
@@ -341,6 +340,37 @@ class IncidentService:
                          details={"from_status": before, "to_status": inc.status,
                                   **_jsonable({k: v for k, v in params.items() if v is not None})})
             return inc
+
+    def _store_photo(self, s: Session, inc: Incident, data: bytes, ctype: str, now: datetime) -> str:
+        """A resolution photo: a file under media_dir and a `media` row (kind 'photo'); returns its URL."""
+        sha = hashlib.sha256(data).hexdigest()
+        ext = {"image/png": ".png", "image/webp": ".webp"}.get(ctype, ".jpg")
+        path = self.media_dir / "photos" / sha[:2] / f"{sha}{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        s.add(Media(sha256=sha, kind="photo", incident_id=inc.id, camera_id=inc.camera_id, type=ctype, path=str(path),
+                    size=len(data), created_at=now, complete=True))
+        n = s.scalar(select(func.count(Media.id)).where(Media.incident_id == inc.id, Media.kind == "photo"))
+        return f"/api/incidents/{inc.id}/photos/{n - 1}"
+
+    def allowed_actions(self, inc: Incident, principal) -> list[str]:
+        """The actions `principal` may take now: a dry run of the pure engine for each."""
+        state, grids = _to_state(inc), self.grids()
+        actor = lifecycle.Actor(principal.username, principal.role)
+        dummy = {"note": "-", "reason": "-", "minutes": 1, "assignee": "-", "into": "0"}
+        out = []
+        for action in lifecycle.ACTIONS:
+            if not lifecycle.can(principal.role, action):
+                continue
+            try:
+                lifecycle.apply(state, action, actor, self.clock(), grids=grids, calendar=self._calendar_for(inc), **dummy)
+            except lifecycle.TransitionError:
+                continue
+            out.append(action)
+        return out
 
     def fire_timer(self, s: Session, timer: Timer, now: datetime) -> list[str]:
         """A deadline passed: the engine escalates (inside the caller's claiming transaction)."""
@@ -402,14 +432,13 @@ class IncidentService:
             s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
 
 
+def silence_of(row: Silence) -> silences.Silence:
+    return silences.Silence(starts_at=row.starts_at, ends_at=row.ends_at, reason=row.reason, created_by=row.created_by,
+                            camera_id=row.camera_id, grid_id=row.grid_id, type=row.type, kind=row.kind, id=str(row.id))
+
+
 def _timer_kind(kind: str) -> str:
     return kind.removesuffix("_deadline")
-
-
-def _type_match(pattern: str, value: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(value, pattern) or value.split(".")[0] == pattern
 
 
 def _title(alert: Alert) -> str:

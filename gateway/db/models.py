@@ -198,8 +198,9 @@ class Timer(Base):
 class Silence(Base):
     __tablename__ = "silences"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), default="silence", server_default="silence")  # | maintenance
     grid_id: Mapped[str | None] = mapped_column(String(64))
-    source_id: Mapped[str | None] = mapped_column(String(128))
+    camera_id: Mapped[str | None] = mapped_column(String(128))  # a camera or sensor id
     type: Mapped[str | None] = mapped_column(String(32))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]

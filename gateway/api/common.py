@@ -1,0 +1,51 @@
+"""Helpers shared by the routers: the service, pagination, grid-visibility filters."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import Query, Request
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.auth import Principal
+from gateway.incidents import IncidentService
+
+
+def service(request: Request) -> IncidentService:
+    return request.app.state.service
+
+
+class Page:
+    """`limit`/`offset` query parameters, shared by every list."""
+
+    def __init__(self, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000)):
+        self.limit, self.offset = limit, offset
+
+
+def paginate(session: Session, stmt, page: Page, to_item) -> dict[str, Any]:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(stmt.limit(page.limit).offset(page.offset)).all()
+    return {"items": [to_item(r) for r in rows], "total": total, "limit": page.limit, "offset": page.offset}
+
+
+def visible_filter(column, principal: Principal):
+    """A WHERE clause limiting `column` (a grid id) to the principal's subtree."""
+    if principal.visible_grids is None:
+        return True
+    clause = column.in_(sorted(principal.visible_grids))
+    return or_(clause, column.is_(None)) if principal.visible(None) else clause
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    from gateway.incidents import BadRequest
+
+    if value is None or value == "":
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name}: {value!r} is not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        raise BadRequest(f"{name}: {value!r} needs a time zone (e.g. ending in Z)")
+    return dt

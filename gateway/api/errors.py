@@ -1,0 +1,59 @@
+"""One error shape for the whole API: {"error": {"code": "...", "message": "..."}}."""
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.auth import AuthError
+from gateway.incidents import BadRequest, Conflict, Forbidden, NotFound
+
+_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "too_large", 422: "invalid_request"}
+
+
+def error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+    "code": {"type": "string"}, "message": {"type": "string"}}, "required": ["code", "message"]}},
+    "required": ["error"]}
+ERROR_RESPONSES = {s: {"description": d, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+                   for s, d in ((401, "no or bad token"), (403, "not allowed"), (404, "not found or not visible"))}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AuthError)
+    async def _auth(_r: Request, e: AuthError):
+        headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+        return error(e.status, e.code, e.message, headers)
+
+    @app.exception_handler(NotFound)
+    async def _nf(_r: Request, e: NotFound):
+        return error(404, "not_found", str(e))
+
+    @app.exception_handler(Forbidden)
+    async def _fb(_r: Request, e: Forbidden):
+        return error(403, "forbidden", str(e))
+
+    @app.exception_handler(Conflict)
+    async def _cf(_r: Request, e: Conflict):
+        return error(409, "invalid_transition", str(e))
+
+    @app.exception_handler(BadRequest)
+    async def _br(_r: Request, e: BadRequest):
+        return error(400, "bad_request", str(e))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, e: StarletteHTTPException):
+        return error(e.status_code, _CODES.get(e.status_code, "error"), str(e.detail), getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, e: RequestValidationError):
+        parts = []
+        for err in e.errors()[:5]:
+            where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+            parts.append(f"{where}: {err.get('msg')}")
+        return error(422, "invalid_request", "; ".join(parts) or "invalid request")

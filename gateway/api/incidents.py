@@ -1,0 +1,169 @@
+"""Incidents: list, detail (alerts, timeline, allowed actions), lifecycle actions, photos."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, or_, select
+
+from gateway import audit
+from gateway.api.common import Page, paginate, service, visible_filter
+from gateway.api.errors import ERROR_RESPONSES
+from gateway.auth import READ_ROLES, Principal, require_role
+from gateway.db.models import AlertRow, Incident, IncidentEvent, Media
+from gateway.engine import lifecycle
+from gateway.incidents import BadRequest, IncidentService, NotFound, incident_dict, iso
+
+router = APIRouter(prefix="/api", tags=["incidents"], responses=ERROR_RESPONSES)
+reader = require_role(*READ_ROLES)
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=4000)
+    reason: str | None = Field(None, max_length=4000)
+    assignee: str | None = Field(None, max_length=64)
+    extend_minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
+    deadline: str | None = Field(None, pattern="^(ack|resolve)$", description="which deadline `extend` moves")
+    into: int | None = Field(None, ge=1, le=2**62, description="the incident to merge into")
+    false_alarm: bool | None = Field(None, description="dismiss: a false alarm (default) or a real but unneeded case")
+
+
+@router.get("/incidents", summary="Incidents visible to the caller, newest first")
+def list_incidents(request: Request, page: Page = Depends(), status: str | None = Query(None, description="comma-separated"),
+                   grid: str | None = None, type: str | None = None, level: str | None = None,
+                   overdue: bool | None = None, assignee: str | None = None,
+                   principal: Principal = Depends(reader), svc: IncidentService = Depends(service)) -> dict:
+    now = svc.clock()
+    stmt = select(Incident).where(visible_filter(Incident.grid_id, principal))
+    if status:
+        stmt = stmt.where(Incident.status.in_([s.strip() for s in status.split(",") if s.strip()]))
+    if grid:
+        stmt = stmt.where(Incident.grid_id.in_(sorted(svc.grids().subtree(grid)) or [grid]))
+    if type:
+        stmt = stmt.where(Incident.type == type)
+    if level:
+        stmt = stmt.where(Incident.level == level)
+    if assignee:
+        stmt = stmt.where(Incident.assignee == assignee)
+    if overdue is not None:
+        late = or_(and_(Incident.status.in_(("open", "dispatched")), Incident.acknowledged_at.is_(None),
+                        Incident.ack_due_at < now),
+                   and_(Incident.status.in_(lifecycle.UNRESOLVED), Incident.due_at < now))
+        stmt = stmt.where(late if overdue else ~late)
+    stmt = stmt.order_by(Incident.opened_at.desc(), Incident.id.desc())
+    with svc.db.session() as s:
+        return paginate(s, stmt, page, lambda inc: incident_dict(inc, now))
+
+
+def _visible_incident(s, incident_id: int, principal: Principal) -> Incident:
+    inc = s.get(Incident, incident_id)
+    if inc is None or not principal.visible(inc.grid_id):
+        raise NotFound(f"incident {incident_id} not found")
+    return inc
+
+
+def alert_view(row: AlertRow) -> dict[str, Any]:
+    out = dict(row.payload)
+    out.update(received_at=iso(row.received_at), grid_id=row.grid_id, incident_id=row.incident_id,
+               disposition=row.disposition, reason=row.reason)
+    return out
+
+
+def event_view(e: IncidentEvent) -> dict[str, Any]:
+    data = {k: v for k, v in (e.data or {}).items() if k != "incident"}
+    return {"id": e.id, "at": iso(e.at), "actor": e.actor, "action": e.event, "event": e.event,
+            "from_status": e.from_status, "to_status": e.to_status, "note": e.note, "reason": e.reason, "data": data}
+
+
+@router.get("/incidents/{incident_id}", summary="One incident with its alerts, timeline and the caller's allowed actions")
+def get_incident(incident_id: int, principal: Principal = Depends(reader), svc: IncidentService = Depends(service)) -> dict:
+    now = svc.clock()
+    with svc.db.session() as s:
+        inc = _visible_incident(s, incident_id, principal)
+        alerts = s.scalars(select(AlertRow).where(AlertRow.incident_id == inc.id).order_by(AlertRow.ts).limit(200)).all()
+        events = s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == inc.id).order_by(IncidentEvent.id)).all()
+        out = incident_dict(inc, now)
+        out["alerts"] = [alert_view(a) for a in alerts]
+        out["timeline"] = [event_view(e) for e in events]
+        st = inc.engine_state or {}
+        out.update(resolution_note=st.get("resolution_note"), photos=st.get("photos") or [],
+                   dismiss_reason=st.get("dismiss_reason"))
+        out["allowed_actions"] = svc.allowed_actions(inc, principal)
+        return out
+
+
+@router.post("/incidents/{incident_id}/{action}",
+             summary="A lifecycle action: dispatch, acknowledge, resolve, verify, reopen, close, dismiss, escalate, "
+                     "extend, reassign, merge",
+             responses={409: {"description": "invalid transition"}},
+             openapi_extra={"requestBody": {"required": False, "content": {
+                 "application/json": {"schema": ActionBody.model_json_schema()},
+                 "multipart/form-data": {"schema": {"type": "object", "properties": {
+                     "note": {"type": "string"}, "photo": {"type": "string", "format": "binary"}}}}}}})
+async def act(incident_id: int, action: str, request: Request, principal: Principal = Depends(reader),
+              svc: IncidentService = Depends(service)) -> dict:
+    params = await _action_params(request)
+    import anyio
+
+    inc = await anyio.to_thread.run_sync(lambda: svc.act(incident_id, action, principal, params))
+    return incident_dict(inc, svc.clock())
+
+
+async def _action_params(request: Request) -> dict[str, Any]:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form()
+        photos = []
+        for f in form.getlist("photo"):
+            if hasattr(f, "read"):
+                data = await f.read()
+                if len(data) > MAX_PHOTO_BYTES:
+                    raise BadRequest(f"photo larger than {MAX_PHOTO_BYTES} bytes")
+                if data:
+                    photos.append((data, f.content_type or "image/jpeg"))
+        fields = {k: v for k, v in form.items() if k != "photo" and isinstance(v, str)}
+        body = _validated(fields)
+        params = body.model_dump(exclude_none=True)
+        if photos:
+            params["photo_files"] = photos
+        return params
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    import json
+
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body must be JSON (or multipart/form-data for resolve with a photo)") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return _validated(data).model_dump(exclude_none=True)
+
+
+def _validated(data: dict[str, Any]) -> ActionBody:
+    from pydantic import ValidationError
+
+    try:
+        return ActionBody.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise BadRequest(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+@router.get("/incidents/{incident_id}/photos/{n}", summary="A resolution photo", response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}}}})
+def photo(incident_id: int, n: int, principal: Principal = Depends(reader), svc: IncidentService = Depends(service)):
+    with svc.db.session() as s:
+        inc = _visible_incident(s, incident_id, principal)
+        rows = s.scalars(select(Media).where(Media.incident_id == inc.id, Media.kind == "photo",
+                                             Media.deleted_at.is_(None)).order_by(Media.id)).all()
+        if not (0 <= n < len(rows)):
+            raise NotFound(f"incident {incident_id} has no photo {n}")
+        audit.record(s, at=svc.clock(), actor=principal.username, action="media.view", object_type="media",
+                     object_id=rows[n].id, grid_id=inc.grid_id)
+        return FileResponse(rows[n].path, media_type=rows[n].type or "image/jpeg")
