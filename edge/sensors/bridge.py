@@ -179,10 +179,12 @@ class SensorSubscriber:
         self.cfg = cfg
         self.handler = handler
         self.topics = SourceRouter(cfg).subscriptions()
-        self.connected = threading.Event()
+        self._stopping = False
+        self.ready = threading.Event()   # set once the broker acknowledged our subscriptions
         self.client = make_client(cfg.mqtt, cfg.session_id)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = lambda c, u, msg: self.handler(msg.topic, msg.payload, bool(msg.retain))
 
     def start(self) -> None:
@@ -206,14 +208,22 @@ class SensorSubscriber:
             return
         # Subscribing again on a resumed session is harmless and picks up config changes.
         client.subscribe([(t, 1) for t in self.topics])
-        log.info("sensor bridge: connected to %s, listening on %d topic(s)", self.cfg.mqtt.url, len(self.topics))
-        self.connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [t for t, rc in zip(self.topics, reason_codes) if rc.is_failure]
+        if refused:
+            log.error("sensor bridge: the broker refused subscriptions to %s", refused)
+        log.info("sensor bridge: connected to %s, listening on %d topic(s)", self.cfg.mqtt.url,
+                 len(self.topics) - len(refused))
+        self.ready.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self.connected.clear()
-        log.warning("sensor bridge: lost the broker (%s), reconnecting", reason_code)
+        self.ready.clear()
+        if not self._stopping:
+                log.warning("sensor bridge: lost the broker (%s), reconnecting", reason_code)
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
