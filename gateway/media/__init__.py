@@ -1,0 +1,1 @@
+"""Evidence media (clips, snapshots): upload from the edges, storage, retention, access with audit, export."""

@@ -1,0 +1,137 @@
+"""Media files on the local filesystem: resumable uploads into `.partial/`, verified by SHA-256,
+then moved into `<root>/<YYYY-MM-DD>/<key><ext>` (the day of the media's ULID)."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import AsyncIterator
+
+from ulid import ULID
+
+KEY_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID, nothing that could walk out of the root
+OWN_FILE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}/[0-9A-HJKMNP-TV-Z]{26}\.[a-z0-9]+$")  # the layout this module writes
+EXTENSIONS = {"video/mp4": ".mp4", "image/jpeg": ".jpg", "image/png": ".png"}
+
+
+class StorageError(Exception):
+    """An upload that cannot proceed; `status` is the HTTP answer, `received` the bytes kept."""
+
+    def __init__(self, status: int, code: str, message: str, received: int = 0):
+        super().__init__(message)
+        self.status, self.code, self.message, self.received = status, code, message, received
+
+
+def check_key(key: str) -> str:
+    if not KEY_RE.match(key):
+        raise StorageError(400, "bad_media_id", f"media id {key!r} is not a ULID (26 characters, Crockford base32)")
+    return key
+
+
+def relpath_for(key: str, content_type: str) -> str:
+    ext = EXTENSIONS.get(content_type)
+    if ext is None:
+        raise StorageError(415, "unsupported_type", f"content type {content_type!r} is not one of {sorted(EXTENSIONS)}")
+    day = ULID.from_str(check_key(key)).datetime.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return f"{day}/{key}{ext}"
+
+
+def candidate_relpaths(key: str) -> list[str]:
+    return [relpath_for(key, t) for t in EXTENSIONS]
+
+
+class MediaStore:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.partial_dir = self.root / ".partial"
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, relpath: str) -> Path:
+        p = (self.root / relpath).resolve()
+        if self.root.resolve() not in p.parents:
+            raise StorageError(400, "bad_path", f"{relpath!r} is outside the media directory")
+        return p
+
+    def partial(self, key: str) -> Path:
+        return self.partial_dir / check_key(key)
+
+    def received(self, key: str) -> int:
+        p = self.partial(key)
+        return p.stat().st_size if p.exists() else 0
+
+    async def append(self, key: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
+        """Write the body at `offset` (which must be what was received so far); returns the new size.
+        Bytes that arrived before a dropped connection stay, so the edge resumes where it broke off."""
+        have = self.received(key)
+        if offset != have:
+            raise StorageError(409, "offset_mismatch", f"upload of {key} is at byte {have}, not {offset}", have)
+        p = self.partial(key)
+        with open(p, "ab") as f:
+            try:
+                async for chunk in chunks:
+                    f.write(chunk)
+            except OSError as e:
+                f.truncate(have)  # keep only what was acknowledged before, the edge resends the rest
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StorageError(507, "disk_full", f"no space left for media under {self.root}", have) from None
+                raise
+        return p.stat().st_size
+
+    def finish(self, key: str, relpath: str, expected_sha256: str) -> tuple[str, int]:
+        """Check the complete upload against its hash and move it into place."""
+        part = self.partial(key)
+        sha, size = file_sha256(part)
+        if sha != expected_sha256.lower():
+            part.unlink(missing_ok=True)
+            raise StorageError(422, "hash_mismatch",
+                               f"upload of {key} has SHA-256 {sha}, the edge announced {expected_sha256}; discarded")
+        dest = self.path(relpath)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "rb+") as f:
+            os.fsync(f.fileno())  # the row we are about to write must never point at a half-written file
+        os.replace(part, dest)
+        return sha, size
+
+    def discard(self, key: str) -> None:
+        self.partial(key).unlink(missing_ok=True)
+
+    def delete(self, relpath: str) -> bool:
+        try:
+            self.path(relpath).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def relative(self, path: str) -> str:
+        """A row's path relative to the root (rows written elsewhere may hold absolute paths)."""
+        p = Path(path)
+        if p.is_absolute():
+            try:
+                return p.resolve().relative_to(self.root.resolve()).as_posix()
+            except ValueError:
+                return path
+        return p.as_posix()
+
+    def own_files(self) -> dict[str, float]:
+        """Files in this module's layout (relative path -> modification time); others' files and
+        partial uploads are never touched."""
+        out: dict[str, float] = {}
+        for p in self.root.glob("*/*"):
+            rel = p.relative_to(self.root).as_posix()
+            if OWN_FILE_RE.match(rel) and p.is_file():
+                out[rel] = p.stat().st_mtime
+        return out
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+

@@ -1,0 +1,220 @@
+"""Evidence end to end on real footage: an alert on vtest.avi -> clip + snapshot on the edge ->
+uploaded over HTTP to a real gateway (uvicorn, PostgreSQL) -> served to an allowed user,
+refused to another grid's worker, both in the audit trail -> exported as a verifiable ZIP."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from alerts import Alert, AlertSource, AlertType, new_alert_id
+from camera_profiles.schema import CameraProfile
+from edge.backoff import Backoff
+from edge.clips import ClipRecorder
+from edge.frames import Frame
+from edge.media_upload import MediaUploader
+from gateway.api import create_app
+from gateway.auth import issue_token
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.db.models import AuditEntry, Media
+from gateway.grid_import import import_grids
+from gateway.incidents import IncidentService
+from tests.support.services import REPO, free_port, wait_port
+
+T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
+MASK = [[0.55, 0.55], [0.85, 0.55], [0.85, 0.85], [0.55, 0.85]]
+
+
+class Gateway:
+    """The real gateway app on a loopback port, in this process (uvicorn in a thread)."""
+
+    def __init__(self, pg_url: str, media_dir: Path, clock=None):
+        self.settings = Settings(db_url=pg_url, media_dir=media_dir, admin_token="admin-secret")
+        self.db = Database(pg_url)
+        self.db.upgrade()
+        self.service = IncidentService.from_settings(self.settings, self.db, **({"clock": clock} if clock else {}))
+        self.app = create_app(self.settings, self.db, service=self.service)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> "Gateway":
+        self.thread.start()
+        wait_port(self.port, timeout=20)
+        with self.db.session() as s:
+            import_grids(s, json.loads((REPO / "gateway/examples/grids.geojson").read_text()), T0)
+        return self
+
+    def token(self, name: str, role: str, grid: str | None) -> str:
+        with self.db.session() as s:
+            return issue_token(s, name=name, role=role, grid_id=grid, username=None, now=T0, ttl=None)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.db.dispose()
+
+
+@pytest.fixture
+def gateway(pg_url, tmp_path):
+    g = Gateway(pg_url, tmp_path / "gateway-media").start()
+    yield g
+    g.stop()
+
+
+def record_alert(vtest_path, out_dir: Path) -> tuple[Alert, list]:
+    """Run the clip recorder over vtest with an intrusion alert on frame 100 (2 s before, 3 s after)."""
+    profile = CameraProfile.model_validate({"id": "cam-walkway", "grid": "G-03-07", "source": str(vtest_path),
+                                            "detect": {"fps": 10}, "privacy_masks": [MASK]})
+    rec = ClipRecorder(profile, out_dir, pre_s=2, post_s=3, fps=10)
+    cap = cv2.VideoCapture(str(vtest_path))
+    alert = None
+    for i in range(140):
+        ok, img = cap.read()
+        assert ok
+        frame = Frame(i, img, T0 + timedelta(seconds=i / 10), i / 10)
+        rec.push(frame)
+        if i == 100:
+            alert = Alert(id=new_alert_id(), edge_id="edge-t", source=AlertSource(kind="camera", id="cam-walkway"),
+                          camera_id="cam-walkway", type=AlertType.intrusion, ts=frame.ts, frame=i,
+                          bbox=[0.4, 0.5, 0.1, 0.3], grid_hint="G-03-07", details={"pos_s": frame.pos_s})
+            alert = alert.model_copy(update={"details": {**alert.details, "media": rec.on_alert(alert)}})
+    cap.release()
+    return alert, rec.close()
+
+
+def wait_for(cond, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_clip_reaches_allowed_user_and_is_refused_to_other_grid(gateway, vtest_path, tmp_path):
+    alert, finished = record_alert(vtest_path, tmp_path / "edge-media")
+    clip = next(f for f in finished if f.kind == "clip")
+    clip_bytes = clip.path.read_bytes()
+    outcome = gateway.service.ingest(alert)  # the alert (with its media reference) arrives first
+    assert outcome.disposition == "opened" and outcome.grid_id == "G-03-07"
+    inc = outcome.incident_id
+
+    worker_a = {"Authorization": f"Bearer {gateway.token('worker-a', 'grid_worker', 'G-03-07')}"}
+    worker_b = {"Authorization": f"Bearer {gateway.token('worker-b', 'grid_worker', 'G-04-01')}"}
+    http = httpx.Client(base_url=gateway.url, timeout=30)
+
+    # before upload: the incident lists its clip as pending
+    listed = http.get(f"/api/incidents/{inc}/media", headers=worker_a).json()["items"]
+    assert {(i["id"], i["status"]) for i in listed} == {(alert.details["media"]["clip"]["id"], "pending"),
+                                                         (alert.details["media"]["snapshot"]["id"], "pending")}
+
+    uploader = MediaUploader(gateway.url, gateway.token("edge-t", "edge", None), tmp_path / "uploads.db",
+                             chunk_size=64 * 1024, backoff=Backoff(0.2, 1.0))
+    for f in finished:
+        uploader.enqueue(f.path, f.media_ref)
+    uploader.start()
+    try:
+        wait_for(lambda: uploader.pending() == 0, what="uploads")
+    finally:
+        uploader.stop()
+    assert uploader.stats.uploaded == 2 and not clip.path.exists()  # the edge's copy is gone once uploaded
+
+    listed = {i["id"]: i for i in http.get(f"/api/incidents/{inc}/media", headers=worker_a).json()["items"]}
+    assert listed[clip.media_id]["status"] == "ready" and listed[clip.media_id]["sha256"] == clip.sha256
+
+    # the allowed worker gets the very clip; OpenCV reads back 2 s + 1 + 3 s of frames
+    r = http.get(f"/api/media/{clip.media_id}", headers=worker_a)
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4" and r.content == clip_bytes
+    got = tmp_path / "served.mp4"
+    got.write_bytes(r.content)
+    cap = cv2.VideoCapture(str(got))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 51
+
+    r = http.get(f"/api/media/{clip.media_id}", headers=worker_b)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = http.get(f"/api/media/{clip.media_id}?download=1", headers=worker_a)
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    assert http.get(f"/api/media/{clip.media_id}").status_code == 401
+    assert http.get(f"/api/incidents/{inc}/media", headers=worker_b).status_code == 404
+
+    with gateway.db.session() as s:
+        trail = [(e.actor, e.action, e.object_id) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.object_type == "media").order_by(AuditEntry.id))]
+    assert ("worker-a", "media.view", clip.media_id) in trail
+    assert ("worker-b", "media.view_denied", clip.media_id) in trail
+    assert ("worker-a", "media.download", clip.media_id) in trail
+    assert ("edge-t", "media.upload", clip.media_id) in trail
+
+    # the evidence package: every file's hash is in the manifest and matches
+    r = http.get(f"/api/incidents/{inc}/evidence", headers=worker_a)
+    assert r.status_code == 200
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    manifest = json.loads(z.read("manifest.json"))
+    names = {f["path"] for f in manifest["files"]}
+    assert {"incident.json", "timeline.json", "alerts.json", "audit.json",
+            f"media/{clip.media_id}.mp4"} <= names
+    for f in manifest["files"]:
+        assert hashlib.sha256(z.read(f["path"])).hexdigest() == f["sha256"]
+    assert z.read(f"media/{clip.media_id}.mp4") == clip_bytes and manifest["integrity_problems"] == []
+    sums = z.read("SHA256SUMS").decode().splitlines()
+    assert len(sums) == len(manifest["files"])
+    exported_audit = json.loads(z.read("audit.json"))
+    assert {"media.view", "media.view_denied", "incident.export"} <= {e["action"] for e in exported_audit}
+    assert json.loads(z.read("incident.json"))["id"] == inc
+    assert http.get(f"/api/incidents/{inc}/evidence", headers=worker_b).status_code == 404
+
+
+def test_upload_rejects_bad_input_and_wrong_hash(gateway, tmp_path):
+    edge = {"Authorization": f"Bearer {gateway.token('edge-t', 'edge', None)}"}
+    worker = {"Authorization": f"Bearer {gateway.token('worker-a', 'grid_worker', 'G-03-07')}"}
+    http = httpx.Client(base_url=gateway.url, timeout=30)
+    data = b"\xff\xd8" + bytes(range(256)) * 40
+    key = new_alert_id()
+    meta = json.dumps({"kind": "snapshot", "content_type": "image/jpeg", "camera_id": "cam-x"})
+    good = hashlib.sha256(data).hexdigest()
+
+    def put(body, rng, sha=good, m=meta, k=key, h=edge):
+        return http.put(f"/api/media/{k}", content=body, headers={**h, "X-Media-Sha256": sha, "X-Media-Meta": m,
+                                                                   "Content-Range": rng})
+
+    n = len(data)
+    assert put(data, f"bytes 0-{n - 1}/{n}", h=worker).status_code == 403  # only edges upload
+    assert put(data, f"bytes 0-{n - 1}/{n}", k="../../etc").status_code in (400, 404)
+    assert put(data, f"bytes 0-{n - 1}/{n}", k="not-a-ulid-at-all-0000000").json()["error"]["code"] == "bad_media_id"
+    assert put(data, f"bytes 0-{n - 1}/{n}", m='{"content_type": "text/html"}').status_code == 415
+    assert put(data, "bytes=0-").json()["error"]["code"] == "bad_range"
+    assert put(data, f"bytes 0-{n - 1}/{n}", m="{nope").json()["error"]["code"] == "bad_meta"
+
+    # a chunk at the wrong offset says where to resume
+    assert put(data[:1000], f"bytes 0-999/{n}").json() == {"id": key, "received": 1000, "size": n, "complete": False}
+    r = put(data[500:], f"bytes 500-{n - 1}/{n}")
+    assert r.status_code == 409 and r.json()["received"] == 1000
+
+    # a complete upload whose bytes do not hash to the announced SHA-256 is discarded
+    r = put(data[1000:-1] + b"X", f"bytes 1000-{n - 1}/{n}")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "hash_mismatch"
+    assert http.get(f"/api/media/{key}/upload", headers=edge).json()["received"] == 0
+    with gateway.db.session() as s:
+        assert s.scalar(select(Media).where(Media.sha256 == good)) is None
+
+    assert put(data, f"bytes 0-{n - 1}/{n}").json()["complete"] is True
+    assert put(data, f"bytes 0-{n - 1}/{n}").json()["complete"] is True  # a retry is harmless
+    with gateway.db.session() as s:
+        assert len(s.scalars(select(Media).where(Media.sha256 == good)).all()) == 1
