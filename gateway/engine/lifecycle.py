@@ -184,6 +184,11 @@ def open_incident(route: Route, grids: GridSet | None, now: datetime, *, inciden
     if person is not None:
         state = replace(state, status="dispatched", assignee=person.user)
         events.append(Event("dispatched", now, SYSTEM.username, data={"assignee": person.user, "level": state.level}))
+    if route.professional_grid_id and grids is not None:
+        # the professional grid is told at once; the admin level keeps the case
+        pro = grids.responsible(route.professional_grid_id, route.level)
+        events.append(Event("notified", now, SYSTEM.username, data={
+            "grid_id": route.professional_grid_id, "user": pro.user if pro else None}))
     return state, events
 
 

@@ -119,11 +119,14 @@ class Scenario:
                                        data={"type": a["type"], "source_id": a["source_id"]}))
             return
         for inc in self.incidents.values():
-            if inc.active and inc.source_id == a["source_id"] and inc.type == a["type"]:
-                new, events = attach(inc, now, alert_id=a["id"], severity=a["severity"])
-                self.incidents[new.id] = new
-                self._record(new, events)
-                return
+            if inc.source_id == a["source_id"] and inc.type == a["type"]:
+                while inc.merged_into and inc.merged_into in self.incidents:  # follow a merge
+                    inc = self.incidents[inc.merged_into]
+                if inc.active:
+                    new, events = attach(inc, now, alert_id=a["id"], severity=a["severity"])
+                    self.incidents[new.id] = new
+                    self._record(new, events)
+                    return
         r = route(self.rules, self.grids, alert_type=a["type"], severity=a["severity"], grid_id=a["grid_id"],
                   local_time=now.astimezone(ZoneInfo(self.rules.tz)), sensor_kind=a["sensor_kind"],
                   lat=a["lat"], lon=a["lon"])
