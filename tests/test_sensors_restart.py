@@ -1,0 +1,101 @@
+"""`python -m edge sensors` as a real process: rule state and the MQTT session survive a restart
+(SIGTERM) and a crash (SIGKILL) in the middle of a threshold duration: no alarm forgotten,
+none raised twice (repeats of an alert carry the same id)."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from ulid import ULID
+
+from alerts import parse_alert, topics
+from tests.support.alert_stream import Collector
+from tests.test_sensors_bridge import T0, Sender, bridge_config, uplink
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class BridgeProcess:
+    def __init__(self, config: Path):
+        self.proc = subprocess.Popen([sys.executable, "-m", "edge", "sensors", "--config", str(config)],
+                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.log: list[str] = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.ready.wait(30), "bridge did not start listening:\n" + "".join(self.log)
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.log.append(line)
+            if "listening on" in line:
+                self.ready.set()
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=30)
+        if sig == signal.SIGTERM:
+            assert self.proc.returncode == 0, "".join(self.log)
+        return out
+
+
+def unique(col: Collector) -> list:
+    """Alerts in arrival order, repeats of an id dropped (as the gateway does)."""
+    seen, out = set(), []
+    for m in list(col.messages):
+        a = parse_alert(m.payload)
+        if a.id not in seen:
+            seen.add(a.id)
+            out.append(a)
+    return out
+
+
+def test_restart_and_crash_in_the_middle_of_a_threshold_duration(broker, prefix, tmp_path):
+    cfg = bridge_config(broker.url, prefix, tmp_path)
+    cfg["sensors"][1]["rules"][0]["for_s"] = 600
+    path = tmp_path / "sensors.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    col = Collector(broker.url, topics.alerts_filter(prefix))
+    sender = Sender(broker.url)
+    t = lambda s: T0 + timedelta(seconds=s)  # noqa: E731  the uplinks' own times
+    try:
+        first = BridgeProcess(path)
+        sender.send(*uplink(prefix, "u1", t(0), 85))         # above 80: the 600 s start
+        summary = first.stop()
+        assert "sensor bridge summary" in summary
+
+        sender.send(*uplink(prefix, "u2", t(700), 86))       # sent while the bridge is down
+        second = BridgeProcess(path)
+        assert col.wait_for(1, 20), "the threshold was forgotten across the restart"
+        raised = unique(col)[0]
+        assert raised.type.value == "sensor.threshold" and raised.ts == t(700)
+        assert ULID.from_str(raised.id).datetime == t(0)       # the episode began before the restart
+        second.stop(signal.SIGKILL)                            # a crash
+
+        third = BridgeProcess(path)
+        sender.send(*uplink(prefix, "u2", t(700), 86))       # the same uplink again
+        sender.send(*uplink(prefix, "u3", t(800), 88))       # still high: nothing new
+        sender.send(*uplink(prefix, "u4", t(900), 60))       # cleared
+        # wait for the clear: anything raised twice would have arrived before it
+        end = time.monotonic() + 20
+        while not any(a.details["cleared"] for a in unique(col)) and time.monotonic() < end:
+            time.sleep(0.05)
+        alerts = unique(col)
+        assert [(a.type.value, a.details["cleared"]) for a in alerts] == [("sensor.threshold", False),
+                                                                          ("sensor.threshold", True)]
+        assert alerts[1].details["raised_id"] == raised.id
+        out = third.stop()
+        counters = dict(kv.split("=") for kv in out.strip().splitlines()[-1].split(": ", 1)[1].split(", "))
+        assert int(counters["duplicates"]) >= 1      # u2 again, seen by its deduplicationId
+    finally:
+        for p in ("first", "second", "third"):
+            proc = locals().get(p)
+            if proc and proc.proc.poll() is None:
+                proc.proc.kill()
+        sender.close()
+        col.close()
