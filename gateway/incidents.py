@@ -137,8 +137,8 @@ class IncidentService:
             inserted = s.execute(_insert_ignore(s, AlertRow).values(
                 id=alert.id, edge_id=alert.edge_id, source_kind=alert.source.kind, source_id=alert.source.id,
                 camera_id=alert.camera_id, type=alert.type.value, severity=alert.severity.value, ts=alert.ts,
-                received_at=now, disposition="pending", payload=payload)).rowcount
-            if not inserted:
+                received_at=now, disposition="pending", payload=payload).returning(AlertRow.id)).scalar()
+            if inserted is None:
                 return IngestOutcome("duplicate", reason=f"alert {alert.id} was already received")
             grids = self.grids(s)
             grid_id, reason = self._resolve_grid(s, grids, alert)

@@ -1,0 +1,172 @@
+"""The spine end to end: alerts over the real Mosquitto become incidents for the right grid's
+worker, in SQLite (the default) and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+
+from alerts import new_alert_id, topics
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.db.models import AlertRow, Camera, DeadLetter, Edge, Incident, Sensor
+from gateway.grid_import import import_grids
+from gateway.ingest import Ingestor
+from gateway.seed import seed_users
+
+GRIDS = Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.geojson"
+LAWN = {"lat": 36.7260, "lon": 104.8411}  # inside G-03-07 (worker.g0307)
+
+
+def make_db(url: str, seed_password: str | None = None) -> Database:
+    """A migrated database with the example grids (and their people as users)."""
+    db = Database(url)
+    db.upgrade()
+    with db.session() as s:
+        now = datetime.now(timezone.utc)
+        import_grids(s, json.loads(GRIDS.read_text()), now)
+        if seed_password:
+            seed_users(s, seed_password, now)
+    return db
+
+
+def make_settings(tmp_path, broker_url: str, prefix: str, db_url: str, **kw) -> Settings:
+    return Settings(db_url=db_url, mqtt_url=broker_url, mqtt_prefix=prefix, mqtt_client_id=f"gw-{prefix}",
+                    media_dir=tmp_path / "media", admin_token="test-admin-token", **kw)
+
+
+def alert(source: str = "cam-lawn-01", type_: str = "intrusion", **kw) -> dict:
+    d = {"schema": "gridwatch.alert/1", "id": new_alert_id(), "edge_id": "edge-test",
+         "source": {"kind": "camera", "id": source}, "camera_id": source, "type": type_, "severity": "major",
+         "ts": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"), "location": LAWN}
+    d.update(kw)
+    return d
+
+
+class Publisher:
+    def __init__(self, broker_url: str):
+        port = int(broker_url.rsplit(":", 1)[1])
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(self, topic: str, payload: bytes | str | dict, retain: bool = False) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def wait_for(check, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def count(db: Database, model, *where) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/gw.db"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+def test_alerts_become_incidents_end_to_end(broker, prefix, tmp_path, db_url):
+    db = make_db(db_url)
+    ingest = Ingestor(make_settings(tmp_path, broker.url, prefix, db_url), db).start()
+    pub = Publisher(broker.url)
+    try:
+        assert ingest.wait_connected(10)
+        first = alert()
+        topic = topics.alert("edge-test", "cam-lawn-01", prefix)
+        pub.send(topic, first)
+        wait_for(lambda: count(db, AlertRow) == 1, what="the first alert")
+        with db.session() as s:
+            inc = s.scalars(select(Incident)).one()
+            assert (inc.grid_id, inc.assignee, inc.status, inc.alert_count) == ("G-03-07", "worker.g0307", "dispatched", 1)
+
+        pub.send(topic, first)  # the same alert id again (a redelivery): nothing new
+        second = alert()  # same source and type: attaches
+        pub.send(topic, second)
+        wait_for(lambda: count(db, AlertRow) == 2, what="the second alert")
+        pub.send(topic, b"{not json")
+        pub.send(topic, json.dumps({**alert(), "type": "teleport"}))
+        unknown = alert(source="cam-nowhere", location=None)
+        pub.send(topics.alert("edge-test", "cam-nowhere", prefix), unknown)
+        wait_for(lambda: count(db, AlertRow) == 3 and count(db, DeadLetter) == 2, what="dead letters and unrouted")
+
+        with db.session() as s:
+            incidents = s.scalars(select(Incident).order_by(Incident.id)).all()
+            assert len(incidents) == 2
+            assert incidents[0].alert_count == 2
+            assert s.get(AlertRow, second["id"]).incident_id == incidents[0].id
+            assert s.get(AlertRow, second["id"]).disposition == "attached"
+            unrouted = incidents[1]
+            assert unrouted.grid_id is None and unrouted.level == "street" and unrouted.assignee is None
+            assert "cam-nowhere" in unrouted.unrouted_reason and "no grid_hint and no location" in unrouted.unrouted_reason
+            letters = {d.reason_code: d for d in s.scalars(select(DeadLetter))}
+            assert letters["not_json"].payload == b"{not json" and letters["not_json"].topic == topic
+            assert "type" in letters["invalid"].reason
+    finally:
+        pub.close()
+        ingest.stop()
+        db.dispose()
+
+
+def test_status_topics_and_sensors_are_tracked(broker, prefix, tmp_path):
+    url = f"sqlite:///{tmp_path}/gw.db"
+    db = make_db(url)
+    ingest = Ingestor(make_settings(tmp_path, broker.url, prefix, url), db)
+    pub = Publisher(broker.url)
+    try:
+        # retained before the gateway starts: it must still learn them
+        pub.send(topics.edge_status("edge-a", prefix), {"state": "online", "ts": "2026-11-21T08:00:00Z"}, retain=True)
+        pub.send(topics.camera_status("edge-a", "cam-lawn-01", prefix),
+                 {"state": "streaming", "fps": 9.5, "ts": "2026-11-21T08:00:01Z", "grid": "G-03-07"}, retain=True)
+        ingest.start()
+        wait_for(lambda: count(db, Camera) == 1 and count(db, Edge) == 1, what="status rows")
+        pub.send(topics.camera_status("edge-a", "cam-lawn-01", prefix),
+                 {"state": "lost", "ts": "2026-11-21T08:00:05Z"}, retain=True)
+        sensor = alert(source="smoke-b3-201", type_="sensor.alarm", camera_id=None, grid_hint="G-03-07", location=None,
+                       details={"battery": 71, "sensor_kind": "smoke"})
+        sensor["source"] = {"kind": "sensor", "id": "smoke-b3-201"}
+        pub.send(topics.alert("edge-a", "smoke-b3-201", prefix), sensor)
+        pub.send(topics.edge_status("edge-a", prefix), b"[1,2]")
+        wait_for(lambda: count(db, Sensor) == 1 and count(db, DeadLetter) == 1, what="sensor and bad status")
+        wait_for(lambda: _camera(db).state == "lost", what="camera lost")
+        cam = _camera(db)
+        assert cam.edge_id == "edge-a" and cam.grid_id == "G-03-07" and cam.fps == 9.5
+        with db.session() as s:
+            sen = s.get(Sensor, "smoke-b3-201")
+            assert (sen.state, sen.battery, sen.grid_id, sen.kind) == ("online", 71.0, "G-03-07", "smoke")
+            assert s.get(Edge, "edge-a").state == "online"
+    finally:
+        for t in (topics.edge_status("edge-a", prefix), topics.camera_status("edge-a", "cam-lawn-01", prefix)):
+            pub.send(t, b"", retain=True)  # clear the retained messages
+        pub.close()
+        ingest.stop()
+        db.dispose()
+
+
+def _camera(db: Database) -> Camera:
+    with db.session() as s:
+        return s.get(Camera, "cam-lawn-01")
