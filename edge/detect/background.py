@@ -24,6 +24,7 @@ class BackgroundSettings:
     learn_fg_s: float = 90.0      # much slower under objects: a person standing still stays foreground
     var_learn_s: float = 6.0
     init_sigma: float = 6.0
+    warmup_learn_s: float = 1.0   # time constant while warming up after a (re)connect
     relearn_fraction: float = 0.45  # this much foreground at once is a global change, not objects
 
 
@@ -32,6 +33,7 @@ class BackgroundModel:
         self.s = settings
         self.shape = shape
         self.mean: np.ndarray | None = None
+        self.prev: np.ndarray | None = None  # the last frame, gain-normalised
         self.var = np.full(shape, settings.init_sigma**2, np.float32)
         self.last_t: float | None = None
         self.gain = 1.0
@@ -44,13 +46,14 @@ class BackgroundModel:
         self.var[:] = self.s.init_sigma**2
         self.last_t = None
 
-    def apply(self, grey: np.ndarray, t: float, ignore: np.ndarray | None = None) -> np.ndarray:
+    def apply(self, grey: np.ndarray, t: float, ignore: np.ndarray | None = None, warmup: bool = False) -> np.ndarray:
         """Foreground mask (uint8 0/255) of `grey` (uint8) at time `t` (seconds); updates the model.
-        `ignore`: uint8 mask of pixels never reported (motion masks)."""
+        `ignore`: uint8 mask of pixels never reported (motion masks); `warmup`: learn fast."""
         f = grey.astype(np.float32)
         self.relearned = False
         if self.mean is None:
             self.mean = f.copy()
+            self.prev = f
             self.last_t = t
             self.fg_fraction = 0.0
             return np.zeros(self.shape, np.uint8)
@@ -76,20 +79,21 @@ class BackgroundModel:
 
         if self.fg_fraction > self.s.relearn_fraction:
             self.mean = f.copy()
+            self.prev = f
             self.relearned = True
             return np.zeros(self.shape, np.uint8)
 
-        a_bg = min(1.0, dt / self.s.learn_s)
+        a_bg = min(1.0, dt / (self.s.warmup_learn_s if warmup else self.s.learn_s))
         a_fg = min(1.0, dt / self.s.learn_fg_s)
         alpha = np.where(fg > 0, a_fg, a_bg).astype(np.float32)
         d = f - self.mean
         self.mean += alpha * d
-        a_var = min(1.0, dt / self.s.var_learn_s)
-        bgpx = fg == 0
-        # variance learns on background pixels only, capped so diff spikes cannot blind a pixel
-        self.var[bgpx] += a_var * (np.minimum(d[bgpx] ** 2, 60.0**2) - self.var[bgpx])
+        # The variance learns from frame-to-frame change, everywhere: waving foliage widens its
+        # own band even while flagged, a person standing still does not (no change), and the
+        # cap keeps one passing object from blinding a pixel.
+        a_var = min(1.0, dt / (self.s.warmup_learn_s if warmup else self.s.var_learn_s))
+        step = cv2.absdiff(f, self.prev)
+        self.var += a_var * (np.minimum(step * step, 40.0**2) * 0.5 - self.var)
+        self.prev = f
         return fg
 
-    def learn(self, grey: np.ndarray, t: float) -> None:
-        """Train without reporting (warm-up after a (re)connect)."""
-        self.apply(grey, t)

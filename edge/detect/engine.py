@@ -61,7 +61,7 @@ class Detector:
                 self.tracker.reset()
                 self.settle_until = t + SETTLE_S
                 return events
-        fg = self.bg.apply(grey, t, self.ignore)
+        fg = self.bg.apply(grey, t, self.ignore, warmup=learn_only)
         if self.bg.relearned:
             self.tracker.reset()
             self.settle_until = t + SETTLE_S

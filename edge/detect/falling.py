@@ -1,13 +1,98 @@
-"""`falling_object` (placeholder while the trajectory fit is written)."""
+"""`falling_object`: a small object starting inside the `falling_object` region and
+moving down with increasing speed, as gravity does.
+
+The track's centre is fitted with y(t) = y0 + v t + a t^2 / 2 and x(t) = x0 + u t
+(a thrown object keeps its horizontal speed). It counts only when the fit is tight,
+the acceleration is clearly downward, and the path is mostly vertical: a bird gliding
+across has no acceleration, a leaf sways (x does not fit a line) and sinks slowly,
+rain falls at constant speed and is too thin to survive the foreground opening.
+The start point is the fitted trajectory extrapolated back to where it was at rest.
+"""
 from __future__ import annotations
+
+import numpy as np
+
+from camera_profiles.schema import FallingObject
+from edge.detect.events import Event, Scale
+from edge.detect.tracker import Track
+
+MIN_POINTS = 5           # observations needed for a fit (1 s at 5 fps)
+MIN_ACCEL = 0.08         # frame heights / s^2: downward acceleration at least this
+MIN_DROP = 0.04          # frame heights fallen over the fit
+MAX_SIZE = 0.12          # larger than this (fraction of the frame side) is not a "small object"
+MAX_SWAY = 0.15          # RMS of the x fit residual, relative to the drop
+MAX_Y_RESIDUAL = 0.12    # RMS of the y fit residual, relative to the drop
+MAX_BACK_S = 3.0         # the start point is extrapolated at most this far back
 
 
 class FallingRule:
-    def __init__(self, cfg, mask, scale):
+    def __init__(self, cfg: FallingObject, mask: np.ndarray, scale: Scale):
         self.cfg, self.mask, self.scale = cfg, mask, scale
+        self.done: set[int] = set()
+        self.ready_t = -1e18
 
     def reset(self) -> None:
-        pass
+        self.done.clear()
 
-    def update(self, tracks, ended, t):
-        return []
+    def _in_region(self, x: float, y: float) -> bool:
+        h, w = self.mask.shape
+        return bool(self.mask[min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)])
+
+    def update(self, tracks: list[Track], ended: list[Track], t: float) -> list[Event]:
+        alive = {tr.id for tr in tracks}
+        self.done &= alive
+        out = []
+        for tr in tracks:
+            if tr.missed or tr.id in self.done or tr.hits < MIN_POINTS or not tr.steady:
+                continue
+            fit = self.fit(tr)
+            if fit is None:
+                continue
+            self.done.add(tr.id)
+            if t < self.ready_t:
+                continue
+            self.ready_t = t + self.cfg.cooldown_s
+            score, start, accel = fit
+            out.append(Event("falling_object", self.cfg.severity.value, t, bbox=self.scale.box(tr.last),
+                             score=round(score, 3), track=self.scale.path(tr),
+                             details={"rule": "falling_object", "track_id": tr.id,
+                                      "start_point": self.scale.point(*start),
+                                      "accel_fh_s2": round(accel, 3)}))
+        return out
+
+    def fit(self, tr: Track) -> tuple[float, tuple[float, float], float] | None:
+        """(score, start point in work px, acceleration in frame heights/s^2), or None if not a fall."""
+        s = self.scale
+        obs = tr.history[-MIN_POINTS * 4:]
+        first = obs[0].blob
+        if not self._in_region(*first.centre):
+            return None
+        if max(b.blob.w for b in obs) > MAX_SIZE * s.w or max(b.blob.h for b in obs) > MAX_SIZE * s.h:
+            return None
+        ts = np.array([o.t for o in obs]) - obs[0].t
+        xs = np.array([o.blob.centre[0] for o in obs]) / s.h  # both axes in frame heights
+        ys = np.array([o.blob.centre[1] for o in obs]) / s.h
+        drop = ys[-1] - ys[0]
+        if drop < MIN_DROP or ts[-1] <= 0:
+            return None
+        cy = np.polyfit(ts, ys, 2)
+        accel = 2 * cy[0]
+        if accel < MIN_ACCEL:
+            return None
+        y_res = float(np.sqrt(np.mean((np.polyval(cy, ts) - ys) ** 2)))
+        cx = np.polyfit(ts, xs, 1)
+        x_res = float(np.sqrt(np.mean((np.polyval(cx, ts) - xs) ** 2)))
+        if y_res > MAX_Y_RESIDUAL * drop or x_res > MAX_SWAY * drop:
+            return None
+        if abs(xs[-1] - xs[0]) > 1.5 * drop:
+            return None  # mostly sideways: a bird or a ball, not a fall
+        steps = np.diff(ys)
+        if np.count_nonzero(steps > 0) < 0.8 * len(steps):
+            return None
+        # back to rest: where the vertical speed was zero
+        t0 = -cy[1] / accel
+        t0 = min(0.0, max(t0, -MAX_BACK_S))
+        start = (float(np.polyval(cx, t0)) * s.h, float(np.polyval(cy, t0)) * s.h)
+        score = 1.0 - min(0.5, y_res / drop + x_res / drop) if drop > 0 else 0.5
+        score = min(1.0, score * min(1.0, accel / (2 * MIN_ACCEL)) + 0.1)
+        return min(1.0, max(0.0, score)), start, float(accel)

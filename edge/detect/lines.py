@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from camera_profiles.schema import Line
 from edge.detect.events import Event, Scale
 from edge.detect.tracker import Track
+from edge.detect.zones import trusted
 
 MARGIN_PX = 1.5   # closer than this to the line names no side
 CONFIRM = 2       # observations on the new side before a crossing counts
-MIN_HITS = 3
+MIN_AREA = 0.0005  # smallest object, as a fraction of the frame (as a zone's default min_area)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LineRule:
         self.from_sign = 0
         if line.from_side is not None:
             self.from_sign = self._side(line.from_side[0] * scale.w, line.from_side[1] * scale.h, 0.0)
+        self.min_area = MIN_AREA * scale.w * scale.h
         self.state: dict[int, _Side] = {}
         self.ready_t = -1e18
 
@@ -58,7 +60,7 @@ class LineRule:
             del self.state[tid]
         out = []
         for tr in tracks:
-            if tr.missed or tr.hits < MIN_HITS:
+            if tr.missed or not trusted(tr, self.min_area):
                 continue
             gx, gy = tr.last.ground
             s = self._side(gx, gy)

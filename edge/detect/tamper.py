@@ -1,15 +1,121 @@
-"""Tamper (placeholder while the detectors are written)."""
+"""Camera tamper: `tamper.covered`, `tamper.defocus`, `tamper.moved`.
+
+Each compares gain-invariant features of the view with a reference learned while the
+view is normal, so a global lighting change (which scales every pixel) is no tamper:
+- covered: the contrast relative to brightness (std/mean) collapses, or the view is flat;
+- defocus: the share of fine detail (Laplacian variance over image variance) collapses;
+- moved: the view no longer lines up with the reference: the reference's centre, matched
+  by normalised cross-correlation, is found shifted, or nowhere alike at all (people
+  walking by change a small share of the correlation; a turned camera changes it all).
+A condition must hold for `min_seconds` to raise its alert; when the view comes back
+for as long, the same type is raised once more with `details.state = "restored"`.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from camera_profiles.schema import Tamper
+from edge.detect.events import Event, Scale
+
+REF_LEARN_S = 30.0       # the reference follows slow changes of a normal view
+CHECK_WIDTH = 128        # features are computed on this small a view
+COVERED_CV = 0.35        # contrast below this share of the reference's...
+FLAT_STD = 4.0           # ...or a flat view (grey levels)
+DEFOCUS_SHARP = 0.3      # fine detail below this share of the reference's
+MOVED_SHIFT = 0.04       # shift larger than this fraction of the width
+MOVED_MATCH = 0.5        # or a best correlation this weak: the view is another one
+MARGIN = 0.15            # the reference's centre (without this margin) is searched for
+RESTORE_S = 1.0          # the normal view must be back this long before "restored"
+
+
+@dataclass
+class _Cond:
+    kind: str
+    since: float | None = None     # condition holding since
+    clear_since: float | None = None
+    raised_t: float | None = None  # alert raised at (active)
 
 
 class TamperRule:
-    active = False
-
-    def __init__(self, cfg, scale):
-        self.cfg, self.scale = cfg, scale
+    def __init__(self, cfg: Tamper, scale: Scale):
+        self.cfg = cfg
+        self.scale = scale
+        self.cw = min(CHECK_WIDTH, scale.w)
+        self.ch = max(8, round(scale.h * self.cw / scale.w))
+        self.mx, self.my = round(self.cw * MARGIN), round(self.ch * MARGIN)
+        self.conds = {k: _Cond(k) for k in ("covered", "defocus", "moved") if getattr(cfg, k)}
+        self.reset()
 
     def reset(self) -> None:
-        pass
+        self.ref_img: np.ndarray | None = None
+        self.ref_cv = self.ref_sharp = 0.0
+        self.last_t: float | None = None
+        self.active = False
+        self.last_features: dict[str, float] = {}
+        for c in self.conds.values():
+            c.since = c.clear_since = c.raised_t = None
 
-    def update(self, grey, t, learn_only):
-        return []
+    def features(self, grey: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        small = cv2.resize(grey, (self.cw, self.ch), interpolation=cv2.INTER_AREA).astype(np.float32)
+        mean, std = cv2.meanStdDev(small)
+        m, s = float(mean[0, 0]), float(std[0, 0])
+        lap = cv2.Laplacian(grey, cv2.CV_32F, ksize=1)
+        sharp = float(lap.var()) / max(float(grey.var()), 1.0)
+        norm = (small - m) / max(s, 1.0)
+        return norm, s / max(m, 1.0), s, sharp
+
+    def update(self, grey: np.ndarray, t: float, learn_only: bool) -> list[Event]:
+        img, cv, std, sharp = self.features(grey)
+        self.last_features = {"contrast": round(cv, 4), "std": round(std, 2), "sharpness": round(sharp, 4)}
+        dt = 0.2 if self.last_t is None else max(1e-3, t - self.last_t)
+        self.last_t = t
+        if self.ref_img is None:
+            self.ref_img, self.ref_cv, self.ref_sharp = img, cv, sharp
+            return []
+        covered = cv < COVERED_CV * self.ref_cv or std < FLAT_STD
+        defocus = not covered and sharp < DEFOCUS_SHARP * self.ref_sharp
+        moved, shift, response = False, 0.0, 1.0
+        if not covered and "moved" in self.conds:
+            template = self.ref_img[self.my:self.ch - self.my, self.mx:self.cw - self.mx]
+            scores = cv2.matchTemplate(img, template, cv2.TM_CCOEFF_NORMED)
+            _, response, _, (bx, by) = cv2.minMaxLoc(scores)
+            shift = ((bx - self.mx) ** 2 + (by - self.my) ** 2) ** 0.5 / self.cw
+            moved = shift > MOVED_SHIFT or response < MOVED_MATCH
+        now = {"covered": covered, "defocus": defocus, "moved": moved}
+        self.active = covered or moved
+        if learn_only or not any(now.values()):
+            if not any(c.since is not None or c.raised_t is not None for c in self.conds.values()):
+                a = min(1.0, dt / REF_LEARN_S) if not learn_only else 0.5
+                self.ref_img = self.ref_img + a * (img - self.ref_img)
+                self.ref_cv += a * (cv - self.ref_cv)
+                self.ref_sharp += a * (sharp - self.ref_sharp)
+        if learn_only:
+            return []
+        out = []
+        for kind, c in self.conds.items():
+            if now[kind]:
+                c.clear_since = None
+                if c.since is None:
+                    c.since = t
+                if c.raised_t is None and t - c.since >= self.cfg.min_seconds:
+                    c.raised_t = t
+                    out.append(self._event(kind, t, "raised", {"shift": round(shift, 4),
+                                                               "response": round(response, 3)}))
+            else:
+                c.since = None
+                if c.raised_t is not None:
+                    if c.clear_since is None:
+                        c.clear_since = t
+                    if t - c.clear_since >= RESTORE_S:
+                        out.append(self._event(kind, t, "restored", {"duration_s": round(t - c.raised_t, 2)}))
+                        c.raised_t = c.clear_since = None
+        return out
+
+    def _event(self, kind: str, t: float, state: str, extra: dict) -> Event:
+        severity = self.cfg.severity.value if state == "raised" else "info"
+        return Event(f"tamper.{kind}", severity, t, bbox=[0.0, 0.0, 1.0, 1.0], score=1.0 if state == "raised" else 0.5,
+                     details={"rule": f"tamper.{kind}", "state": state, **self.last_features, **extra,
+                              "reference": {"contrast": round(self.ref_cv, 4), "sharpness": round(self.ref_sharp, 4)}})

@@ -26,6 +26,20 @@ class Track:
     vy: float = 0.0
     max_travel: float = 0.0  # farthest distance of the centre from where the track was born
     origin: tuple[float, float] = (0.0, 0.0)
+    path_length: float = 0.0  # distance the centre has covered, step by step
+    frames: int = 0           # updates since birth, seen or not
+    arrived: bool = False     # once it moved away from its origin along a fairly straight path
+
+    @property
+    def steady(self) -> bool:
+        """Seen in most frames since birth: flicker (foliage, noise) comes and goes."""
+        return self.hits >= 0.7 * self.frames
+
+    def solid(self, min_area: float, last: int = 5) -> bool:
+        """Its last few blobs were all at least `min_area`: a real object keeps its size, while
+        flicker hops between specks and clumps."""
+        recent = self.history[-last:]
+        return len(recent) >= min(last, 3) and all(o.blob.area >= min_area for o in recent)
 
     @property
     def last(self) -> Blob:
@@ -82,6 +96,7 @@ class Tracker:
         self.ended = []
         alive = []
         for ti, tr in enumerate(self.tracks):
+            tr.frames += 1
             if ti not in used_t:
                 tr.missed += 1
                 if t - tr.last_seen_t > self.s.max_missed_s:
@@ -92,6 +107,7 @@ class Tracker:
             if bi not in used_b:
                 tr = Track(self._next_id, born_t=t)
                 self._next_id += 1
+                tr.frames = 1
                 self._observe(tr, b, t)
                 alive.append(tr)
         self.tracks = alive
@@ -108,7 +124,12 @@ class Tracker:
                 tr.vy += w * (vy - tr.vy)
             fx, fy = tr.origin
             cx, cy = b.centre
+            ox, oy = tr.last.centre
+            tr.path_length += ((cx - ox) ** 2 + (cy - oy) ** 2) ** 0.5
             tr.max_travel = max(tr.max_travel, ((cx - fx) ** 2 + (cy - fy) ** 2) ** 0.5)
+            # people and things arrive; foliage and flicker wobble round a spot (long path, no travel)
+            if not tr.arrived and tr.max_travel >= max(4.0, 0.35 * b.h) and tr.max_travel >= 0.4 * tr.path_length:
+                tr.arrived = True
         else:
             tr.origin = b.centre
         tr.history.append(Observation(t, b))

@@ -24,10 +24,10 @@ class _Dwell:
     loitered: bool = False
 
 
-def moving(tr: Track) -> bool:
-    """Has it ever really moved? Foliage and flicker wobble in place; people and things arrive."""
-    b = tr.last
-    return tr.max_travel >= max(4.0, 0.35 * b.h)
+def trusted(tr: Track, min_area: float) -> bool:
+    """An object worth a rule: seen often, steadily, at its size, and it came from somewhere
+    (ghosts, foliage and flicker stay put, come and go, or hop between specks and clumps)."""
+    return tr.hits >= MIN_HITS and tr.steady and tr.arrived and tr.solid(min_area)
 
 
 class ZoneRules:
@@ -57,10 +57,18 @@ class ZoneRules:
                 self.lost.append((t, *tr.last.ground, d))
         self.lost = [x for x in self.lost if t - x[0] <= REJOIN_S]
         for tr in tracks:
-            if tr.missed or tr.hits < MIN_HITS or tr.last.area < self.min_area:
+            if tr.missed or not tr.solid(self.min_area):
                 continue  # occluded: inertia keeps its dwell as it was
             gx, gy = tr.last.ground
             d = self.dwell.get(tr.id)
+            if d is None and not trusted(tr, self.min_area):
+                # an object lost inside the zone and found again near there already arrived
+                if not (tr.hits >= MIN_HITS and tr.steady and self.inside(gx, gy)):
+                    continue
+                d = self._rejoin(gx, gy)
+                if d is None:
+                    continue
+                self.dwell[tr.id] = d
             if self.inside(gx, gy):
                 if d is None:
                     d = self.dwell[tr.id] = self._rejoin(gx, gy) or _Dwell(entered_t=t)
@@ -84,7 +92,7 @@ class ZoneRules:
         out = []
         z = self.zone
         stay = t - d.entered_t
-        if z.intrusion and not d.intruded and stay >= z.intrusion.min_seconds and moving(tr):
+        if z.intrusion and not d.intruded and stay >= z.intrusion.min_seconds:
             d.intruded = True
             if t >= self.intrusion_ready_t:
                 self.intrusion_ready_t = t + z.intrusion.cooldown_s
