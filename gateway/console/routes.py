@@ -17,6 +17,10 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from gateway.db.models import IncidentEvent
 
 STATIC = Path(__file__).parent / "static"
 POLL_S = 1.0          # how often the stream polls the events feed
@@ -132,8 +136,8 @@ async def stream(request: Request, after: str | None = None) -> Response:
         last = start
         items = first.json().get("items", [])
         if start is None:
-            # Only learn where "now" is: skip to the newest event without replaying history.
-            last = await _newest_event_id(client) if items else None
+            # Start from now: the page has just loaded the current list, no history to replay.
+            last = await run_in_threadpool(_newest_event_id, request.app.state.db)
             items = []
         try:
             yield "retry: 2000\n\n"
@@ -172,12 +176,6 @@ async def _poll(client: httpx.AsyncClient, after, limit: int) -> httpx.Response:
     return await client.get("/api/events", params=params)
 
 
-async def _newest_event_id(client: httpx.AsyncClient):
-    """The id of the newest event, found by paging forward through the feed."""
-    last = None
-    while True:
-        resp = await _poll(client, last, 1000)
-        items = resp.json().get("items", []) if resp.status_code == 200 else []
-        if not items:
-            return last
-        last = items[-1]["id"]
+def _newest_event_id(db) -> int | None:
+    with db.session() as session:
+        return session.scalar(select(func.max(IncidentEvent.id)))

@@ -2,7 +2,7 @@
 // updates without reload, a chime and a banner for new critical incidents, keyboard actions.
 import { get, liveEvents, post, query } from "./api.js";
 import {
-  $, chime, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, LEVELS, OPEN_STATUSES, SEVERITIES,
+  $, chime, fill, icon, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, LEVELS, OPEN_STATUSES, SEVERITIES,
   setLive, sevBadge, shell, statusBadge, STATUSES, tickCountdowns, toast, typeLabel, TYPES, ask,
 } from "./ui.js";
 
@@ -138,7 +138,7 @@ function onEvent(item) {
 }
 
 function alarm(inc) {
-  banner.replaceChildren(h("span.icon"), h("b", {}, "New critical incident"),
+  banner.replaceChildren(h("span.beacon"), h("b", {}, "New critical incident"),
     h("span", {}, `${incidentTitle(inc)} — grid ${inc.grid_id || "?"}`),
     h("a.btn.primary", { href: `/console/incidents/${inc.id}`, style: { marginLeft: "auto" } }, "Open"),
     h("button.ghost", { onclick: () => banner.classList.remove("show") }, "Dismiss"));
@@ -157,7 +157,7 @@ function toggleMute() {
 }
 
 function renderMute() {
-  $("#mute").textContent = state.muted ? "🔇 Sound off" : "🔔 Sound on";
+  fill($("#mute"), icon(state.muted ? "bell-off" : "bell"), state.muted ? "Sound off" : "Sound on");
 }
 
 // ---------- selection and actions ----------
@@ -215,7 +215,7 @@ function showError(err) { toast(err.message, "error"); }
 // ---------- start ----------
 (async () => {
   await shell("board");
-  const grids = await get("/api/grids", { limit: 1000 }).then((d) => d.items).catch(() => []);
+  const grids = await get("/api/grids", { limit: 500 }).then((d) => d.items).catch(() => []);
   layout(grids);
   await load();
   // Each time the stream (re)connects, reload the list: nothing that happened in between is missed.

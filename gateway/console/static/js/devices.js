@@ -7,7 +7,7 @@ const root = $("#app");
 const REFRESH_MS = 5000;
 const STATE_CLASS = { online: "ok", streaming: "ok", ok: "ok", offline: "bad", lost: "bad", stopped: "warn", disabled: "warn", low_battery: "warn" };
 const stateBadge = (s) => h("span.badge.dot", { class: STATE_CLASS[s] || "" }, s || "unknown");
-const items = (path) => get(path, { limit: 1000 }).then((d) => d.items).catch(() => null);
+const items = (path) => get(path, { limit: 500 }).then((d) => d.items).catch(() => null);
 
 function battery(pct) {
   if (pct == null) return h("span.faint", {}, "—");

@@ -44,7 +44,7 @@ function render(inc) {
         photos.length ? h("section.panel", {}, h("header", {}, h("h2", {}, "Resolution photos")),
           h("div.body.photos", {}, photos.map((u) => h("a", { href: u, target: "_blank" }, h("img", { src: u, alt: "Resolution photo" }))))) : null,
         h("section.panel", {}, h("header", {}, h("h2", {}, "Location"), h("span.muted", {}, inc.grid_id || "unrouted")),
-          h("div.body", { id: "minimap", style: { height: "260px", padding: "0" } }))),
+          h("div.minimap", { id: "minimap" }))),
       h("div.stack", {},
         h("section.panel", {}, h("header", {}, h("h2", {}, "Actions")),
           h("div.body", {}, allowed.length ? h("div.actions", { id: "actions" }, allowed.map((a) =>
@@ -79,7 +79,7 @@ async function drawMinimap(inc) {
   try {
     const geo = await get("/api/grids.geojson");
     const marker = inc.location ? [{ lon: inc.location.lon, lat: inc.location.lat, kind: "incident" }] : [];
-    host.replaceChildren(gridMap(geo, { highlight: inc.grid_id, markers: marker, focus: inc.grid_id, interactive: false }));
+    host.replaceChildren(gridMap(geo, { highlight: inc.grid_id, markers: marker, focus: inc.grid_id, interactive: false, labels: false }));
   } catch {
     host.replaceChildren(h("div.empty", {}, "Map unavailable."));
   }

@@ -11,10 +11,10 @@ const state = { geo: null, grids: [], incidents: [], cameras: [], sensors: [], s
 async function load() {
   const [geo, grids, incidents, cameras, sensors] = await Promise.all([
     get("/api/grids.geojson"),
-    get("/api/grids", { limit: 1000 }).then((d) => d.items),
-    get("/api/incidents", { limit: 1000 }).then((d) => d.items.filter((i) => OPEN_STATUSES.includes(i.status))),
-    get("/api/cameras", { limit: 1000 }).then((d) => d.items).catch(() => []),
-    get("/api/sensors", { limit: 1000 }).then((d) => d.items).catch(() => []),
+    get("/api/grids", { limit: 500 }).then((d) => d.items),
+    get("/api/incidents", { limit: 500, status: OPEN_STATUSES.join(",") }).then((d) => d.items),
+    get("/api/cameras", { limit: 500 }).then((d) => d.items).catch(() => []),
+    get("/api/sensors", { limit: 500 }).then((d) => d.items).catch(() => []),
   ]);
   Object.assign(state, { geo, grids, incidents, cameras, sensors });
   render();

@@ -42,7 +42,7 @@ const ORDER = { street: 0, community: 1, grid: 2 };
 /**
  * An <svg> of the grids. options: highlight (grid id), focus (grid id to zoom to),
  * open ({grid_id: {count, critical}}), markers ([{lon, lat, kind, state, label}]),
- * onGridClick(id), onHover(feature|null, event), interactive (wheel zoom and drag pan).
+ * onGridClick(id), onHover(feature|null, event), interactive (wheel zoom and drag pan), labels (default true).
  */
 export function gridMap(geojson, options = {}) {
   const features = (geojson.features || []).filter((f) => (f.properties || {}).kind !== "professional" && f.geometry);
@@ -68,7 +68,7 @@ export function gridMap(geojson, options = {}) {
     }
     layer.append(shape);
   }
-  for (const f of sorted.filter((f) => f.properties.level === "grid")) {
+  for (const f of options.labels === false ? [] : sorted.filter((f) => f.properties.level === "grid")) {
     const [x, y] = centroid(f.geometry, project);
     const p = f.properties;
     const count = open[p.id] ? open[p.id].count : p.open_incidents || 0;
@@ -94,7 +94,7 @@ export function gridMap(geojson, options = {}) {
     const pts = rings(focus.geometry).flatMap((poly) => poly[0]).map(project);
     const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
     const [x0, y0, x1, y1] = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
-    const margin = Math.max(x1 - x0, y1 - y0) * 0.6;
+    const margin = Math.max(x1 - x0, y1 - y0) * 0.3;
     view = [x0 - margin, y0 - margin, x1 - x0 + 2 * margin, y1 - y0 + 2 * margin];
   }
   const setView = () => root.setAttribute("viewBox", view.map((v) => v.toFixed(1)).join(" "));

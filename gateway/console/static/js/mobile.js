@@ -3,7 +3,7 @@
 import { get, liveEvents, logout, me, post } from "./api.js";
 import { resolveWithPhoto } from "./actions.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
-import { $, chime, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, tickCountdowns, toast, typeLabel } from "./ui.js";
+import { $, chime, countdown, fill, icon, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, tickCountdowns, toast, typeLabel } from "./ui.js";
 
 const TODO = ["open", "dispatched", "acknowledged", "reopened"];
 const root = $("#app");
@@ -13,11 +13,11 @@ let known = new Set();
 function frame(title, body, { back = false } = {}) {
   const tab = location.hash.startsWith("#/history") ? "history" : "todo";
   root.className = "phone";
-  root.replaceChildren(
+  fill(root,
     h("header.phone-top", {},
-      back ? h("button.back", { onclick: () => history.length > 1 ? history.back() : (location.hash = "#/") , "aria-label": "Back" }, "←") : null,
+      back ? h("button.back", { onclick: () => history.length > 1 ? history.back() : (location.hash = "#/") , "aria-label": "Back" }, icon("back")) : null,
       h("div.brand", {}, h("img", { src: "/console/static/logo.svg", alt: "" }), h("div", {}, title, h("small", { style: { display: "block" } },
-        `${user.display_name || user.username}${user.grid_id ? " · " + user.grid_id : ""}`))),
+        whoami()))),
       h("button", { onclick: logout }, "Sign out")),
     back ? null : h("nav.tabs", {},
       h("button", { class: tab === "todo" ? "active" : "", onclick: () => { location.hash = "#/"; } }, "To do"),
@@ -25,6 +25,10 @@ function frame(title, body, { back = false } = {}) {
     h("div.phone-body", {}, body));
 }
 
+const whoami = () => {
+  const name = user.display_name || user.username;
+  return user.grid_id && !name.includes(user.grid_id) ? `${name} · ${user.grid_id}` : name;
+};
 const mine = (i) => !i.assignee || i.assignee === user.username;
 
 async function list(kind) {
@@ -61,9 +65,9 @@ async function detail(id) {
       const f = photo.files[0];
       pick.querySelector("img")?.remove();
       if (f) pick.append(h("img", { src: URL.createObjectURL(f), alt: "Selected photo" }));
-      pickText.textContent = f ? "" : "📷  Add a photo";
+      pickText.classList.toggle("hidden", !!f);
     } });
-  const pickText = h("span", {}, "📷  Add a photo");
+  const pickText = h("span.row", {}, icon("camera"), "Add a photo");
   const pick = h("label.photo-pick", {}, pickText, photo);
   const note = h("textarea", { name: "note", placeholder: "What did you find, what did you do?" });
   const busy = (b, on) => { b.disabled = on; };

@@ -43,6 +43,24 @@ export function svg(tag, attrs = {}, ...children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+/** Replaces an element's children, skipping null/false (conditional parts of a page). */
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+// A few line icons (24x24, stroke): no icon font or image files to fetch.
+const ICONS = {
+  bell: "M6 8a6 6 0 1 1 12 0c0 7 3 9 3 9H3s3-2 3-9M10.3 21a1.94 1.94 0 0 0 3.4 0",
+  "bell-off": "M8.7 3A6 6 0 0 1 18 8a21.3 21.3 0 0 0 .6 5M17 17H3s3-2 3-9a4.67 4.67 0 0 1 .3-1.7M10.3 21a1.94 1.94 0 0 0 3.4 0M2 2l20 20",
+  camera: "M14.5 4h-5L7 7H4a2 2 0 0 0-2 2v9a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V9a2 2 0 0 0-2-2h-3l-2.5-3zM12 17a4 4 0 1 0 0-8 4 4 0 0 0 0 8z",
+  back: "M15 18l-6-6 6-6",
+};
+export function icon(name) {
+  return svg("svg", { class: "icon", viewBox: "0 0 24 24", fill: "none", stroke: "currentColor", "stroke-width": 2,
+    "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true" }, svg("path", { d: ICONS[name] }));
+}
+
 // ---------- words ----------
 export const SEVERITIES = ["critical", "major", "minor", "info"];
 export const STATUSES = ["open", "dispatched", "acknowledged", "reopened", "resolved", "verified", "closed", "dismissed"];
@@ -77,7 +95,7 @@ export const statusBadge = (s) => h("span.badge", { class: `st-${s}` }, s || "�
 export const levelBadge = (l) => h("span.badge.lvl", {}, l || "—");
 
 export function incidentTitle(inc) {
-  if (inc.title) return inc.title;
+  if (inc.title) return inc.title[0].toUpperCase() + inc.title.slice(1);
   return `${typeLabel(inc.type)} · ${inc.camera_id || inc.source_id || inc.grid_id || ""}`;
 }
 

@@ -1,0 +1,81 @@
+// Figures: incidents per day by type, time to acknowledge and resolve, on-time closure per
+// grid, false alarms per camera; all from GET /api/figures, drawn as inline SVG.
+import { get } from "./api.js";
+import { hbars, stackedColumns } from "./charts.js";
+import { $, fmtDuration, h, shell, toast, typeLabel } from "./ui.js";
+
+const root = $("#app");
+const DAY_MS = 24 * 3600 * 1000;
+let days = Number(new URLSearchParams(location.search).get("days")) || 14;
+
+const pct = (v) => (v == null ? "—" : `${Math.round(v * 100)}%`);
+const dur = (s) => (s == null ? "—" : fmtDuration(s * 1000));
+
+function dayBounds(n) {
+  const today = new Date();
+  today.setHours(0, 0, 0, 0);
+  return Array.from({ length: n }, (_, i) => {
+    const start = new Date(today.getTime() - (n - 1 - i) * DAY_MS);
+    return { start, end: new Date(start.getTime() + DAY_MS) };
+  });
+}
+
+async function render() {
+  const bounds = dayBounds(days);
+  const since = bounds[0].start.toISOString();
+  const until = bounds[bounds.length - 1].end.toISOString();
+  // One request for the period per grid, one per day for the daily counts (the API sums per period).
+  const [period, ...daily] = await Promise.all([
+    get("/api/figures", { since, until }),
+    ...bounds.map((b) => get("/api/figures", { since: b.start.toISOString(), until: b.end.toISOString() })),
+  ]);
+  const total = period.items.find((r) => r.grid_id == null) || period.items[period.items.length - 1] || {};
+  const grids = period.items.filter((r) => r.grid_id != null);
+  const dayRows = daily.map((d, i) => {
+    const t = d.items.find((r) => r.grid_id == null) || {};
+    return { label: bounds[i].start.toLocaleDateString([], { month: "short", day: "numeric" }), values: t.by_type || {} };
+  });
+  const types = [...new Set(dayRows.flatMap((r) => Object.keys(r.values)))].sort();
+  const typedRows = dayRows.map((r) => ({ label: r.label, values: Object.fromEntries(Object.entries(r.values).map(([k, v]) => [typeLabel(k), v])) }));
+  const cameras = Object.entries(total.cameras || {}).map(([id, c]) => ({ label: id, value: c.rate || 0,
+    text: `${pct(c.rate)} (${c.false_alarms}/${c.incidents})` })).sort((a, b) => b.value - a.value).slice(0, 12);
+  const q = new URLSearchParams({ since, until });
+
+  root.replaceChildren(
+    h("div.page-head", {}, h("h1", {}, "Figures"), h("span.sub", {}, `last ${days} days`),
+      h("div.filters", { style: { marginLeft: "auto" } },
+        h("select", { "aria-label": "Period", onchange: (e) => { days = Number(e.target.value); history.replaceState(null, "", `?days=${days}`); render().catch(fail); } },
+          [7, 14, 30].map((d) => h("option", { value: d, selected: d === days ? true : null }, `Last ${d} days`))),
+        h("a.btn", { href: `/api/figures?${q}&format=csv`, download: "gridwatch-figures.csv" }, "CSV"),
+        h("a.btn", { href: `/api/figures?${q}&format=html`, target: "_blank" }, "Printable report"))),
+    h("div.kpis", {},
+      kpi("Incidents", total.incidents ?? 0),
+      kpi("Median time to acknowledge", dur(total.ack_median_s), total.ack_p90_s != null ? `p90 ${dur(total.ack_p90_s)}` : ""),
+      kpi("Median time to resolve", dur(total.resolve_median_s), total.resolve_p90_s != null ? `p90 ${dur(total.resolve_p90_s)}` : ""),
+      kpi("Closed on time", pct(total.on_time_closure_rate), `${total.closed_on_time ?? 0} of ${total.cases_due ?? 0} due`),
+      kpi("False alarms", pct(total.false_alarm_rate), `${total.false_alarms ?? 0} dismissed as false`)),
+    h("section.panel", { id: "per-day", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, "Incidents per day by type")),
+      h("div.body", {}, stackedColumns(typedRows, types.map(typeLabel)))),
+    h("div.grid-2", { style: { gridTemplateColumns: "1fr 1fr", marginBottom: "16px" } },
+      h("section.panel", { id: "ack-resolve" }, h("header", {}, h("h2", {}, "Time to acknowledge and resolve"), h("span.muted", {}, "median per grid")),
+        h("div.body.stack", {},
+          h("h3", {}, "Acknowledge"),
+          hbars(grids.map((r) => ({ label: r.grid_id, value: r.ack_median_s || 0, text: dur(r.ack_median_s) })), { color: "#7cc4ff" }),
+          h("h3", {}, "Resolve"),
+          hbars(grids.map((r) => ({ label: r.grid_id, value: r.resolve_median_s || 0, text: dur(r.resolve_median_s) })), { color: "#a78bfa" }))),
+      h("div.stack", {},
+        h("section.panel", { id: "on-time" }, h("header", {}, h("h2", {}, "On-time closure rate"), h("span.muted", {}, "per grid, cases due in the period")),
+          h("div.body", {}, hbars(grids.map((r) => ({ label: r.grid_id, value: r.on_time_closure_rate ?? 0,
+            text: r.cases_due ? `${pct(r.on_time_closure_rate)} of ${r.cases_due}` : "no cases" })), {
+            max: 1, colorOf: (it) => (it.value >= 0.9 ? "#34d399" : it.value >= 0.7 ? "#facc15" : "#f43f5e") }))),
+        h("section.panel", { id: "false-alarms" }, h("header", {}, h("h2", {}, "False-alarm rate per camera")),
+          h("div.body", {}, hbars(cameras, { max: 1, color: "#fb923c" }))))));
+}
+
+const kpi = (label, value, sub = "") => h("div.kpi.panel", {}, h("div.label", {}, label), h("div.value", {}, value), sub ? h("div.inc-sub", {}, sub) : null);
+const fail = (err) => toast(err.message, "error");
+
+(async () => {
+  await shell("figures", { live: false });
+  await render();
+})().catch(fail);
