@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     outbox_interval_s: float = 1.0
     token_ttl_hours: float = 12.0
     public_url: str | None = None
+    # signed webhooks for incident events (see gateway.webhooks.Webhook): [{name, url, secret, ...}]
+    webhooks: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

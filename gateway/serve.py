@@ -1,0 +1,82 @@
+"""`python -m gateway serve`: MQTT ingest, deadline timers, the outbox relay and the HTTP API
+(with the console) in one process; stops cleanly on SIGINT/SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+from datetime import datetime, timezone
+
+import uvicorn
+
+from gateway.config import Settings, add_config_argument
+from gateway.db import Database
+
+log = logging.getLogger("gridwatch.serve")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    p.add_argument("--host", help="HTTP host (GRIDWATCH_HTTP_HOST)")
+    p.add_argument("--port", type=int, help="HTTP port (GRIDWATCH_HTTP_PORT)")
+    p.add_argument("--no-ingest", action="store_true", help="API only (no MQTT ingest)")
+
+
+def _import_grids_at_start(settings: Settings, db: Database) -> None:
+    from gateway.grid_import import import_grids
+
+    with db.session() as s:
+        summary = import_grids(s, json.loads(settings.grids.read_text()), datetime.now(timezone.utc), actor="serve")
+    log.info("grids from %s: %d added, %d updated", settings.grids, len(summary["added"]), len(summary["updated"]))
+
+
+def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest: bool = True) -> None:
+    """Run everything until SIGINT/SIGTERM (main thread) or until `stop_event` is set."""
+    from gateway.api import create_app
+    from gateway.incidents import IncidentService
+    from gateway.ingest import Ingestor
+    from gateway.outbox_relay import OutboxRelay
+    from gateway.timers import TimerWorker
+
+    db = Database(settings.db_url)
+    db.upgrade()
+    if settings.grids:
+        _import_grids_at_start(settings, db)
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    service = IncidentService.from_settings(settings, db)
+    ingestor = Ingestor(settings, db, service) if ingest else None
+    timers = TimerWorker(db, service, interval_s=settings.timer_interval_s)
+    relay = OutboxRelay(db, settings.mqtt_url, prefix=settings.mqtt_prefix, webhooks=settings.webhooks,
+                        poll_interval_s=settings.outbox_interval_s)
+    app = create_app(settings, db, service=service, ingestor=ingestor)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                                           log_level="warning", lifespan="on"))
+    if stop_event is not None:
+        def watch() -> None:
+            stop_event.wait()
+            server.should_exit = True
+        threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    if ingestor:
+        ingestor.start()
+    timers.start()
+    relay.start()
+    log.info("gateway serving on http://%s:%d (mqtt %s, prefix %s)", settings.http_host, settings.http_port,
+             settings.mqtt_url, settings.mqtt_prefix)
+    try:
+        server.run()  # installs SIGINT/SIGTERM handlers when in the main thread
+    finally:
+        if ingestor:
+            ingestor.stop()
+        timers.stop()
+        relay.stop()
+        db.dispose()
+        log.info("gateway stopped")
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {k: v for k, v in (("http_host", args.host), ("http_port", args.port)) if v is not None}
+    settings = Settings.load(args.config, **overrides)
+    run(settings, ingest=not args.no_ingest)
+    return 0

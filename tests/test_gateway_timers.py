@@ -1,0 +1,87 @@
+"""Deadlines as timer rows: fired once, on time (an injected clock), across restarts and
+across concurrent workers on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from alerts import parse_alert
+from gateway.auth import make_principal
+from gateway.db.models import Incident, IncidentEvent, OutboxMessage, Timer
+from gateway.incidents import IncidentService
+from gateway.timers import TimerWorker
+from tests.test_gateway_e2e import alert, make_db
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _open(svc: IncidentService, source: str = "cam-lawn-01") -> int:
+    return svc.ingest(parse_alert(json.dumps(alert(source=source)))).incident_id
+
+
+def test_missed_ack_escalates_once_and_survives_restart(tmp_path):
+    db = make_db(f"sqlite:///{tmp_path}/gw.db")
+    clock = FakeClock(T0)
+    svc = IncidentService(db, media_dir=tmp_path, clock=clock)
+    escalating, acknowledged = _open(svc), _open(svc, source="cam-other")
+    svc.act(acknowledged, "acknowledge", make_principal("admin", "admin", None, svc.grids()), {})
+    worker = TimerWorker(db, svc)
+    assert worker.run_once() == 0  # nothing due yet
+
+    clock.now = T0 + timedelta(minutes=31)  # the 30-minute acknowledgement deadline passed
+    assert worker.run_once() == 1  # only the unacknowledged incident's ack timer
+    # a restarted gateway (new service and worker on the same database) fires nothing again
+    restarted = TimerWorker(db, IncidentService(db, media_dir=tmp_path, clock=clock))
+    assert restarted.run_once() == 0
+    with db.session() as s:
+        inc = s.get(Incident, escalating)
+        assert (inc.level, inc.owner_grid_id, inc.assignee, inc.escalations) == ("community", "C-03", "community.c03", 1)
+        assert inc.ack_due_at == clock.now + timedelta(minutes=30)  # new deadlines at the new level
+        assert s.get(Incident, acknowledged).level == "grid"
+        names = s.scalars(select(IncidentEvent.event).where(IncidentEvent.incident_id == escalating)
+                          .order_by(IncidentEvent.id)).all()
+        assert names == ["opened", "dispatched", "escalated", "dispatched"]
+        outbox = [m.payload["event"] for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+                  if m.payload["incident"]["id"] == escalating]
+        assert outbox == ["opened", "dispatched", "escalated", "dispatched"]
+        pending = s.scalars(select(Timer).where(Timer.incident_id == escalating, Timer.fired_at.is_(None),
+                                                Timer.cancelled_at.is_(None))).all()
+        assert sorted(t.kind for t in pending) == ["ack_deadline", "resolve_deadline"]
+    db.dispose()
+
+
+def test_concurrent_workers_fire_each_timer_once_on_postgresql(pg_url, tmp_path):
+    db = make_db(pg_url)
+    clock = FakeClock(T0)
+    svc = IncidentService(db, media_dir=tmp_path, clock=clock)
+    ids = [_open(svc, source=f"cam-{n:02d}") for n in range(12)]
+    clock.now = T0 + timedelta(minutes=31)
+    workers = [TimerWorker(db, IncidentService(db, media_dir=tmp_path, clock=clock), worker_id=f"w{i}") for i in range(3)]
+    fired = [0] * len(workers)
+
+    def run(i: int) -> None:
+        fired[i] = workers[i].run_once()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(fired) == len(ids)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(IncidentEvent).where(IncidentEvent.event == "escalated")) == len(ids)
+        assert set(s.scalars(select(Incident.escalations))) == {1}
+        by = s.scalars(select(Timer.fired_by).where(Timer.fired_at.is_not(None))).all()
+        assert len(by) == len(ids) and all(b.startswith("w") for b in by)
+    db.dispose()
