@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.engine.grids import GridSet
-from gateway.engine.lifecycle import Actor
+from gateway.engine.lifecycle import Actor, IncidentState
 from gateway.engine.routing import RoutingRules
 from gateway.engine.scenario import Scenario
 from gateway.engine.silences import Silence
@@ -249,3 +249,25 @@ def test_extension_with_a_reason_moves_the_escalation(extend_at, expect_escalati
     # extended at 20 min: ack due at 90 min, nothing escalates by 85 min; at 40 min it is too late
     assert ("escalated" in names) is expect_escalation
     assert "extended" in names
+
+
+def test_escalation_state_survives_a_restart():
+    """Stop mid-escalation, keep only the states as JSON (the rows), resume: same events."""
+    street = Actor("street.duty", "street")
+    whole = Scenario(GRIDS, RULES, start=MON_9AM)
+    whole.alert(m(0), type="intrusion", severity="major", **LAWN)
+    whole.act(m(70), "I1", "acknowledge", street)
+    whole.run(until=m(600))
+
+    first = Scenario(GRIDS, RULES, start=MON_9AM)
+    first.alert(m(0), type="intrusion", severity="major", **LAWN)
+    first.run(until=m(45))  # escalated to the community at +30, not yet to the street
+    saved = [json.dumps(s.to_dict()) for s in first.incidents.values()]
+    restored = [IncidentState.from_dict(json.loads(s)) for s in saved]
+    second = Scenario(GRIDS, RULES, start=MON_9AM + m(45), incidents=restored)
+    second.act(m(25), "I1", "acknowledge", street)  # +70 from the original start
+    second.run(until=m(555))
+
+    assert [(r.at, r.incident, r.event, r.assignee) for r in first.records + second.records] == \
+           [(r.at, r.incident, r.event, r.assignee) for r in whole.records]
+    assert [r.event for r in second.records] == ["escalated", "dispatched", "acknowledged", "overdue"]

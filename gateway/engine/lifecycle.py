@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from gateway.engine.grids import GridSet, level_above
-from gateway.engine.routing import Route
+from gateway.engine.routing import SEVERITIES, Route
 
 STATUSES = ("open", "dispatched", "acknowledged", "resolved", "verified", "closed", "dismissed")
 ACTIVE = ("open", "dispatched", "acknowledged", "resolved", "verified")
@@ -197,7 +197,6 @@ def attach(state: IncidentState, now: datetime, *, alert_id: str | None = None,
     """A repeated alert of the same source and type joins the active incident."""
     if not state.active:
         raise TransitionError(f"cannot attach an alert to an incident that is '{state.status}': open a new one")
-    from gateway.engine.routing import SEVERITIES
     sev = state.severity
     if severity in SEVERITIES and SEVERITIES.index(severity) > SEVERITIES.index(sev):
         sev = severity

@@ -47,11 +47,12 @@ class FakeClock:
 
 class Scenario:
     def __init__(self, grids: GridSet, rules: RoutingRules | None = None, *, start: datetime,
-                 silences: list[Silence] | None = None):
+                 silences: list[Silence] | None = None, incidents: list[IncidentState] | None = None):
+        """`incidents` resumes from saved states, as the gateway does after a restart."""
         self.grids, self.rules, self.start = grids, rules or RoutingRules(), start
         self.clock = FakeClock(start)
         self.silences: list[Silence] = list(silences or [])
-        self.incidents: dict[str, IncidentState] = {}
+        self.incidents: dict[str, IncidentState] = {s.id: s for s in incidents or []}
         self.alerts: list[dict[str, Any]] = []  # every alert, suppressed ones included
         self.records: list[Record] = []
         self._steps: list[tuple[datetime, int, Callable[[], None]]] = []
