@@ -1,0 +1,104 @@
+"""Sensors to incidents: the real bridge and the real gateway (MQTT ingest, PostgreSQL, REST API)
+on the real Mosquitto. A Zigbee2MQTT smoke alarm opens an incident in its configured grid; a
+ChirpStack water gauge's threshold opens one in the grid its location lies in; a duplicate
+uplink and the recovery notice add nothing; the sensor shows up in the gateway's register."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+import uvicorn
+
+from alerts import topics
+from gateway.api import create_app
+from gateway.config import Settings
+from gateway.db import Database
+from gateway.grid_import import import_grids
+from gateway.incidents import IncidentService
+from gateway.ingest import Ingestor
+from tests.support.alert_stream import Collector
+from tests.support.services import REPO, free_port, wait_port
+from tests.test_sensors_bridge import T0, FakeClock, Running, Sender, bridge_config, uplink, wait_until
+
+TOKEN = "sensors-admin-token"
+
+
+class Gateway:
+    def __init__(self, pg_url: str, mqtt_url: str, prefix: str, tmp_path):
+        self.settings = Settings(db_url=pg_url, mqtt_url=mqtt_url, mqtt_prefix=prefix,
+                                 mqtt_client_id=f"{prefix}-gateway", admin_token=TOKEN, media_dir=tmp_path / "media")
+        self.db = Database(pg_url)
+        self.db.upgrade()
+        with self.db.session() as s:
+            import_grids(s, json.loads((REPO / "gateway/examples/grids.geojson").read_text()),
+                         datetime.now(timezone.utc))
+        self.service = IncidentService.from_settings(self.settings, self.db)
+        self.ingestor = Ingestor(self.settings, self.db, self.service).start()
+        assert self.ingestor.wait_connected(15)
+        self.port = free_port()
+        app = create_app(self.settings, self.db, service=self.service, ingestor=self.ingestor)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_port(self.port, timeout=20)
+
+    def get(self, path: str, **params) -> dict:
+        r = httpx.get(f"http://127.0.0.1:{self.port}/api{path}", params=params,
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=15)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def duplicates(self) -> float:
+        """Alerts the gateway dropped as repeats so far, from its Prometheus /metrics."""
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=15).text
+        line = next((ln for ln in text.splitlines()
+                     if ln.startswith('gridwatch_gateway_alerts_total{disposition="duplicate"}')), None)
+        return float(line.split()[-1]) if line else 0.0
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.ingestor.stop()
+        self.db.dispose()
+
+
+@pytest.fixture
+def system(broker, prefix, pg_url, tmp_path):
+    gw = Gateway(pg_url, broker.url, prefix, tmp_path)
+    sender = Sender(broker.url)
+    bridge = Running(bridge_config(broker.url, prefix, tmp_path), FakeClock(T0.timestamp()))
+    wire = Collector(broker.url, topics.alerts_filter(prefix))   # what the bridge put on the wire
+    yield gw, bridge, sender, wire
+    wire.close()
+    bridge.close()
+    sender.close()
+    gw.stop()
+
+
+def test_sensor_alarms_become_incidents_routed_by_grid_and_location(system, prefix):
+    gw, bridge, sender, wire = system
+    bridge.deliver(sender, f"{prefix}-z2m/b3-201-smoke", '{"smoke": true, "battery": 87, "linkquality": 120}')
+    for dedup, at, level in [("w1", 0, 85), ("w2", 70, 90), ("w2", 70, 90)]:   # 70 s above 80; w2 twice
+        sender.send(*uplink(prefix, dedup, T0 + timedelta(seconds=at), level))
+
+    def incidents() -> dict:
+        return {i["source_id"]: i for i in gw.get("/incidents")["items"]}
+
+    wait_until(lambda: {"smoke-b3-201", "water-ch-01"} <= set(incidents()), "two incidents", timeout=30)
+    smoke, water = incidents()["smoke-b3-201"], incidents()["water-ch-01"]
+    assert (smoke["type"], smoke["grid_id"], smoke["alert_count"]) == ("sensor.alarm", "G-03-07", 1)
+    assert smoke["status"] in ("open", "dispatched") and smoke["opened_at"]
+    assert (water["type"], water["grid_id"], water["alert_count"]) == ("sensor.threshold", "G-04-01", 1)
+    assert {s["id"]: s for s in gw.get("/sensors")["items"]}["smoke-b3-201"]["kind"] == "smoke"
+
+    # MQTT redelivers the smoke alert (at least once): the gateway keeps one alert, one incident
+    assert wire.wait_for(2, 10)
+    before = gw.duplicates()
+    smoke_msg = next(m for m in wire.messages if m.topic.endswith("/smoke-b3-201"))
+    sender.send(smoke_msg.topic, smoke_msg.payload)
+    wait_until(lambda: gw.duplicates() == before + 1, "the gateway to drop the repeat", timeout=20)
+    assert gw.get("/alerts")["total"] == 2
+    assert incidents()["smoke-b3-201"]["alert_count"] == 1
