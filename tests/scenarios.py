@@ -389,8 +389,8 @@ def catalogue() -> list[Scenario]:
                  [falling(4.0, 0.15, 0.04, accel=0.45, vx=0.03, size=0.025, y_end=0.95),
                   bird(2.5, 7.5, (0.0, 0.12), (0.45, 0.16))],
                  [Expect("falling_object", 4.5, 7.0)], start_s=40.0, duration_s=10.0),
-        Scenario("falling-facade-small-5fps", {"falling_object": {"region": FACADE}},
-                 [falling(5.0, 0.68, 0.03, accel=0.8, size=0.014, y_end=0.9)],
+        Scenario("falling-small-5fps", {"falling_object": {"region": UPPER_LEFT}},
+                 [falling(5.0, 0.06, 0.03, accel=0.5, size=0.014, y_end=0.9), leaf(3.0, 0.2, 0.05)],
                  [Expect("falling_object", 5.5, 7.5)], start_s=5.0, duration_s=10.0),
         # ---- tamper
         Scenario("covered-hand", {**ALL_RULES},

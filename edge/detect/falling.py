@@ -23,6 +23,9 @@ MAX_SIZE = 0.12          # larger than this (fraction of the frame side) is not 
 MAX_SWAY = 0.15          # RMS of the x fit residual, relative to the drop
 MAX_Y_RESIDUAL = 0.12    # RMS of the y fit residual, relative to the drop
 MAX_BACK_S = 3.0         # the start point is extrapolated at most this far back
+AREA_SPREAD = 4.0        # a falling thing keeps roughly its size (within this factor of its median)...
+AREA_KEEP = 0.75         # ...in most frames (rain or a window frame may hide part of it); flicker does not
+MIN_SEEN = 0.8           # seen in this share of frames since it appeared
 
 
 class FallingRule:
@@ -43,7 +46,7 @@ class FallingRule:
         self.done &= alive
         out = []
         for tr in tracks:
-            if tr.missed or tr.id in self.done or tr.hits < MIN_POINTS or not tr.steady:
+            if tr.missed or tr.id in self.done or tr.hits < MIN_POINTS or tr.hits < MIN_SEEN * tr.frames:
                 continue
             fit = self.fit(tr)
             if fit is None:
@@ -68,6 +71,10 @@ class FallingRule:
         if not self._in_region(*first.centre):
             return None
         if max(b.blob.w for b in obs) > MAX_SIZE * s.w or max(b.blob.h for b in obs) > MAX_SIZE * s.h:
+            return None
+        areas = np.array([o.blob.area for o in obs])
+        med = float(np.median(areas))
+        if np.mean((areas >= med / AREA_SPREAD) & (areas <= med * AREA_SPREAD)) < AREA_KEEP:
             return None
         ts = np.array([o.t for o in obs]) - obs[0].t
         xs = np.array([o.blob.centre[0] for o in obs]) / s.h  # both axes in frame heights
