@@ -298,11 +298,16 @@ class CameraStream:
         warm_until: float | None = None
         rate_n, rate_t = 0, None  # measured source frame rate
         while not self._stop.is_set():
+            asked = time.monotonic()
             if not cap.grab():
                 if not live:
                     return index, ("loop" if self.profile.loop and index > 0 else None)
                 return index, f"no frame within {self.read_timeout_s:.0f} s or the stream ended"
             now = time.monotonic()
+            if live and now - asked >= self.read_timeout_s * 0.9:
+                # FFmpeg's read timed out, yet OpenCV hands over a frame flushed from the
+                # decoder and would wait again: a stalled camera, reconnect now.
+                return index, f"no frame within {self.read_timeout_s:.0f} s (stream stalled)"
             if live:
                 pos_s, ts = now - t0, _utc_now()
             else:

@@ -53,8 +53,8 @@ class RtspCamera:
         try:
             wait_port(self.port, timeout=timeout)
         except TimeoutError:
-            self.kill()
             err = Path(self.log.name).read_text(errors="replace")[-2000:]
+            self.kill()
             raise RuntimeError(f"RTSP server did not start: {err}") from None
         self.stopped = False
         return self
@@ -157,9 +157,8 @@ def serve(file: str, port: int, path: str, width: int, user: str | None, passwor
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password or ""), token)
         server.set_auth(auth)
         perms = GstRtspServer.RTSPPermissions()
-        perms.add_role_empty("user")
-        perms.add_permission_for_role("user", "media.factory.access", True)
-        perms.add_permission_for_role("user", "media.factory.construct", True)
+        perms.add_role_from_structure(Gst.Structure.new_from_string(
+            "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
         factory.set_permissions(perms)
     server.get_mount_points().add_factory(path, factory)
     reader.set_state(Gst.State.PLAYING)

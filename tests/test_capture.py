@@ -1,0 +1,269 @@
+"""CameraStream against real footage and a real RTSP server on loopback."""
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+
+import pytest
+
+from camera_profiles.loader import profile_from_dict
+from edge.backoff import Backoff
+from edge.capture import CameraStream, redact
+from edge.frames import Frame, StreamEvent
+from tests.support.rtsp_server import RtspCamera
+from tests.support.services import free_port
+
+
+def profile(source, **extra):
+    return profile_from_dict({"id": "cam-test", "source": source,
+                              "detect": {"fps": 5, "width": 320, "warmup_s": 1.0}, **extra})
+
+
+def fast_backoff():
+    return Backoff(initial_s=0.2, max_s=1.0, jitter=0.2, rng=random.Random(1))
+
+
+def next_item(stream: CameraStream, kind, within: float):
+    """The next item of `kind` (a Frame, or a StreamEvent kind name) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        item = stream.get(timeout=0.5)
+        if kind is Frame and isinstance(item, Frame):
+            return item
+        if isinstance(item, StreamEvent) and item.kind == kind:
+            return item
+    raise AssertionError(f"no {kind} within {within} s; status {stream.status}")
+
+
+@pytest.fixture
+def camera(vtest_path):
+    with RtspCamera(vtest_path) as cam:
+        yield cam
+
+
+@pytest.fixture
+def short_clip(tmp_path, vtest_path):
+    """Two seconds of the real footage, to see a file end and loop."""
+    out = tmp_path / "short.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(vtest_path), "-t", "2", "-an",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(out)], check=True, timeout=60)
+    return out
+
+
+# ---- backoff ---------------------------------------------------------------------------
+def test_backoff_grows_caps_and_jitters():
+    b = Backoff(initial_s=0.5, max_s=8, factor=2, jitter=0.25, rng=random.Random(7))
+    delays = [b.next() for _ in range(10)]
+    bases = [0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8]
+    for d, base in zip(delays, bases):
+        assert base * 0.75 <= d <= base
+    assert len(set(delays[4:])) > 1, "jitter spreads retries of cameras that dropped together"
+    b.reset()
+    assert b.next() <= 0.5
+
+
+def test_backoff_rejects_nonsense():
+    with pytest.raises(ValueError):
+        Backoff(initial_s=0)
+    with pytest.raises(ValueError):
+        Backoff(initial_s=5, max_s=1)
+
+
+def test_redact_hides_password():
+    assert redact("rtsp://admin:s3cr%40t@10.0.0.1:554/x") == "rtsp://admin:***@10.0.0.1:554/x"
+    assert redact("/var/footage/a.mp4") == "/var/footage/a.mp4"
+
+
+# ---- files -----------------------------------------------------------------------------
+def test_file_plays_at_real_speed_with_detect_rate_and_warmup(vtest_path):
+    s = CameraStream(profile(str(vtest_path)))
+    s.start()
+    try:
+        started = time.monotonic()
+        frames = [next_item(s, Frame, 5) for _ in range(12)]
+        elapsed = time.monotonic() - started
+    finally:
+        s.stop()
+    idx = [f.index for f in frames]
+    assert idx == sorted(idx) and idx[0] == 0
+    # vtest is 10 fps; detect.fps 5 -> every second frame
+    assert all(b - a == 2 for a, b in zip(idx, idx[1:])), idx
+    assert all(abs(f.pos_s - f.index / 10) < 1e-6 for f in frames)
+    assert frames[0].image.shape == (576, 768, 3)
+    # warm-up of 1 s after connecting: the first frames only train the background
+    assert [f.fresh for f in frames] == [f.pos_s < 1.0 for f in frames]
+    assert frames[0].fresh and not frames[-1].fresh
+    # 12 frames at 5 fps span 2.2 s of video: real speed, not as fast as possible
+    assert elapsed > 1.5
+    assert (frames[-1].ts - frames[0].ts).total_seconds() == pytest.approx(frames[-1].pos_s - frames[0].pos_s)
+
+
+def test_slow_consumer_gets_newest_frame_not_a_queue(vtest_path):
+    s = CameraStream(profile(str(vtest_path)))
+    s.start()
+    try:
+        first = next_item(s, Frame, 5)
+        time.sleep(1.5)  # analysis busy: frames arrive meanwhile
+        newest = next_item(s, Frame, 5)
+        then = next_item(s, Frame, 5)
+    finally:
+        s.stop()
+    assert newest.index - first.index >= 10, "older frames were dropped, the newest was handed over"
+    assert then.index - newest.index == 2
+    assert s.frames_dropped >= 5
+
+
+def test_file_loops_forever_when_asked(short_clip):
+    s = CameraStream(profile(str(short_clip), loop=True))
+    s.start()
+    try:
+        frames = [next_item(s, Frame, 5) for _ in range(16)]  # 3.2 s of a 2 s clip
+    finally:
+        s.stop()
+    idx = [f.index for f in frames]
+    assert idx == sorted(set(idx)) and idx[-1] > 20, "the index keeps counting through the loop"
+    assert not any(isinstance(f, StreamEvent) for f in frames)
+    # the jump at the loop point is treated like a reconnect: warm-up again, no false motion
+    after_loop = [f for f in frames if f.pos_s >= 2.0]
+    assert after_loop and after_loop[0].fresh
+
+
+def test_file_without_loop_ends_and_says_so(short_clip):
+    statuses = []
+    s = CameraStream(profile(str(short_clip)), on_status=statuses.append)
+    s.start()
+    try:
+        deadline = time.monotonic() + 10
+        while s.status["state"] != "stopped" and time.monotonic() < deadline:
+            s.get(timeout=0.2)
+    finally:
+        s.stop()
+    assert statuses[-1]["state"] == "stopped" and statuses[-1]["error"] == "end of file"
+
+
+def test_missing_file_is_reported_and_retried(tmp_path):
+    s = CameraStream(profile(str(tmp_path / "nope.mp4")), backoff=fast_backoff())
+    s.start()
+    try:
+        lost = next_item(s, "lost", 5)
+        time.sleep(1.0)
+        st = s.status
+    finally:
+        s.stop()
+    assert "file not found" in lost.details["reason"]
+    assert st["state"] == "lost" and st["attempts"] >= 2
+
+
+def test_disabled_camera_does_nothing(vtest_path):
+    statuses = []
+    s = CameraStream(profile(str(vtest_path), enabled=False), on_status=statuses.append)
+    s.start()
+    assert s.get(timeout=0.3) is None
+    s.stop()
+    s.stop()
+    assert statuses == [s.status | {"ts": statuses[0]["ts"]}] and statuses[0]["state"] == "disabled"
+
+
+# ---- RTSP ------------------------------------------------------------------------------
+def test_rtsp_streams_newest_frames(camera):
+    statuses = []
+    s = CameraStream(profile(camera.url), on_status=statuses.append)
+    s.start()
+    try:
+        frames = [next_item(s, Frame, 15) for _ in range(8)]
+        st = s.status
+    finally:
+        s.stop()
+        s.stop()  # idempotent
+    assert frames[0].image.shape == (288, 384, 3)
+    assert frames[0].fresh and not frames[-1].fresh
+    assert [f.index for f in frames] == sorted({f.index for f in frames})
+    assert st["state"] == "streaming" and st["error"] is None and st["last_frame_ts"].endswith("Z")
+    assert [x["state"] for x in statuses][:2] == ["connecting", "streaming"]
+
+
+def test_rtsp_killed_then_restarted(camera):
+    s = CameraStream(profile(camera.url), backoff=fast_backoff(), open_timeout_s=3, read_timeout_s=3)
+    s.start()
+    try:
+        next_item(s, Frame, 15)
+        camera.kill()
+        killed = time.monotonic()
+        lost = next_item(s, "lost", 10)
+        assert time.monotonic() - killed < 10
+        assert s.status["state"] == "lost"
+        time.sleep(1.5)
+        camera.start()
+        restored = next_item(s, "restored", 20)
+        after = [next_item(s, Frame, 10) for _ in range(8)]
+    finally:
+        s.stop()
+    assert lost.details["reason"] and "127.0.0.1" in lost.details["url"]
+    assert restored.details["outage_s"] >= 1.5
+    assert restored.details["attempts"] >= 2, "reconnect attempts were made while the camera was down"
+    # the first frames after reconnecting are never analysed for motion or tampering
+    assert after[0].fresh
+    assert not after[-1].fresh
+
+
+def test_rtsp_stall_sigstop_is_lost_within_10s_and_recovers(camera):
+    s = CameraStream(profile(camera.url), backoff=fast_backoff())  # default 5 s timeouts
+    s.start()
+    try:
+        next_item(s, Frame, 15)
+        camera.stall()
+        stalled = time.monotonic()
+        lost = next_item(s, "lost", 10)
+        assert time.monotonic() - stalled < 10
+        camera.resume()
+        restored = next_item(s, "restored", 25)
+        frame = next_item(s, Frame, 10)
+    finally:
+        camera.resume()
+        s.stop()
+    assert lost.details["reason"]
+    assert restored.details["outage_s"] > 0
+    assert frame.fresh
+
+
+def test_unreachable_camera_backs_off_and_costs_nothing():
+    port = free_port()  # nothing listens there
+    s = CameraStream(profile(f"rtsp://127.0.0.1:{port}/cam"),
+                     backoff=Backoff(initial_s=0.5, max_s=4, jitter=0.0))
+    s.start()
+    try:
+        lost = next_item(s, "lost", 5)
+        time.sleep(3.2)
+        st = s.status
+        assert s.get(timeout=0.2) is None, "one outage, one 'lost': no event per retry"
+    finally:
+        s.stop()
+    assert "cannot reach 127.0.0.1" in lost.details["reason"] and "refused" in lost.details["reason"].lower()
+    # attempts at 0, 0.5, 1.5, 3.5 s: backoff, not a busy loop
+    assert 3 <= st["attempts"] <= 4, st
+    assert st["state"] == "lost"
+
+
+def test_wrong_password_is_clear_and_other_cameras_keep_streaming(vtest_path):
+    with RtspCamera(vtest_path, user="admin", password="right") as locked, RtspCamera(vtest_path) as open_cam:
+        bad_url = locked.url.replace(":right@", ":wrong@")
+        bad = CameraStream(profile(bad_url), backoff=fast_backoff())
+        good = CameraStream(profile(open_cam.url))
+        bad.start()
+        good.start()
+        try:
+            lost = next_item(bad, "lost", 15)
+            frames = [next_item(good, Frame, 15) for _ in range(5)]
+            ok = CameraStream(profile(locked.url))
+            ok.start()
+            try:
+                authed = next_item(ok, Frame, 15)
+            finally:
+                ok.stop()
+        finally:
+            bad.stop()
+            good.stop()
+    assert "cannot open stream" in lost.details["reason"] and "credentials" in lost.details["reason"]
+    assert ":wrong@" not in lost.details["reason"] and "admin:***@" in lost.details["reason"]
+    assert len(frames) == 5 and authed.image.size > 0
