@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import json
 import logging
 import threading
@@ -31,6 +33,15 @@ def _import_grids_at_start(settings: Settings, db: Database) -> None:
     log.info("grids from %s: %d added, %d updated", settings.grids, len(summary["added"]), len(summary["updated"]))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling (it re-raises the signal after shutdown,
+    which would kill the process before ingest, timers and relay are stopped)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
 def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest: bool = True) -> None:
     """Run everything until SIGINT/SIGTERM (main thread) or until `stop_event` is set."""
     from gateway.api import create_app
@@ -50,13 +61,18 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     relay = OutboxRelay(db, settings.mqtt_url, prefix=settings.mqtt_prefix, webhooks=settings.webhooks,
                         poll_interval_s=settings.outbox_interval_s)
     app = create_app(settings, db, service=service, ingestor=ingestor)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
-                                           log_level="warning", lifespan="on"))
-    if stop_event is not None:
-        def watch() -> None:
-            stop_event.wait()
-            server.should_exit = True
-        threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                                    log_level="warning", lifespan="on"))
+    stop_event = stop_event or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop_event.set())
+
+    def watch() -> None:
+        stop_event.wait()
+        server.should_exit = True
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()
     if ingestor:
         ingestor.start()
     timers.start()
@@ -64,7 +80,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     log.info("gateway serving on http://%s:%d (mqtt %s, prefix %s)", settings.http_host, settings.http_port,
              settings.mqtt_url, settings.mqtt_prefix)
     try:
-        server.run()  # installs SIGINT/SIGTERM handlers when in the main thread
+        server.run()
     finally:
         if ingestor:
             ingestor.stop()

@@ -1,0 +1,85 @@
+"""`gateway serve` as one process: API, MQTT ingest, timers and the outbox relay together,
+configured by file and environment, stopped cleanly."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerts import topics
+from gateway.config import Settings
+from gateway.serve import run
+from tests.support.services import free_port, wait_port
+from tests.test_gateway_e2e import GRIDS, Publisher, alert, wait_for
+
+
+def test_serve_runs_the_whole_loop_and_stops(broker, prefix, tmp_path):
+    port = free_port()
+    settings = Settings(db_url=f"sqlite:///{tmp_path}/gw.db", mqtt_url=broker.url, mqtt_prefix=prefix,
+                        mqtt_client_id=f"gw-{prefix}", http_port=port, media_dir=tmp_path / "media",
+                        admin_token="adm-token", grids=GRIDS, outbox_interval_s=0.1)
+    events: queue.Queue = queue.Queue()
+    sub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
+    sub.on_message = lambda _c, _u, m: events.put((m.topic, json.loads(m.payload)))
+    sub.connect("127.0.0.1", broker.port)
+    sub.subscribe(f"{prefix}/incidents/#", qos=1)
+    sub.loop_start()
+    stop = threading.Event()
+    server = threading.Thread(target=run, args=(settings,), kwargs={"stop_event": stop})
+    server.start()
+    pub = Publisher(broker.url)
+    try:
+        wait_port(port, timeout=30)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer adm-token"}, timeout=10)
+        wait_for(lambda: api.get("/healthz").json()["mqtt"], what="ingest connected")
+        pub.send(topics.alert("edge-t", "cam-lawn-01", prefix), alert())
+        items = wait_for(lambda: api.get("/api/incidents").json()["items"], what="incident in the API")
+        assert items[0]["grid_id"] == "G-03-07" and items[0]["assignee"] == "worker.g0307"
+        got = [events.get(timeout=15) for _ in range(2)]
+        assert [(t, e["event"]) for t, e in got] == [(f"{prefix}/incidents/G-03-07", "opened"),
+                                                     (f"{prefix}/incidents/G-03-07", "dispatched")]
+        assert got[1][1]["incident"]["assignee"] == "worker.g0307"
+        assert "gridwatch_gateway_alerts_total" in api.get("/metrics").text
+    finally:
+        stop.set()
+        server.join(30)
+        pub.close()
+        sub.loop_stop()
+        sub.disconnect()
+    assert not server.is_alive()
+
+
+def test_environment_wins_over_the_config_file(tmp_path, monkeypatch):
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text("http_port: 9100\nmqtt_prefix: fromfile\nadmin_token: file-token\n")
+    monkeypatch.setenv("GRIDWATCH_MQTT_PREFIX", "fromenv")
+    s = Settings.load(cfg)
+    assert (s.http_port, s.mqtt_prefix, s.admin_token) == (9100, "fromenv", "file-token")
+
+
+def test_serve_process_stops_on_sigterm(tmp_path, broker, prefix):
+    port = free_port()
+    env = dict(os.environ, GRIDWATCH_DB_URL=f"sqlite:///{tmp_path}/gw.db", GRIDWATCH_MQTT_URL=broker.url,
+               GRIDWATCH_MQTT_PREFIX=prefix, GRIDWATCH_MQTT_CLIENT_ID=f"gw-{prefix}", GRIDWATCH_HTTP_PORT=str(port),
+               GRIDWATCH_MEDIA_DIR=str(tmp_path / "media"))
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, timeout=60)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert b"gateway stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
