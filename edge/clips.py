@@ -152,7 +152,8 @@ class ClipRecorder:
         if self._size is None:
             self._size = clip_size(img.shape[1], img.shape[0], self.clip_width)
         if (img.shape[1], img.shape[0]) != self._size:
-            img = cv2.resize(img, self._size, interpolation=cv2.INTER_AREA)
+            # bilinear: ~6x cheaper than INTER_AREA at this mild downscale (benchmarks/bench_clips.py)
+            img = cv2.resize(img, self._size, interpolation=cv2.INTER_LINEAR)
         elif img is frame.image:
             img = img.copy()  # the caller may reuse its buffer
         bf = BufferedFrame(frame.index, frame.ts, img, _boxes(tracks))
