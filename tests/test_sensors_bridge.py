@@ -12,10 +12,8 @@ import pytest
 from ulid import ULID
 
 from alerts import parse_alert, topics
-from edge.mqtt import EdgePublisher
-from edge.sensors.bridge import SensorBridge, SensorSubscriber
+from edge.sensors.bridge import BridgeApp
 from edge.sensors.config import config_from_dict
-from edge.sensors.state import StateStore
 from tests.support.alert_stream import Collector
 from tests.test_sensors_sources import UPLINK
 
@@ -74,19 +72,12 @@ class Sender:
         self.client.loop_stop()
 
 
-class Running:
+class Running(BridgeApp):
     """The bridge in-process with a fake clock, the real publisher and subscriber."""
 
     def __init__(self, cfg_dict: dict, clock: FakeClock):
-        self.cfg = config_from_dict(cfg_dict)
-        self.publisher = EdgePublisher(self.cfg.mqtt.model_copy(update={"client_id": f"{self.cfg.session_id}-pub"}),
-                                       self.cfg.edge_id, self.cfg.spool)
-        self.store = StateStore(self.cfg.state)
-        self.bridge = SensorBridge(self.cfg, self.publisher, self.store, clock=clock)
-        self.sub = SensorSubscriber(self.cfg, self.bridge.handle)
-        self.publisher.start()
-        self.sub.start()
-        assert self.sub.ready.wait(10), "the bridge did not subscribe"
+        super().__init__(config_from_dict(cfg_dict), clock=clock)
+        assert self.start(ready_timeout=10), "the bridge did not subscribe"
 
     def deliver(self, sender: "Sender", topic: str, payload: bytes | str, retain: bool = False) -> None:
         """Send and wait until the bridge has handled it (the fake clock must not move before)."""
@@ -95,10 +86,7 @@ class Running:
         wait_until(lambda: self.bridge.stats["messages"] > n, f"the bridge to handle {topic}")
 
     def close(self) -> None:
-        self.sub.stop()
-        self.publisher.flush(5)
-        self.publisher.stop()
-        self.store.close()
+        self.stop()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo
 from ulid import ULID
 
 from alerts.schema import Alert, AlertSource
+from camera_profiles import ProfileError
 from edge.sensors import rules
 from edge.sensors.config import BridgeConfig, ConfigError, SensorConfig, load_config
 from edge.sensors.sources import Reading, SourceError, SourceRouter
@@ -228,6 +230,59 @@ class SensorSubscriber:
         self.client.loop_stop()
 
 
+# -- the whole bridge --------------------------------------------------------------------------
+class BridgeApp:
+    """Publisher, state store, rules, subscriber and Home Assistant wired together; what the
+    command runs (and what tests run in-process with a fake clock)."""
+
+    REPORT_EVERY_S = 60.0
+
+    def __init__(self, cfg: BridgeConfig, clock: Callable[[], float] = time.time, base: Path | None = None):
+        """`base`: the folder of the config file (relative camera globs for Home Assistant)."""
+        from edge.mqtt import EdgePublisher
+        from edge.sensors import hass
+
+        self.cfg = cfg
+        # The publisher's client id must differ from the edge worker's and from our subscriber's.
+        pub_settings = cfg.mqtt.model_copy(update={"client_id": cfg.mqtt.client_id or f"{cfg.session_id}-pub"})
+        self.publisher = EdgePublisher(pub_settings, cfg.edge_id, cfg.spool)
+        self.store = StateStore(cfg.state)
+        self.hass = hass.StatePublisher(cfg, self.publisher, base) if cfg.hass.enabled else None
+        self.bridge = SensorBridge(cfg, self.publisher, self.store, clock=clock,
+                                   on_alert=self._alarm_states_changed if self.hass else None)
+        self.subscriber = SensorSubscriber(cfg, self.bridge.handle)
+        self._last_report, self._reported = time.monotonic(), {}
+
+    def _alarm_states_changed(self, _alert: Alert) -> None:
+        self.hass.publish(self.bridge.alarm_states())
+
+    def start(self, ready_timeout: float | None = None) -> bool:
+        """Connect; with `ready_timeout`, wait that long for the subscriptions (False: not yet)."""
+        self.publisher.start()
+        if self.hass:
+            self.hass.announce()
+            self.hass.publish(self.bridge.alarm_states())
+        self.subscriber.start()
+        log.info("sensor bridge %s: %d sensor(s)", self.cfg.edge_id, len(self.cfg.sensors))
+        return self.subscriber.ready.wait(ready_timeout) if ready_timeout is not None else True
+
+    def step(self) -> None:
+        """One turn of the main loop: advance time, and report the counters now and then."""
+        self.bridge.tick()
+        summary = self.bridge.summary()
+        if time.monotonic() - self._last_report >= self.REPORT_EVERY_S and summary != self._reported:
+            self._last_report, self._reported = time.monotonic(), summary
+            self.publisher.publish_status(None, {"state": "online", "sensors": len(self.cfg.sensors),
+                                                 "counters": summary})
+            log.info("sensor bridge counters: %s", summary)
+
+    def stop(self) -> None:
+        self.subscriber.stop()
+        self.publisher.flush(5)
+        self.publisher.stop()
+        self.store.close()
+
+
 # -- the command ---------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, metavar="S.yaml", help="sensor bridge configuration")
@@ -235,42 +290,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge.mqtt import EdgePublisher
-    from edge.sensors import hass
-
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config)
-    except ConfigError as e:
+        app = BridgeApp(cfg, base=Path(args.config).parent)
+    except (ConfigError, ProfileError) as e:   # ProfileError: a camera profile listed for Home Assistant
         print(f"error: {e}")
         return 2
-    # The publisher's client id must differ from the edge worker's and from our subscriber's.
-    pub_settings = cfg.mqtt.model_copy(update={"client_id": cfg.mqtt.client_id or f"gridwatch-sensors-pub-{cfg.edge_id}"})
-    publisher = EdgePublisher(pub_settings, cfg.edge_id, cfg.spool)
-    store = StateStore(cfg.state)
-    hass_states = hass.StatePublisher(cfg, publisher) if cfg.hass.enabled else None
-    bridge = SensorBridge(cfg, publisher, store,
-                          on_alert=(lambda a: hass_states.publish(bridge.alarm_states())) if hass_states else None)
-    subscriber = SensorSubscriber(cfg, bridge.handle)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    publisher.start()
-    if hass_states:
-        hass_states.announce()
-        hass_states.publish(bridge.alarm_states())
-    subscriber.start()
-    log.info("sensor bridge %s: %d sensor(s)", cfg.edge_id, len(cfg.sensors))
-    last_report, reported = time.monotonic(), {}
-    while not stop.wait(cfg.tick_s):
-        bridge.tick()
-        if time.monotonic() - last_report >= 60 and bridge.summary() != reported:
-            last_report, reported = time.monotonic(), bridge.summary()
-            publisher.publish_status(None, {"state": "online", "sensors": len(cfg.sensors), "counters": reported})
-            log.info("sensor bridge counters: %s", reported)
-    subscriber.stop()
-    publisher.flush(5)
-    publisher.stop()
-    store.close()
-    print("sensor bridge summary: " + ", ".join(f"{k}={v}" for k, v in bridge.summary().items()), flush=True)
+    try:
+        app.start()
+        while not stop.wait(cfg.tick_s):
+            app.step()
+    finally:
+        app.stop()
+    print("sensor bridge summary: " + ", ".join(f"{k}={v}" for k, v in app.bridge.summary().items()), flush=True)
     return 0

@@ -105,13 +105,15 @@ class StatePublisher:
     """Publishes discovery once (retained) and the sensors' alarm states after each change."""
 
     def __init__(self, cfg: BridgeConfig, publisher: Any, base: Path | None = None):
-        self.cfg, self.publisher, self.base = cfg, publisher, base
+        """`base`: the folder relative camera globs are resolved against. Raises ProfileError
+        for a bad camera profile, so the bridge refuses to start rather than announce half."""
+        self.cfg, self.publisher = cfg, publisher
+        self.configs = sensor_configs(cfg) + camera_configs(cfg, base)
 
     def announce(self) -> int:
-        configs = sensor_configs(self.cfg) + camera_configs(self.cfg, self.base)
-        for topic, body in configs:
+        for topic, body in self.configs:
             self.publisher.publish_raw(topic, json.dumps(body), qos=1, retain=True)
-        return len(configs)
+        return len(self.configs)
 
     def publish(self, alarm_states: dict[str, dict[str, bool]]) -> None:
         for topic, body in state_payloads(self.cfg, alarm_states):
