@@ -5,7 +5,9 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
+import shapely
 from shapely.geometry import Point, box, mapping
 
 from gateway.engine.grids import GridImportError, GridSet
@@ -144,10 +146,11 @@ def test_strtree_locate_matches_brute_force_on_thousands_of_cells():
             feats.append(feature(gid, "grid", f"C{j // 10}", cells[gid]))
     grids = GridSet.from_geojson(collection(*feats))
     assert grids.warnings == []
+    ids, geoms = list(cells), np.array(list(cells.values()))
     rnd = random.Random(7)
     for _ in range(500):
         x, y = rnd.uniform(0, n), rnd.uniform(0, n)
-        brute = [gid for gid, geom in cells.items() if geom.covers(Point(x, y))]
+        brute = {ids[k] for k in np.flatnonzero(shapely.covers(geoms, Point(x, y)))}
         got = grids.locate(y, x)
         assert got.id in brute  # a point on a shared edge may belong to either cell
 
@@ -156,3 +159,22 @@ def test_input_is_not_mutated(data):
     before = copy.deepcopy(data)
     GridSet.from_geojson(data)
     assert data == before
+
+
+@pytest.mark.parametrize("bad", [
+    None, [], {"type": "FeatureCollection", "features": {}},
+    collection(None, 3, "x"),
+    collection({"type": "Feature", "properties": "x", "geometry": None}),
+    collection({"type": "Feature", "properties": {"id": 5, "level": "street"}, "geometry": None}),
+    collection({"type": "Feature", "properties": {"id": "S", "level": "street", "people": "bob"},
+                "geometry": mapping(box(0, 0, 1, 1))}),
+    collection({"type": "Feature", "properties": {"id": "S", "level": "street", "people": [{"user": "a"}]},
+                "geometry": mapping(box(0, 0, 1, 1))}),
+    collection({"type": "Feature", "properties": {"id": "S", "level": "street"},
+                "geometry": {"type": "Polygon", "coordinates": [[["a", "b"], [1, 0], [1, 1], ["a", "b"]]]}}),
+    collection({"type": "Feature", "properties": {"id": "S", "level": "street"},
+                "geometry": {"type": "Point", "coordinates": [1, 1]}}),
+])
+def test_garbage_is_a_clear_import_error_not_a_crash(bad):
+    problems = problems_of(bad)
+    assert problems and all(isinstance(p, str) and p for p in problems)

@@ -63,6 +63,8 @@ class WorkCalendar:
         holidays: [2026-10-01, ...], workdays: [2026-09-27, ...]}`"""
         hours = []
         for days, spans in (data.get("hours") or {}).items():
+            if not isinstance(spans, list):
+                raise ValueError(f"hours for {days!r} must be a list like ['08:30-12:00', '13:30-17:30']")
             for wd in _weekdays(str(days)):
                 for span in spans:
                     s, e = str(span).split("-")
@@ -119,15 +121,22 @@ def to_local(dt: datetime | None, tz: str) -> datetime | None:
     return None if dt is None else _utc(dt).astimezone(ZoneInfo(tz))
 
 
+def _weekday(name: str) -> int:
+    key = name.strip().lower()[:3]
+    if key not in WEEKDAYS:
+        raise ValueError(f"{name!r} is not a weekday (mon, tue, ... sun)")
+    return WEEKDAYS.index(key)
+
+
 def _weekdays(spec: str) -> list[int]:
+    """'mon-fri', 'sat', 'mon,wed,fri' -> weekday numbers."""
     out = []
-    for part in spec.lower().split(","):
-        part = part.strip()
+    for part in spec.split(","):
         if "-" in part:
-            a, b = (WEEKDAYS.index(x.strip()[:3]) for x in part.split("-"))
+            a, b = (_weekday(x) for x in part.split("-", 1))
             out += list(range(a, b + 1))
         else:
-            out.append(WEEKDAYS.index(part[:3]))
+            out.append(_weekday(part))
     return out
 
 

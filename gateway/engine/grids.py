@@ -218,6 +218,9 @@ def _parse_feature(feat: Any, n: int, problems: list[str]) -> Grid | None:
         problems.append(f"feature #{n}: not a GeoJSON Feature")
         return None
     props = feat.get("properties") or {}
+    if not isinstance(props, dict):
+        problems.append(f"feature #{n}: 'properties' must be an object")
+        return None
     gid = props.get("id") or feat.get("id")
     if not gid or not isinstance(gid, str):
         problems.append(f"feature #{n}: missing 'id'")
@@ -233,6 +236,8 @@ def _parse_feature(feat: Any, n: int, problems: list[str]) -> Grid | None:
         ok = False
     try:
         geom = shape(feat.get("geometry") or {})
+        if geom.geom_type in ("Polygon", "MultiPolygon") and not geom.is_empty:
+            geom.area  # noqa: B018 -- non-numeric coordinates only fail here
     except Exception as e:  # shapely raises several types for malformed geometry
         problems.append(f"{gid}: unreadable geometry ({e})")
         return None
@@ -243,13 +248,16 @@ def _parse_feature(feat: Any, n: int, problems: list[str]) -> Grid | None:
         problems.append(f"{gid}: invalid polygon ({'empty' if geom.is_empty else explain_validity(geom)})")
         return None
     people = []
-    for p in props.get("people") or []:
+    raw_people, categories = props.get("people") or [], props.get("categories") or []
+    if not isinstance(raw_people, list) or not isinstance(categories, list):
+        problems.append(f"{gid}: 'people' and 'categories' must be lists")
+        return None
+    for p in raw_people:
         if not isinstance(p, dict) or not p.get("user") or p.get("role") not in ROLES:
             problems.append(f"{gid}: person {p!r} needs 'user' and a 'role' among {', '.join(ROLES)}")
             ok = False
             continue
         people.append(Person(str(p["user"]), str(p.get("name") or p["user"]), p["role"], p.get("phone")))
-    categories = props.get("categories") or []
     if kind == "professional" and not categories:
         problems.append(f"{gid}: a professional grid needs 'categories' (the alert types it takes)")
         ok = False
