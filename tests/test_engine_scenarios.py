@@ -271,3 +271,22 @@ def test_escalation_state_survives_a_restart():
     assert [(r.at, r.incident, r.event, r.assignee) for r in first.records + second.records] == \
            [(r.at, r.incident, r.event, r.assignee) for r in whole.records]
     assert [r.event for r in second.records] == ["escalated", "dispatched", "acknowledged", "overdue"]
+
+
+def test_a_repeat_with_a_higher_severity_escalates_at_once():
+    sc = Scenario(GRIDS, RULES, start=MON_9AM)
+    sc.alert(m(0), type="falling_object", severity="minor", **LAWN)  # minor: the grid, office hours
+    sc.act(m(3), "I1", "acknowledge", WORKER)
+    sc.alert(m(5), type="falling_object", severity="critical", **LAWN)  # the falling-object rule: community
+    sc.alert(m(6), type="falling_object", severity="critical", **LAWN)  # already there: attaches only
+    sc.run(until=m(7))
+    assert sc.trace() == [
+        "+0:00:00 I1 opened grid worker.g0307",
+        "+0:00:00 I1 dispatched grid worker.g0307",
+        "+0:03:00 I1 acknowledged grid worker.g0307",
+        "+0:05:00 I1 attached community community.c03",  # a trace line shows the state after its step
+        "+0:05:00 I1 escalated community community.c03",
+        "+0:05:00 I1 dispatched community community.c03",
+        "+0:06:00 I1 attached community community.c03",
+    ]
+    assert sc.records[4].reason == "severity rose to critical: the community answers"

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
-from gateway.engine.grids import GridSet, level_above
+from gateway.engine.grids import LEVELS, GridSet, level_above
 from gateway.engine.routing import SEVERITIES, Route
 
 STATUSES = ("open", "dispatched", "acknowledged", "resolved", "verified", "closed", "dismissed")
@@ -192,16 +192,24 @@ def open_incident(route: Route, grids: GridSet | None, now: datetime, *, inciden
     return state, events
 
 
-def attach(state: IncidentState, now: datetime, *, alert_id: str | None = None,
-           severity: str | None = None) -> tuple[IncidentState, list[Event]]:
-    """A repeated alert of the same source and type joins the active incident."""
+def attach(state: IncidentState, now: datetime, *, alert_id: str | None = None, severity: str | None = None,
+           level: str | None = None, grids: GridSet | None = None,
+           calendar: Deadlines | None = None) -> tuple[IncidentState, list[Event]]:
+    """A repeated alert of the same source and type joins the active incident. When the
+    severity rises and routing now wants a higher `level` (route the alert again and pass
+    its level and the grids), an unresolved incident escalates there at once."""
     if not state.active:
         raise TransitionError(f"cannot attach an alert to an incident that is '{state.status}': open a new one")
     sev = state.severity
     if severity in SEVERITIES and SEVERITIES.index(severity) > SEVERITIES.index(sev):
         sev = severity
     new = replace(state, alert_count=state.alert_count + 1, last_alert_at=now, severity=sev)
-    return new, [Event("attached", now, SYSTEM.username, data={"alert_id": alert_id, "alert_count": new.alert_count})]
+    events = [Event("attached", now, SYSTEM.username, data={"alert_id": alert_id, "alert_count": new.alert_count})]
+    if level in LEVELS and grids is not None and new.status in UNRESOLVED:
+        while LEVELS.index(level) < LEVELS.index(new.level):
+            new, more = _level_up(new, now, grids, calendar, SYSTEM, f"severity rose to {sev}: the {level} answers")
+            events += more
+    return new, events
 
 
 def merge_into(target: IncidentState, source: IncidentState, actor: Actor,

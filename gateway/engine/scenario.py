@@ -93,7 +93,8 @@ class Scenario:
 
     def trace(self, local: bool = False) -> list[str]:
         """One line per event: '<when> <incident> <event> <level> <assignee>', with `when`
-        the offset from the start, or the local time in the rules' zone when `local`."""
+        the offset from the start, or the local time in the rules' zone when `local`; level
+        and assignee are the incident's after the step that produced the event."""
         zone = ZoneInfo(self.rules.tz)
         out = []
         for r in self.records:
@@ -124,18 +125,23 @@ class Scenario:
                 while inc.merged_into and inc.merged_into in self.incidents:  # follow a merge
                     inc = self.incidents[inc.merged_into]
                 if inc.active:
-                    new, events = attach(inc, now, alert_id=a["id"], severity=a["severity"])
+                    r = self._route(a, now)
+                    new, events = attach(inc, now, alert_id=a["id"], severity=a["severity"], level=r.level,
+                                         grids=self.grids, calendar=self.rules.calendar_for(inc.calendar))
                     self.incidents[new.id] = new
                     self._record(new, events)
                     return
-        r = route(self.rules, self.grids, alert_type=a["type"], severity=a["severity"], grid_id=a["grid_id"],
-                  local_time=now.astimezone(ZoneInfo(self.rules.tz)), sensor_kind=a["sensor_kind"],
-                  lat=a["lat"], lon=a["lon"])
+        r = self._route(a, now)
         state, events = open_incident(r, self.grids, now, incident_id=f"I{len(self.incidents) + 1}",
                                       alert_type=a["type"], severity=a["severity"], source_id=a["source_id"],
                                       camera_id=a["camera_id"], calendar=self.rules.calendar_for(r.calendar))
         self.incidents[state.id] = state
         self._record(state, events)
+
+    def _route(self, a: dict[str, Any], now: datetime):
+        return route(self.rules, self.grids, alert_type=a["type"], severity=a["severity"], grid_id=a["grid_id"],
+                     local_time=now.astimezone(ZoneInfo(self.rules.tz)), sensor_kind=a["sensor_kind"],
+                     lat=a["lat"], lon=a["lon"])
 
     def _act(self, incident: str, action: str, actor: Actor, params: dict[str, Any]) -> None:
         now = self.clock.now
