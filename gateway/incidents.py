@@ -302,7 +302,7 @@ class IncidentService:
             raise NotFound(f"unknown action {action!r}; one of {', '.join(lifecycle.ACTIONS)}")
         with self.db.session() as s:
             inc = _lock_incident(s, incident_id)
-            if inc is None or not principal.visible(inc.grid_id):
+            if inc is None or not sees(principal, inc):
                 raise NotFound(f"incident {incident_id} not found")
             if not lifecycle.can(principal.role, action):
                 raise Forbidden(f"a {principal.role} may not {action} incidents")
@@ -313,7 +313,7 @@ class IncidentService:
             target = None
             if action == "merge":
                 target = _lock_incident(s, kwargs.get("into"))
-                if target is None or not principal.visible(target.grid_id):
+                if target is None or not sees(principal, target):
                     raise NotFound(f"incident {kwargs.get('into')!r} (the merge target) not found")
                 kwargs["into"] = str(target.id)
             files = kwargs.pop("photo_files", None) or []
@@ -430,6 +430,11 @@ class IncidentService:
                 t.cancelled_at = now
         for kind, due in wanted - have:
             s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
+
+
+def sees(principal, inc: Incident) -> bool:
+    """An incident is visible where it happened and to the professional grid it was sent to."""
+    return principal.visible(inc.grid_id) or bool(inc.professional_grid_id and principal.visible(inc.professional_grid_id))
 
 
 def silence_of(row: Silence) -> silences.Silence:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.auth import hash_password
-from gateway.db.models import Person, User
+from gateway.db.models import Grid, Person, User
 
 # Grid roles (engine) -> API roles: people in the field work their grid, offices operate.
 ROLE_FOR_PERSON = {"grid_worker": "grid_worker", "grid_leader": "grid_worker", "professional": "grid_worker",
@@ -20,12 +20,34 @@ def seed_users(session: Session, password: str, now: datetime, actor: str = "see
     """Create a user for every person without one; returns the new usernames."""
     created = []
     hashed = hash_password(password)  # one hash for all: scrypt is slow on purpose
+    parents = dict(session.execute(select(Grid.id, Grid.parent)).all())
+    people: dict[str, list[Person]] = {}
     for p in session.scalars(select(Person).order_by(Person.grid_id, Person.position)):
-        if session.get(User, p.username) is not None or p.username in created:
+        people.setdefault(p.username, []).append(p)
+    for username, rows in people.items():
+        if session.get(User, username) is not None:
             continue
-        session.add(User(username=p.username, display_name=p.display_name, role=ROLE_FOR_PERSON.get(p.role, "grid_worker"),
-                         grid_id=p.grid_id, password_hash=hashed, active=True, created_at=now))
-        audit.record(session, at=now, actor=actor, action="user.create", object_type="user", object_id=p.username,
-                     grid_id=p.grid_id, reason="seeded from the grids' people")
-        created.append(p.username)
+        # someone responsible for several grids (a grid leader) is bound to their common ancestor
+        grid_id = _common_ancestor([r.grid_id for r in rows], parents)
+        p = rows[0]
+        session.add(User(username=username, display_name=p.display_name, role=ROLE_FOR_PERSON.get(p.role, "grid_worker"),
+                         grid_id=grid_id, password_hash=hashed, active=True, created_at=now))
+        audit.record(session, at=now, actor=actor, action="user.create", object_type="user", object_id=username,
+                     grid_id=grid_id, reason="seeded from the grids' people")
+        created.append(username)
     return created
+
+
+def _common_ancestor(grid_ids: list[str], parents: dict[str, str | None]) -> str | None:
+    def chain(g: str | None) -> list[str]:
+        out = []
+        while g is not None and g not in out:
+            out.append(g)
+            g = parents.get(g)
+        return out
+
+    common = chain(grid_ids[0])
+    for g in grid_ids[1:]:
+        ancestors = set(chain(g))
+        common = [c for c in common if c in ancestors]
+    return common[0] if common else None

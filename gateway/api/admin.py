@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway import audit
-from gateway.api.common import Page, paginate, parse_time, service, visible_filter
+from gateway.api.common import incident_filter, Page, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role
 from gateway.db.models import AuditEntry, Incident, Silence, User
@@ -194,7 +194,7 @@ def get_figures(grid: str | None = None, since: str | None = None, until: str | 
         raise NotFound(f"grid {grid} not found")
     with svc.db.session() as s:
         # incidents touching the period: opened in it, or due in it
-        recs = [_to_state(i) for i in s.scalars(select(Incident).where(visible_filter(Incident.grid_id, principal),
+        recs = [_to_state(i) for i in s.scalars(select(Incident).where(incident_filter(principal),
                                                                         Incident.opened_at < end))
                 if i.opened_at >= start or (i.due_at is not None and i.due_at >= start)]
     if grid is not None:

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
 from gateway import audit
-from gateway.api.common import Page, paginate, parse_time, service, visible_filter
+from gateway.api.common import incident_filter, Page, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.api.incidents import alert_view
 from gateway.auth import READ_ROLES, Principal, require_role
@@ -168,7 +168,7 @@ def sensors(page: Page = Depends(), principal: Principal = Depends(reader), svc:
 def events(after: int = Query(0, ge=0, le=2**62), limit: int = Query(100, ge=1, le=1000),
            principal: Principal = Depends(reader), svc: IncidentService = Depends(service)) -> dict:
     stmt = (select(IncidentEvent).join(Incident, Incident.id == IncidentEvent.incident_id)
-            .where(IncidentEvent.id > after, visible_filter(Incident.grid_id, principal))
+            .where(IncidentEvent.id > after, incident_filter(principal))
             .order_by(IncidentEvent.id).limit(limit))
     with svc.db.session() as s:
         rows = s.scalars(stmt).all()

@@ -37,6 +37,16 @@ def visible_filter(column, principal: Principal):
     return or_(clause, column.is_(None)) if principal.visible(None) else clause
 
 
+def incident_filter(principal: Principal):
+    """Incidents the principal sees: in its subtree, or sent to a professional grid in it."""
+    from gateway.db.models import Incident
+
+    if principal.visible_grids is None:
+        return True
+    return or_(visible_filter(Incident.grid_id, principal),
+               Incident.professional_grid_id.in_(sorted(principal.visible_grids)))
+
+
 def parse_time(value: str | None, name: str) -> datetime | None:
     from gateway.incidents import BadRequest
 

@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
 
 from gateway import audit
-from gateway.api.common import Page, paginate, service, visible_filter
+from gateway.api.common import incident_filter, Page, paginate, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.auth import READ_ROLES, Principal, require_role
 from gateway.db.models import AlertRow, Incident, IncidentEvent, Media
 from gateway.engine import lifecycle
-from gateway.incidents import BadRequest, IncidentService, NotFound, incident_dict, iso
+from gateway.incidents import BadRequest, IncidentService, NotFound, incident_dict, iso, sees
 
 router = APIRouter(prefix="/api", tags=["incidents"], responses=ERROR_RESPONSES)
 reader = require_role(*READ_ROLES)
@@ -38,7 +38,7 @@ def list_incidents(request: Request, page: Page = Depends(), status: str | None 
                    overdue: bool | None = None, assignee: str | None = None,
                    principal: Principal = Depends(reader), svc: IncidentService = Depends(service)) -> dict:
     now = svc.clock()
-    stmt = select(Incident).where(visible_filter(Incident.grid_id, principal))
+    stmt = select(Incident).where(incident_filter(principal))
     if status:
         stmt = stmt.where(Incident.status.in_([s.strip() for s in status.split(",") if s.strip()]))
     if grid:
@@ -61,7 +61,7 @@ def list_incidents(request: Request, page: Page = Depends(), status: str | None 
 
 def _visible_incident(s, incident_id: int, principal: Principal) -> Incident:
     inc = s.get(Incident, incident_id)
-    if inc is None or not principal.visible(inc.grid_id):
+    if inc is None or not sees(principal, inc):
         raise NotFound(f"incident {incident_id} not found")
     return inc
 
