@@ -70,6 +70,10 @@ def test_rate_of_change_over_a_window():
     assert seen == []
     _, seen = feed(s, rules.new_state(), [(0, 10), (300, 31), (400, 32), (1200, 32)])
     assert seen == [("raised", 300), ("cleared", 1200)]
+    f = sensor({"field": "v", "falls_by": 5, "within_s": 60, "type": "sensor.threshold"})
+    state, seen = feed(f, rules.new_state(), [(0, 50), (10, 52), (20, 49), (30, 47), (40, 46.5), (100, 46)])
+    assert seen == [("raised", 30), ("cleared", 100)]     # 52 -> 47 in 20 s; 60 s on, only 46.5 -> 46
+    assert len(state["rules"][f.rules[0].rule_id]["samples"]) <= 2   # only candidates for the maximum are kept
 
 
 def test_active_hours_door_open_at_night_only():

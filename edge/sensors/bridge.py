@@ -163,11 +163,13 @@ class SensorBridge:
     def summary(self) -> dict[str, int]:
         return dict(sorted(self.stats.items()))
 
-    def alarm_states(self) -> dict[str, dict[str, bool]]:
-        """Per sensor: rule id -> raised, plus `offline` (for Home Assistant)."""
+    def alarm_states(self, sensor_id: str | None = None) -> dict[str, dict[str, bool]]:
+        """Per sensor (or just `sensor_id`): rule id -> raised, plus `offline` (for Home Assistant)."""
         with self._lock:
-            return {sid: {**{rid: rs["active"] for rid, rs in st["rules"].items()},
-                          rules.OFFLINE: st["offline"]["raised"]} for sid, st in self.states.items()}
+            return {sid: {**{r.rule_id: st["rules"].get(r.rule_id, {}).get("active", False)
+                             for r in self.sensors[sid].rules},
+                          rules.OFFLINE: st["offline"]["raised"]}
+                    for sid, st in self.states.items() if sensor_id in (None, sid)}
 
 
 class SensorSubscriber:
@@ -253,8 +255,8 @@ class BridgeApp:
         self.subscriber = SensorSubscriber(cfg, self.bridge.handle)
         self._last_report, self._reported = time.monotonic(), {}
 
-    def _alarm_states_changed(self, _alert: Alert) -> None:
-        self.hass.publish(self.bridge.alarm_states())
+    def _alarm_states_changed(self, alert: Alert) -> None:
+        self.hass.publish(self.bridge.alarm_states(alert.source.id))
 
     def start(self, ready_timeout: float | None = None) -> bool:
         """Connect; with `ready_timeout`, wait that long for the subscriptions (False: not yet)."""

@@ -5,12 +5,13 @@ Extensions over the DESIGN example (all optional):
 - `spool` (alert spool file), `state` (rule-state SQLite file),
   `timezone` (for `active_hours`), `publish_clear` (send a recovery alert, see rules.py);
 - `zigbee2mqtt_topic` / `chirpstack_topic` / `client_id`: base topics and MQTT session id;
-- `hass: {enabled, discovery_prefix, cameras}` or the shorthand `hass_discovery: true`;
+- `hass: {enabled, discovery_prefix, cameras, camera_edge_id}` or the shorthand `hass_discovery: true`;
 - per sensor: `power: mains|battery` (picks the default `offline_after_s` like Zigbee2MQTT:
   10 min for mains, 25 h for battery), `offline_debounce_s`, `name`;
-Environment wins over the file: GRIDWATCH_MQTT_URL, GRIDWATCH_SENSORS_SPOOL, GRIDWATCH_SENSORS_STATE.
 - per rule: `name`, `below`/`clear_above`, `rises_by`/`falls_by` + `within_s` (rate of change),
   `active_hours: "22:00-06:00"` (the rule only raises inside those local hours).
+Environment wins over the file: GRIDWATCH_MQTT_URL, GRIDWATCH_SENSORS_SPOOL, GRIDWATCH_SENSORS_STATE.
+Full reference: edge/sensors/README.md.
 """
 from __future__ import annotations
 

@@ -137,7 +137,13 @@ def _step(sensor: SensorConfig, rule: Rule, rs: dict[str, Any], v: Any, ts: floa
           tz: ZoneInfo, from_reading: bool) -> list[Event]:
     raises, clears = _condition(rule, rs, v, ts)
     if from_reading and rule.kind in ("rises_by", "falls_by"):
-        rs["samples"] = [[t, s] for t, s in rs["samples"] if ts - t <= rule.within_s] + [[ts, _number(v)]]
+        # Keep only samples that can still be the window's extreme (a monotonic queue): one that
+        # is older and not lower (rises_by) / not higher (falls_by) than the new one never will.
+        x, rising = _number(v), rule.kind == "rises_by"
+        kept = [[t, s] for t, s in rs["samples"] if ts - t <= rule.within_s]
+        while kept and (kept[-1][1] >= x if rising else kept[-1][1] <= x):
+            kept.pop()
+        rs["samples"] = kept + [[ts, x]]
     details = {"field": rule.field, "value": v, "rule": rule.rule_id, "condition": {rule.kind: getattr(rule, rule.kind)}}
     if rs["active"]:
         if clears:
