@@ -167,3 +167,15 @@ def test_state_round_trips_through_json():
     s, _ = apply(s, "resolve", WORKER, at(20), note="done", photos=["a.jpg"])
     back = IncidentState.from_dict(json.loads(json.dumps(s.to_dict())))
     assert back == s
+
+
+def test_attach_escalates_only_when_routing_wants_a_higher_level():
+    s, _ = opened()
+    same, ev = attach(s, at(1), alert_id="A2", severity="major", level="grid", grids=GRIDS)
+    assert (same.level, same.alert_count, [e.name for e in ev]) == ("grid", 2, ["attached"])
+    up, ev = attach(s, at(2), alert_id="A3", severity="critical", level="street", grids=GRIDS)
+    assert (up.level, up.assignee, up.escalations) == ("street", "street.duty", 2)
+    assert [e.name for e in ev] == ["attached", "escalated", "dispatched", "escalated", "dispatched"]
+    resolved, _ = apply(s, "resolve", WORKER, at(3), note="done")
+    kept, ev = attach(resolved, at(4), severity="critical", level="community", grids=GRIDS)
+    assert kept.level == "grid" and [e.name for e in ev] == ["attached"]  # resolved: left to verification
