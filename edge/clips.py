@@ -28,6 +28,7 @@ from alerts import Alert, new_alert_id
 from camera_profiles.schema import CameraProfile
 from edge.frames import Frame
 from edge.masks import apply_privacy_masks
+from edge.render import BOX, TRACK, snapshot_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,14 @@ MaskFn = Callable[[np.ndarray, list], np.ndarray]
 
 NO_CLIP_TYPES = {"stream.lost", "stream.restored"}  # the last frame before a loss shows nothing useful
 MAX_QUEUED_FRAMES = 600  # encoder backlog bound: ~550 MB at 640x480; beyond it frames are dropped, counted
-TRACK_COLOUR = (0, 200, 255)
-ALERT_COLOUR = (0, 0, 255)
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """What an alert draws on the clip from its frame on: its box and its track so far."""
+    from_index: int
+    bbox: Box | None
+    track: tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,7 @@ class _ActiveClip:
     alert_ids: list[str]
     first_frame: int
     alert_frame_offset: int
+    overlays: tuple[Overlay, ...] = ()
     frames: int = 0
     last_frame: int = -1
     last_ts: datetime | None = None
@@ -117,7 +125,7 @@ class ClipRecorder:
     def __init__(self, profile: CameraProfile, out_dir: str | os.PathLike, *,
                  pre_s: float | None = None, post_s: float | None = None, fps: float | None = None,
                  clip_width: int = 640, max_s: float = 120.0, jpeg_quality: int = 85,
-                 crf: int = 26, mask_fn: MaskFn | None = None):
+                 crf: int = 26, snapshots: bool = True, mask_fn: MaskFn | None = None):
         self.profile = profile
         self.camera_id = profile.id
         self.out_dir = Path(out_dir)
@@ -126,6 +134,7 @@ class ClipRecorder:
         self.post_s = profile.clips.post_s if post_s is None else post_s
         self.fps = profile.detect.fps if fps is None else fps
         self.clips_enabled = profile.clips.enabled
+        self.snapshots = snapshots
         self.clip_width = clip_width
         self.max_s = max(max_s, self.pre_s + self.post_s)
         self.jpeg_quality = jpeg_quality
@@ -171,14 +180,15 @@ class ClipRecorder:
         reference to put into `alert.details["media"]` before the alert is published."""
         if alert.type.value in NO_CLIP_TYPES or not self._ring:
             return {}
-        snap_frame = self._frame_for(alert)
-        ts_ms = int(alert.ts.timestamp() * 1000)
+        at = self._frame_for(alert)
+        overlay = _overlay(alert, at.index)
         ref: dict[str, Any] = {}
         if self.clips_enabled:
-            ref["clip"] = self._clip_for(alert, snap_frame)
-        snap_id = new_alert_id(ts_ms)
-        ref["snapshot"] = self._ref(snap_id, "snapshot", "image/jpeg")
-        self._put(("snapshot", snap_id, snap_frame, tuple(alert.bbox) if alert.bbox else None, alert.id))
+            ref["clip"] = self._clip_for(alert, at, overlay)
+        if self.snapshots:
+            snap_id = new_alert_id(int(alert.ts.timestamp() * 1000))
+            ref["snapshot"] = self._ref(snap_id, "snapshot", "image/jpeg")
+            self._put(("snapshot", snap_id, at, overlay, alert.id), force=True)
         return ref
 
     def poll(self) -> list[FinishedClip]:
@@ -215,11 +225,12 @@ class ClipRecorder:
                     return bf
         return self._ring[-1]
 
-    def _clip_for(self, alert: Alert, at: BufferedFrame) -> dict[str, Any]:
+    def _clip_for(self, alert: Alert, at: BufferedFrame, overlay: Overlay) -> dict[str, Any]:
         clip = self._active
         if clip is not None:  # same ongoing event: extend the clip, share its id
             clip.end_ts = min(max(clip.end_ts, alert.ts + timedelta(seconds=self.post_s)), clip.cap_ts)
             clip.alert_ids.append(alert.id)
+            clip.overlays += (overlay,)
             ref = self._ref(clip.media_id, "clip", "video/mp4")
             ref.update(start=_iso(clip.start_ts), pre_s=self.pre_s, post_s=self.post_s)
             return ref
@@ -232,7 +243,8 @@ class ClipRecorder:
         clip = _ActiveClip(media_id=media_id, start_ts=first.ts,
                            end_ts=alert.ts + timedelta(seconds=self.post_s),
                            cap_ts=first.ts + timedelta(seconds=self.max_s),
-                           alert_ids=[alert.id], first_frame=first.index, alert_frame_offset=len(pre))
+                           alert_ids=[alert.id], first_frame=first.index, alert_frame_offset=len(pre),
+                           overlays=(overlay,))
         self._active = clip
         h, w = at.image.shape[:2]
         self._put(("open", media_id, w, h))
@@ -244,7 +256,7 @@ class ClipRecorder:
         return ref
 
     def _send_frame(self, clip: _ActiveClip, bf: BufferedFrame) -> None:
-        if self._put(("frame", clip.media_id, bf)):
+        if self._put(("frame", clip.media_id, bf, clip.overlays)):
             clip.frames += 1
             clip.last_frame = bf.index
             clip.last_ts = bf.ts
@@ -287,10 +299,10 @@ class ClipRecorder:
             _, media_id, w, h = job
             encoders[media_id] = _Encoder(self.out_dir / f"{media_id}.mp4", w, h, self.fps, self.crf)
         elif kind == "frame":
-            _, media_id, bf = job
+            _, media_id, bf, overlays = job
             enc = encoders.get(media_id)
             if enc is not None:
-                enc.write(self._render(bf.image, bf.boxes, TRACK_COLOUR))
+                enc.write(self._render(bf, [o for o in overlays if o.from_index <= bf.index]))
         elif kind == "close":
             clip: _ActiveClip = job[1]
             enc = encoders.pop(clip.media_id, None)
@@ -303,30 +315,35 @@ class ClipRecorder:
                                           offset=clip.alert_frame_offset, start=clip.start_ts,
                                           end=clip.last_ts or clip.start_ts, alert_ids=tuple(clip.alert_ids)))
         elif kind == "snapshot":
-            _, media_id, bf, bbox, alert_id = job
-            boxes = bf.boxes + ((tuple(bbox),) if bbox else ())
-            img = self._render(bf.image, boxes, ALERT_COLOUR)
-            ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-            if not ok:
-                raise RuntimeError("JPEG encoding failed")
+            _, media_id, bf, overlay, alert_id = job
+            jpg = snapshot_jpeg(bf.image, self.profile, list(overlay.bbox) if overlay.bbox else None,
+                                [list(p) for p in overlay.track] or None, quality=self.jpeg_quality)
             path = self.out_dir / f"{media_id}.jpg"
-            _write_atomic(path, jpg.tobytes())
+            _write_atomic(path, jpg)
             ref = self._ref(media_id, "snapshot", "image/jpeg")
             self._done.put(self._finished(media_id, "snapshot", path, "image/jpeg", ref, frames=1,
                                           first=bf.index, last=bf.index, offset=0, start=bf.ts, end=bf.ts,
                                           alert_ids=(alert_id,)))
 
-    def _render(self, image: np.ndarray, boxes: tuple[Box, ...], colour: tuple[int, int, int]) -> np.ndarray:
-        """Masks first, so no pixel of a masked region ever reaches a file; then the boxes."""
-        img = self.mask_fn(image, self.profile.privacy_masks)  # returns a copy
-        h, w = img.shape[:2]
-        for x, y, bw, bh in boxes:
-            p1 = (int(x * w), int(y * h))
-            p2 = (int((x + bw) * w), int((y + bh) * h))
-            cv2.rectangle(img, p1, p2, colour, 2)
-        if boxes and self.profile.privacy_masks:
-            img = self.mask_fn(img, self.profile.privacy_masks)  # a box edge must not cross a mask either
-        return img
+    def _render(self, bf: BufferedFrame, overlays: list[Overlay]) -> np.ndarray:
+        """Draw first, mask last: nothing filmed (or drawn) under a privacy mask leaves the edge."""
+        img = bf.image
+        if bf.boxes or overlays:
+            img = img.copy()  # the ring's frame may still go into another clip
+            h, w = img.shape[:2]
+            thick = max(1, w // 320)
+            for x, y, bw, bh in bf.boxes:
+                cv2.rectangle(img, (round(x * w), round(y * h)), (round((x + bw) * w), round((y + bh) * h)),
+                              TRACK, thick)
+            for o in overlays:
+                if len(o.track) > 1:
+                    pts = np.round(np.array(o.track, np.float64) * (w, h)).astype(np.int32)
+                    cv2.polylines(img, [pts], False, TRACK, thick, cv2.LINE_AA)
+                if o.bbox and o.from_index == bf.index:  # the box marks the alert frame itself
+                    x, y, bw, bh = o.bbox
+                    cv2.rectangle(img, (round(x * w), round(y * h)), (round((x + bw) * w), round((y + bh) * h)),
+                                  BOX, thick + 1)
+        return self.mask_fn(img, self.profile.privacy_masks)  # returns a copy
 
     def _finished(self, media_id: str, kind: str, path: Path, content_type: str, ref: dict, *, frames: int,
                   first: int, last: int, offset: int, start: datetime, end: datetime,
@@ -401,6 +418,17 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".part")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def _overlay(alert: Alert, index: int) -> Overlay:
+    track = alert.details.get("track") if isinstance(alert.details, dict) else None
+    points: tuple[tuple[float, float], ...] = ()
+    if isinstance(track, list):
+        try:
+            points = tuple((float(p[0]), float(p[1])) for p in track)
+        except (TypeError, ValueError, IndexError):
+            points = ()  # a malformed track only costs the drawing
+    return Overlay(index, tuple(alert.bbox) if alert.bbox else None, points)
 
 
 def _iso(ts: datetime) -> str:

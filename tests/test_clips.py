@@ -42,7 +42,8 @@ def read_frames(path, n: int, fps: float = 10.0) -> list[Frame]:
 def alert_at(frame: Frame, kind: AlertType = AlertType.intrusion) -> Alert:
     return Alert(id=new_alert_id(), edge_id="edge-t", source=AlertSource(kind="camera", id="cam-walkway"),
                  camera_id="cam-walkway", type=kind, ts=frame.ts, frame=frame.index,
-                 bbox=[0.4, 0.5, 0.1, 0.3], details={"pos_s": frame.pos_s})
+                 bbox=[0.4, 0.5, 0.1, 0.3],
+                 details={"pos_s": frame.pos_s, "track": [[0.42, 0.85], [0.44, 0.82], [0.45, 0.8]]})
 
 
 def read_clip(path) -> list[np.ndarray]:
@@ -109,6 +110,14 @@ def test_alert_yields_browser_mp4_around_the_alert_frame_with_masks(frames, tmp_
         assert abs(masked_pixels(img).astype(int) - flat).max() <= 3
     raw = masked_pixels(cv2.resize(frames[100].image, (w, h), interpolation=cv2.INTER_LINEAR)).astype(int)
     assert raw.std() > 10  # ... where the unmasked footage is far from flat
+
+    # the alert's box is drawn on its own frame (red, BGR), not before it
+    x0, y0, x1 = round(0.4 * w), round(0.5 * h), round(0.5 * w)
+    edge = lambda img: img[y0 - 1:y0 + 2, x0 + 4:x1 - 4].reshape(-1, 3).astype(int).mean(axis=0)
+    b, g, r = edge(decoded[20])
+    assert r > 150 and r - max(b, g) > 80
+    b, g, r = edge(decoded[0])
+    assert r - max(b, g) < 40
 
     # each decoded frame is the source frame it claims to be: it matches it better than its neighbours
     refs = [apply_privacy_masks(cv2.resize(f.image, (w, h), interpolation=cv2.INTER_LINEAR), [MASK, MASK2])
