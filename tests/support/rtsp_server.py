@@ -1,7 +1,7 @@
 """A real RTSP camera on loopback: Debian's GStreamer RTSP server serving a video file in a loop
 as live H.264. Runs under Debian's /usr/bin/python3 (python3-gi), not the venv.
 
-    /usr/bin/python3 tests/support/rtsp_server.py --file vtest.avi --port 8554 --path /cam
+    /usr/bin/python3 tests/support/rtsp_server.py --file vtest.avi --port 8554 --path /cam [--path /sub]
         [--user admin --password secret] [--width 384]
 
 A reader pipeline decodes the file at real speed (seeking back to the start at its end) and
@@ -27,11 +27,13 @@ class RtspCamera:
     """The server as a subprocess, driven by tests."""
 
     def __init__(self, file: str | os.PathLike[str], port: int | None = None, path: str = "/cam",
-                 user: str | None = None, password: str | None = None, width: int = 384):
+                 user: str | None = None, password: str | None = None, width: int = 384,
+                 extra_paths: tuple[str, ...] = ()):
         from tests.support.services import free_port
 
         self.file, self.port, self.path = str(file), port or free_port(), path
         self.user, self.password, self.width = user, password, width
+        self.extra_paths = extra_paths  # more mount points serving the same footage (main/sub)
         self.proc: subprocess.Popen | None = None
         self.stopped = False
 
@@ -44,7 +46,9 @@ class RtspCamera:
         from tests.support.services import wait_port
 
         cmd = [SYSTEM_PYTHON, str(Path(__file__).resolve()), "--file", self.file, "--port", str(self.port),
-               "--path", self.path, "--width", str(self.width)]
+               "--width", str(self.width)]
+        for p in (self.path, *self.extra_paths):
+            cmd += ["--path", p]
         if self.user:
             cmd += ["--user", self.user, "--password", self.password or ""]
         # stderr to a file: a pipe nobody reads would block the server once full
@@ -93,7 +97,7 @@ class RtspCamera:
 
 
 # ---- the server itself (system python + GStreamer) ------------------------------------
-def serve(file: str, port: int, path: str, width: int, user: str | None, password: str | None) -> None:
+def serve(file: str, port: int, paths: list[str], width: int, user: str | None, password: str | None) -> None:
     import gi
 
     gi.require_version("Gst", "1.0")
@@ -160,7 +164,8 @@ def serve(file: str, port: int, path: str, width: int, user: str | None, passwor
         perms.add_role_from_structure(Gst.Structure.new_from_string(
             "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
         factory.set_permissions(perms)
-    server.get_mount_points().add_factory(path, factory)
+    for path in paths:
+        server.get_mount_points().add_factory(path, factory)
     reader.set_state(Gst.State.PLAYING)
     if server.attach(None) == 0:
         raise SystemExit(f"cannot listen on 127.0.0.1:{port}")
@@ -173,9 +178,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--file", required=True)
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--path", default="/cam")
+    ap.add_argument("--path", action="append", help="mount point, repeatable (default /cam)")
     ap.add_argument("--width", type=int, default=384)
     ap.add_argument("--user")
     ap.add_argument("--password")
     a = ap.parse_args()
-    serve(a.file, a.port, a.path, a.width, a.user, a.password)
+    serve(a.file, a.port, a.path or ["/cam"], a.width, a.user, a.password)
