@@ -4,7 +4,7 @@ matching rule wins; built-in defaults apply when no rules file is given."""
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -95,7 +95,6 @@ class RoutingRules:
     rules: tuple[Rule, ...] = DEFAULT_RULES
     work_calendar: WorkCalendar | None = None
     tz: str = "UTC"  # the zone of `between` and of displayed times
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def calendar_for(self, kind: str) -> WorkCalendar | CalendarTime:
         """The calendar that computes deadlines of this kind ('working' or 'calendar')."""
