@@ -36,22 +36,24 @@ def _parse_start(text: str | None) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     try:
         profile = load_profile(args.profile)
     except ProfileError as e:
-        err.print(f"[red]error:[/] {e}")
-        return 2
+        return _fail(f"{e}")
     source = args.source or (profile.source if isinstance(profile.source, str) else None)
     if not source or "://" in source:
-        err.print("[red]error:[/] --source: give a video file (the profile's source is not a file)")
-        return 2
+        return _fail("--source: give a video file (the profile's source is not a file)")
     try:
         start = _parse_start(args.start)
     except ValueError as e:
-        err.print(f"[red]error:[/] --start: not an ISO 8601 time: {e}")
-        return 2
+        return _fail(f"--start: not an ISO 8601 time: {e}")
     fps = args.fps or profile.detect.fps
     pipe = CameraPipeline(profile, args.edge_id, snapshots=not args.no_snapshots)
     out = open(args.jsonl, "w", encoding="utf-8") if args.jsonl else sys.stdout
@@ -76,13 +78,13 @@ def main(args: argparse.Namespace) -> int:
                 last_index = frame.index
                 progress.update(task, completed=frame.index + 1, alerts=sum(counts.values()))
     except VideoOpenError as e:
-        err.print(f"[red]error:[/] {e}")
-        return 2
+        return _fail(f"{e}")
     finally:
         if out is not sys.stdout:
             out.close()
     wall = time.perf_counter() - t0
-    _summary(err, source, counts, analysed, last_index + 1, wall, busy, pipe)
+    # the summary goes to stdout unless the alerts themselves do
+    _summary(Console() if args.jsonl else err, source, counts, analysed, max(total or 0, last_index + 1), wall, busy, pipe)
     return 0
 
 
