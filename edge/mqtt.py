@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import ssl
 import threading
 import time
@@ -309,15 +310,15 @@ class EdgePublisher:
             props.ContentType = "application/json"
             props.UserProperty = [("schema", SCHEMA_ID)]
             if self.settings.message_expiry_s:
-                left = int(self.settings.message_expiry_s - (time.time() - entry.created))
-                if left <= 0:
+                age = time.time() - entry.created
+                if age >= self.settings.message_expiry_s:
                     # Stale: the broker would discard it anyway; say so instead of sending.
                     log.warning("edge %s: spooled alert %d expired after %d s, dropped",
                                 self.edge_id, entry.seq, self.settings.message_expiry_s)
                     self.spool.remove(entry.seq)
                     self._expired += 1
                     return
-                props.MessageExpiryInterval = left
+                props.MessageExpiryInterval = max(1, math.ceil(self.settings.message_expiry_s - age))
         with self._lock:
             self._inflight.add(entry.seq)
         self._publish(entry.topic, entry.payload, entry.qos, entry.retain, props, entry.seq)
