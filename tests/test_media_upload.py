@@ -3,6 +3,7 @@ restarts, resuming where the gateway's copy ends, with the SHA-256 verified."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -40,8 +41,15 @@ class GatewayProcess:
         self.env = {**os.environ, "GRIDWATCH_DB_URL": pg_url, "GRIDWATCH_MEDIA_DIR": str(media_dir),
                     "GRIDWATCH_ADMIN_TOKEN": "admin-secret"}
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVE, str(self.port)], cwd=REPO, env=self.env)
+    def start(self, max_file_bytes: int | None = None) -> None:
+        """`max_file_bytes`: the kernel refuses to grow any file of the gateway beyond it
+        (RLIMIT_FSIZE, EFBIG): a full media disk without needing root to mount a small one."""
+        def limit() -> None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failing write() instead of a killed process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVE, str(self.port)], cwd=REPO, env=self.env,
+                                     preexec_fn=limit if max_file_bytes else None)
         wait_port(self.port, timeout=30)
 
     def kill(self) -> None:
@@ -143,4 +151,38 @@ def test_gateway_down_from_the_start_then_up(pg_url, tmp_path, clip):
     finally:
         second.stop()
         gw.kill()
+    db.dispose()
+
+
+def test_media_disk_full_keeps_a_clean_partial_and_completes_once_there_is_room(pg_url, tmp_path, clip):
+    db = Database(pg_url)
+    db.upgrade()
+    with db.session() as s:
+        token = issue_token(s, name="edge-t", role="edge", grid_id=None, username=None, now=T0, ttl=None)
+    media_dir = tmp_path / "gateway-media"
+    gw = GatewayProcess(pg_url, media_dir, free_port())
+    limit = 100_000 + 5_000  # not a multiple of the chunk: the chunk that hits it is cut midway
+    gw.start(max_file_bytes=limit)
+    uploader = MediaUploader(f"http://127.0.0.1:{gw.port}", token, tmp_path / "uploads.db", chunk_size=20_000,
+                             backoff=Backoff(0.2, 0.5))
+    uploader.enqueue(clip.path, clip.media_ref)
+    partial = media_dir / ".partial" / clip.media_id
+    try:
+        uploader.start()
+        wait_for(lambda: "507" in ((uploader.state(clip.media_id) or {}).get("last_error") or ""), 30, "a 507")
+        assert "storage_full" in uploader.state(clip.media_id)["last_error"]
+        # what the gateway kept is exactly a prefix of the file, on a chunk boundary: no torn write
+        held = partial.read_bytes()
+        assert len(held) == 100_000 and clip.path.read_bytes()[:len(held)] == held
+        r = httpx.get(f"http://127.0.0.1:{gw.port}/healthz")
+        assert r.json()["database"] is True  # alerts and incidents (in the database) are unaffected
+        gw.kill()
+        gw.start()  # room again
+        wait_for(lambda: uploader.state(clip.media_id)["state"] == "done", 60, "the upload to complete")
+    finally:
+        uploader.stop()
+        gw.kill()
+    with db.session() as s:
+        row = s.scalar(select(Media).where(Media.path.like(f"%{clip.media_id}.mp4")))
+    assert row.sha256 == clip.sha256 and file_sha256(media_dir / row.path) == (clip.sha256, clip.size)
     db.dispose()

@@ -14,6 +14,8 @@ from ulid import ULID
 
 KEY_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID, nothing that could walk out of the root
 OWN_FILE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}/[0-9A-HJKMNP-TV-Z]{26}\.[a-z0-9]+$")  # the layout this module writes
+# disk full, quota exceeded, or the file size limit of the process (RLIMIT_FSIZE)
+STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 EXTENSIONS = {"video/mp4": ".mp4", "image/jpeg": ".jpg", "image/png": ".png"}
 
 
@@ -69,15 +71,20 @@ class MediaStore:
         if offset != have:
             raise StorageError(409, "offset_mismatch", f"upload of {key} is at byte {have}, not {offset}", have)
         p = self.partial(key)
-        with open(p, "ab") as f:
-            try:
-                async for chunk in chunks:
-                    f.write(chunk)
-            except OSError as e:
-                f.truncate(have)  # keep only what was acknowledged before, the edge resends the rest
-                if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise StorageError(507, "disk_full", f"no space left for media under {self.root}", have) from None
-                raise
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)  # unbuffered: no bytes linger after an error
+        try:
+            async for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+        except OSError as e:
+            os.ftruncate(fd, have)  # keep only what was acknowledged before; the edge resends the rest
+            if e.errno in STORAGE_FULL:
+                raise StorageError(507, "storage_full", f"no space for media under {self.root}: {e.strerror}",
+                                   have) from None
+            raise
+        finally:
+            os.close(fd)
         return p.stat().st_size
 
     def finish(self, key: str, relpath: str, expected_sha256: str) -> tuple[str, int]:
