@@ -136,3 +136,26 @@ def test_bad_config_names_the_field(bad, field):
     with pytest.raises(ConfigError) as e:
         config_from_dict({"edge_id": "e1", **bad}, "S.yaml")
     assert "S.yaml" in str(e.value) and field in str(e.value)
+
+
+def test_environment_wins_over_the_file_and_unset_variables_are_named(monkeypatch):
+    base = {"edge_id": "e1", "mqtt": {"url": "mqtt://10.0.0.1:1883", "password": "${Z2M_PASS}"},
+            "sensors": [{"id": "a", "kind": "smoke", "grid": "G", "source": {"zigbee2mqtt": "a"}}]}
+    with pytest.raises(ConfigError, match="Z2M_PASS"):
+        config_from_dict(base, "S.yaml")
+    monkeypatch.setenv("Z2M_PASS", "s3cret")
+    monkeypatch.setenv("GRIDWATCH_MQTT_URL", "mqtt://127.0.0.1:1884")
+    monkeypatch.setenv("GRIDWATCH_SENSORS_STATE", "/tmp/x/state.db")
+    cfg = config_from_dict(base, "S.yaml")
+    assert (cfg.mqtt.url, cfg.mqtt.password, cfg.state) == ("mqtt://127.0.0.1:1884", "s3cret", "/tmp/x/state.db")
+    assert cfg.sensors[0].offline_s == 90000   # a battery device: Zigbee2MQTT's 25 h
+
+
+def test_the_shipped_example_is_valid():
+    from pathlib import Path
+
+    from edge.sensors.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "edge/sensors/examples/sensors.yaml")
+    kinds = {s.kind for s in cfg.sensors}
+    assert {"smoke", "door", "water_level", "gas", "manhole"} <= kinds and cfg.hass.enabled
