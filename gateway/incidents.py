@@ -38,6 +38,10 @@ PUBLISHED_EVENTS = {"opened", "dispatched", "acknowledged", "escalated", "resolv
                     "reopened", "dismissed"}
 
 
+_EVENT_STATUS = {"opened": "open", "dispatched": "dispatched", "acknowledged": "acknowledged", "resolved": "resolved",
+                 "verified": "verified", "closed": "closed", "dismissed": "dismissed", "reopened": "dispatched"}
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -400,17 +404,20 @@ class IncidentService:
                 inc.dispatched_at = ev.at
         inc.version = (inc.version or 0) + 1
         s.flush()
-        for ev in events:
+        for n, ev in enumerate(events):
+            # several events in one change (opened + dispatched): each gets the status it led to
+            after = inc.status if n == len(events) - 1 else _EVENT_STATUS.get(ev.name, before)
             self._event(s, inc, ev.name, ev.actor or "system", ev.at, note=ev.note, reason=ev.reason,
-                        data={**ev.data, **(extra_data or {})}, from_status=before)
-            before = inc.status
+                        data={**ev.data, **(extra_data or {})}, from_status=before, to_status=after)
+            before = after
         self._sync_timers(s, inc, state, now)
 
     def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
-               reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None) -> None:
+               reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None,
+               to_status: str | None = None) -> None:
         body = incident_dict(inc, at)
         s.add(IncidentEvent(incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
-                            to_status=inc.status, note=note, reason=reason, data={**_jsonable(data or {}), "incident": body}))
+                            to_status=to_status or inc.status, note=note, reason=reason, data={**_jsonable(data or {}), "incident": body}))
         if name in PUBLISHED_EVENTS:
             s.add(OutboxMessage(topic=topics.incident(inc.grid_id or "unrouted", self.prefix),
                                 payload={"event": name, "at": iso(at), "actor": actor, "note": note, "reason": reason,

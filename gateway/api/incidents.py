@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from gateway import audit
 from gateway.api.common import incident_filter, Page, paginate, service, visible_filter
@@ -90,8 +90,10 @@ def get_incident(incident_id: int, principal: Principal = Depends(reader), svc: 
         out["alerts"] = [alert_view(a) for a in alerts]
         out["timeline"] = [event_view(e) for e in events]
         st = inc.engine_state or {}
-        out.update(resolution_note=st.get("resolution_note"), photos=st.get("photos") or [],
-                   dismiss_reason=st.get("dismiss_reason"))
+        n_photos = s.scalar(select(func.count(Media.id)).where(Media.incident_id == inc.id, Media.kind == "photo",
+                                                                Media.deleted_at.is_(None)))
+        out.update(resolution_note=st.get("resolution_note"), dismiss_reason=st.get("dismiss_reason"),
+                   photos=[f"/api/incidents/{inc.id}/photos/{n}" for n in range(n_photos)])
         out["allowed_actions"] = svc.allowed_actions(inc, principal)
         return out
 

@@ -1,0 +1,240 @@
+"""The incident lifecycle through the HTTP API (every side path, 409 on invalid transitions),
+silences, audit, events, figures, login and tokens: a real uvicorn-free ASGI app over a
+real SQLite database with the example grids."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from alerts import parse_alert
+from gateway.api import create_app
+from gateway.config import Settings
+from tests.test_gateway_e2e import alert, make_db
+
+PASSWORD = "correct horse"
+ADMIN = {"Authorization": "Bearer adm-token"}
+JPEG = b"\xff\xd8\xff\xe0" + b"photo-bytes" * 50 + b"\xff\xd9"
+
+
+@pytest.fixture
+def gw(tmp_path):
+    url = f"sqlite:///{tmp_path}/gw.db"
+    db = make_db(url, seed_password=PASSWORD)
+    settings = Settings(db_url=url, admin_token="adm-token", media_dir=tmp_path / "media", mqtt_prefix="gwapi")
+    app = create_app(settings, db)
+    with TestClient(app) as client:
+        client.svc = app.state.service
+        client.db = db
+        yield client
+    db.dispose()
+
+
+def login(client: TestClient, username: str) -> dict:
+    r = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    client.cookies.clear()  # each test call says who it is explicitly
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def open_incident(client, source: str = "cam-lawn-01", **kw) -> int:
+    return client.svc.ingest(parse_alert(json.dumps(alert(source=source, **kw)))).incident_id
+
+
+def act(client, who: dict, inc: int, action: str, **body):
+    return client.post(f"/api/incidents/{inc}/{action}", headers=who, json=body)
+
+
+def test_full_loop_with_photo_reopen_and_timeline(gw):
+    worker, operator = login(gw, "worker.g0307"), login(gw, "community.c03")
+    inc = open_incident(gw)
+    detail = gw.get(f"/api/incidents/{inc}", headers=worker).json()
+    assert detail["status"] == "dispatched" and detail["assignee"] == "worker.g0307"
+    assert detail["allowed_actions"] == ["acknowledge", "resolve"]
+    assert detail["alerts"][0]["snapshot_url"] is None and detail["alerts"][0]["disposition"] == "opened"
+
+    r = act(gw, operator, inc, "verify")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
+    assert "must be 'resolved' first" in r.json()["error"]["message"]
+    assert act(gw, worker, inc, "verify").status_code == 403
+    assert act(gw, worker, inc, "acknowledge", note="on my way").json()["status"] == "acknowledged"
+    r = gw.post(f"/api/incidents/{inc}/resolve", headers=worker, data={"note": "gate closed"},
+                files={"photo": ("fix.jpg", JPEG, "image/jpeg")})
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    photo = gw.get(f"/api/incidents/{inc}/photos/0", headers=operator)
+    assert photo.status_code == 200 and photo.content == JPEG
+    assert gw.get(f"/api/incidents/{inc}/photos/1", headers=operator).status_code == 404
+
+    r = act(gw, operator, inc, "reopen")
+    assert r.status_code == 409 and "reopen needs a reason" in r.json()["error"]["message"]
+    assert act(gw, operator, inc, "reopen", reason="gate still open").json()["status"] == "dispatched"
+    assert act(gw, worker, inc, "resolve", note="really closed now").status_code == 200
+    assert act(gw, operator, inc, "verify", note="checked on camera").json()["status"] == "verified"
+    closed = act(gw, operator, inc, "close").json()
+    assert closed["status"] == "closed" and closed["closed_at"] and closed["reopen_count"] == 1
+    assert act(gw, operator, inc, "close").status_code == 409
+
+    detail = gw.get(f"/api/incidents/{inc}", headers=operator).json()
+    steps = [(e["action"], e["from_status"], e["to_status"], e["actor"]) for e in detail["timeline"]]
+    assert steps == [("opened", None, "open", "gridwatch"), ("dispatched", "open", "dispatched", "gridwatch"),
+                     ("acknowledged", "dispatched", "acknowledged", "worker.g0307"),
+                     ("resolved", "acknowledged", "resolved", "worker.g0307"),
+                     ("reopened", "resolved", "dispatched", "community.c03"),
+                     ("resolved", "dispatched", "resolved", "worker.g0307"),
+                     ("verified", "resolved", "verified", "community.c03"),
+                     ("closed", "verified", "closed", "community.c03")]
+    assert detail["timeline"][4]["reason"] == "gate still open"
+    assert detail["photos"] == [f"/api/incidents/{inc}/photos/0"]  # every resolution photo stays listed
+    assert detail["resolution_note"] == "really closed now"
+    assert detail["allowed_actions"] == []
+
+    feed = gw.get("/api/events", headers=operator, params={"after": 0, "limit": 3}).json()
+    assert [e["event"] for e in feed["items"]] == ["opened", "dispatched", "acknowledged"]
+    rest = gw.get("/api/events", headers=operator, params={"after": feed["last_id"]}).json()
+    assert [e["event"] for e in rest["items"]][-1] == "closed" and rest["items"][-1]["incident"]["status"] == "closed"
+
+    trail = gw.get("/api/audit", headers=ADMIN, params={"object_type": "incident", "object_id": str(inc)}).json()
+    actions = [e["action"] for e in reversed(trail["items"])]
+    assert actions == ["incident.open", "incident.acknowledge", "incident.resolve", "incident.reopen",
+                       "incident.resolve", "incident.verify", "incident.close"]
+    assert trail["items"][3]["reason"] == "gate still open" and trail["items"][3]["actor"] == "community.c03"
+
+
+def test_side_paths_dismiss_extend_reassign_escalate_merge(gw):
+    op = login(gw, "street.duty")
+    a, b, c = open_incident(gw), open_incident(gw, source="cam-b"), open_incident(gw, source="cam-c")
+    assert act(gw, op, a, "dismiss").status_code == 409
+    d = act(gw, op, a, "dismiss", reason="a cat on the lawn").json()
+    assert d["status"] == "dismissed" and d["false_alarm"] is True and d["dismissed_at"]
+
+    before = gw.get(f"/api/incidents/{b}", headers=op).json()["due_at"]
+    r = act(gw, op, b, "extend", extend_minutes=90, reason="waiting for parts")
+    after = r.json()["due_at"]
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    assert parse(after) - parse(before) == timedelta(minutes=90)
+    assert act(gw, op, b, "extend", reason="no minutes").status_code == 409
+    assert act(gw, op, b, "reassign", assignee="worker.g0306").json()["assignee"] == "worker.g0306"
+    esc = act(gw, op, b, "escalate", reason="needs the community").json()
+    assert (esc["level"], esc["owner_grid_id"], esc["assignee"]) == ("community", "C-03", "community.c03")
+
+    merged = act(gw, op, c, "merge", into=b).json()
+    assert merged["status"] == "closed" and merged["merged_into"] == b
+    assert gw.get(f"/api/incidents/{b}", headers=op).json()["alert_count"] == 2
+    assert act(gw, op, b, "merge", into=b).status_code == 409
+    assert act(gw, op, b, "merge", into=999999).status_code == 404
+    assert act(gw, op, b, "fly").status_code == 404
+    r = gw.post(f"/api/incidents/{b}/extend", headers={**op, "Content-Type": "application/json"}, content=b"{oops")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+    assert act(gw, op, b, "extend", extend_minutes=10, reason="x", bogus=1).status_code == 400
+    assert gw.get("/api/incidents", headers=op, params={"status": "closed,dismissed"}).json()["total"] == 2
+
+
+def test_silences_suppress_but_keep_alerts(gw):
+    op = login(gw, "community.c03")
+    r = gw.post("/api/silences", headers=op, json={"camera_id": "cam-lawn-01", "grid_id": "G-03-07",
+                                                   "duration_minutes": 60, "reason": "maintenance of the pole"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    outcome = gw.svc.ingest(parse_alert(json.dumps(alert())))
+    assert outcome.disposition == "suppressed" and outcome.incident_id is None
+    alerts = gw.get("/api/alerts", headers=op, params={"disposition": "suppressed"}).json()
+    assert alerts["total"] == 1 and "maintenance of the pole" in alerts["items"][0]["reason"]
+    assert gw.get("/api/incidents", headers=op).json()["total"] == 0
+    # a grid-bound operator cannot silence outside its subtree, nor without a grid
+    assert gw.post("/api/silences", headers=op, json={"grid_id": "G-04-01", "duration_minutes": 5,
+                                                      "reason": "x"}).status_code == 403
+    assert gw.post("/api/silences", headers=op, json={"type": "motion", "duration_minutes": 5,
+                                                      "reason": "x"}).status_code == 403
+    assert gw.post("/api/silences", headers=op, json={"duration_minutes": 5, "reason": "x"}).status_code == 422
+    assert gw.delete(f"/api/silences/{sid}", headers=op).status_code == 200
+    assert gw.svc.ingest(parse_alert(json.dumps(alert()))).disposition == "opened"
+    assert gw.get("/api/silences", headers=op).json()["total"] == 0
+
+
+def test_lists_paginate_and_filter(gw):
+    op = login(gw, "street.duty")
+    for n in range(5):
+        open_incident(gw, source=f"cam-{n}")
+    open_incident(gw, source="cam-far", location={"lat": 36.7221, "lon": 104.8302})
+    page = gw.get("/api/incidents", headers=op, params={"limit": 2, "offset": 2}).json()
+    assert page["total"] == 6 and len(page["items"]) == 2 and page["limit"] == 2
+    everything = gw.get("/api/incidents", headers=op, params={"limit": 500}).json()["items"]
+    assert [i["id"] for i in everything[2:4]] == [i["id"] for i in page["items"]]
+    far = gw.get("/api/incidents", headers=op, params={"grid": "C-04"}).json()
+    assert far["total"] == 1 and far["items"][0]["grid_id"].startswith("G-04")
+    assert gw.get("/api/incidents", headers=op, params={"overdue": "true"}).json()["total"] == 0
+    assert gw.get("/api/incidents", headers=op, params={"assignee": "worker.g0307"}).json()["total"] == 5
+    assert gw.get("/api/incidents", headers=op, params={"limit": 0}).status_code == 422
+    grids = {g["id"]: g for g in gw.get("/api/grids", headers=op).json()["items"]}
+    assert grids["G-03-07"]["open_incidents"] == 5 and grids["C-03"]["open_incidents"] == 5
+    assert grids["S-01"]["open_incidents"] == 6 and grids["G-03-07"]["people"][0]["user"] == "worker.g0307"
+    geo = gw.get("/api/grids.geojson", headers=op).json()
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 9
+    assert gw.get("/api/alerts", headers=op, params={"camera": "cam-far"}).json()["total"] == 1
+    assert gw.get("/api/alerts", headers=op, params={"since": "yesterday"}).status_code == 400
+
+
+def test_figures_as_json_csv_and_report(gw):
+    op = login(gw, "street.duty")
+    inc = open_incident(gw)
+    act(gw, op, inc, "dismiss", reason="false alarm")
+    fig = gw.get("/api/figures", headers=op).json()
+    total = fig["items"][-1]
+    assert total["grid_id"] is None and total["incidents"] == 1 and total["false_alarms"] == 1
+    one = gw.get("/api/figures", headers=op, params={"grid": "C-03"}).json()["items"]
+    assert len(one) == 1 and one[0]["incidents"] == 1
+    csv = gw.get("/api/figures", headers=op, params={"format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("grid_id,start,end,incidents")
+    html = gw.get("/api/figures", headers=op, params={"format": "html"})
+    assert html.headers["content-type"].startswith("text/html") and "<table" in html.text
+    assert gw.get("/api/figures", headers=op, params={"since": "2026-01-02T00:00:00Z",
+                                                      "until": "2026-01-01T00:00:00Z"}).status_code == 400
+
+
+def test_login_cookie_logout_users_and_tokens(gw):
+    assert gw.post("/api/auth/login", json={"username": "worker.g0307", "password": "nope"}).status_code == 401
+    r = gw.post("/api/auth/login", json={"username": "worker.g0307", "password": PASSWORD})
+    body = r.json()
+    assert body["user"] == {"username": "worker.g0307", "display_name": body["user"]["display_name"],
+                            "role": "grid_worker", "grid_id": "G-03-07"}
+    assert gw.get("/api/me").json()["username"] == "worker.g0307"  # via the gw_token cookie
+    gw.post("/api/auth/logout")
+    gw.cookies.clear()
+    assert gw.get("/api/me", headers={"Authorization": f"Bearer {body['token']}"}).status_code == 401
+
+    r = gw.post("/api/users", headers=ADMIN, json={"username": "ops.night", "role": "operator", "grid_id": "C-04",
+                                                   "password": "longenough"})
+    assert r.status_code == 201
+    assert gw.post("/api/users", headers=ADMIN, json={"username": "ops.night", "role": "operator",
+                                                      "password": "longenough"}).status_code == 409
+    assert gw.post("/api/users", headers=ADMIN, json={"username": "x", "role": "operator", "grid_id": "NOPE",
+                                                      "password": "longenough"}).status_code == 400
+    tok = gw.post("/api/tokens", headers=ADMIN, json={"name": "dispatch-system", "role": "integration"}).json()["token"]
+    integration = {"Authorization": f"Bearer {tok}"}
+    inc = open_incident(gw)
+    assert gw.get(f"/api/incidents/{inc}", headers=integration).json()["allowed_actions"] == []
+    assert act(gw, integration, inc, "acknowledge").status_code == 403
+    users = gw.get("/api/users", headers=ADMIN).json()
+    assert "ops.night" in [u["username"] for u in users["items"]]
+    assert gw.get("/api/users", headers=integration).status_code == 403
+    r = gw.get("/api/incidents")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    assert gw.get("/healthz").json()["database"] is True
+
+
+def test_audit_trail_is_append_only(gw):
+    inc = open_incident(gw)
+    act(gw, ADMIN, inc, "dismiss", reason="test")
+    with gw.db.engine.connect() as conn:
+        with pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(text("UPDATE audit SET actor = 'someone else'"))
+        conn.rollback()
+        with pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(text("DELETE FROM audit"))
+        conn.rollback()
+    entries = gw.get("/api/audit", headers=ADMIN).json()["items"]
+    assert entries[0]["action"] == "incident.dismiss" and entries[0]["actor"] == "admin" and entries[0]["reason"] == "test"
