@@ -227,3 +227,37 @@ def test_malformed_messages_are_counted_and_the_bridge_keeps_going(setup, prefix
     s = running.bridge.stats
     assert (s["rejected.not_json"], s["rejected.not_object"], s["rejected.wrong_type"],
             s["rejected.missing_field"], s["rejected.unknown_device"]) == (1, 1, 1, 2, 2)
+
+
+def test_rejections_are_reported_in_the_bridge_status(setup, broker, prefix):
+    running, clock, sender, col = setup
+    running.deliver(sender, f"{prefix}-z2m/b3-201-smoke", "{oops")
+    running.deliver(sender, f"{prefix}/sensors/ghost", '{"v": 1}')
+    status = Collector(broker.url, topics.edge_status("edge-sensors-t", prefix))
+    running.REPORT_EVERY_S = 0
+    running.step()
+    wait_until(lambda: any("counters" in json.loads(m.payload) for m in status.messages), "a status with counters")
+    body = next(json.loads(m.payload) for m in status.messages if "counters" in json.loads(m.payload))
+    status.close()
+    assert body["state"] == "online" and body["sensors"] == 2
+    assert body["counters"]["rejected.not_json"] == 1 and body["counters"]["rejected.unknown_device"] == 1
+
+
+def test_the_bridge_rides_out_a_broker_restart(own_broker, prefix, tmp_path):
+    cfg = bridge_config(own_broker.url, prefix, tmp_path)
+    cfg["mqtt"]["reconnect_max_s"] = 1
+    app = Running(cfg, FakeClock(T0.timestamp()))
+    col = Collector(own_broker.url, topics.alerts_filter(prefix), session=f"{prefix}-col")
+    sender = None
+    try:
+        own_broker.restart()
+        wait_until(lambda: app.subscriber.ready.is_set(), "the bridge to resubscribe", timeout=30)
+        sender = Sender(own_broker.url)
+        sender.send(f"{prefix}-z2m/b3-201-smoke", '{"smoke": true}')
+        alert = got(col, 1, timeout=30)[0]
+        assert (alert.source.id, alert.type.value) == ("smoke-b3-201", "sensor.alarm")
+    finally:
+        app.close()
+        col.close()
+        if sender:
+            sender.close()
