@@ -125,7 +125,8 @@ class ClipRecorder:
     def __init__(self, profile: CameraProfile, out_dir: str | os.PathLike, *,
                  pre_s: float | None = None, post_s: float | None = None, fps: float | None = None,
                  clip_width: int = 640, max_s: float = 120.0, jpeg_quality: int = 85,
-                 crf: int = 26, snapshots: bool = True, mask_fn: MaskFn | None = None):
+                 crf: int = 26, snapshots: bool = True, mask_fn: MaskFn | None = None,
+                 on_finished: Callable[[FinishedClip], None] | None = None):
         self.profile = profile
         self.camera_id = profile.id
         self.out_dir = Path(out_dir)
@@ -140,6 +141,7 @@ class ClipRecorder:
         self.jpeg_quality = jpeg_quality
         self.crf = crf
         self.mask_fn = mask_fn or apply_privacy_masks
+        self.on_finished = on_finished  # called in the encoder thread (e.g. MediaUploader.enqueue_finished)
         self.n_pre = round(self.pre_s * self.fps)  # frames kept before the alert frame
         # one frame of slack so an alert on an earlier frame of the same push still finds its frame
         self._ring: deque[BufferedFrame] = deque(maxlen=self.n_pre + 2)
@@ -192,7 +194,8 @@ class ClipRecorder:
         return ref
 
     def poll(self) -> list[FinishedClip]:
-        """Clips and snapshots finished since the last call (hand them to the uploader)."""
+        """Clips and snapshots finished since the last call (hand them to the uploader); empty when
+        `on_finished` takes them instead."""
         out: list[FinishedClip] = []
         while True:
             try:
@@ -310,7 +313,7 @@ class ClipRecorder:
                 return
             path = enc.finish()
             ref = self._ref(clip.media_id, "clip", "video/mp4")
-            self._done.put(self._finished(clip.media_id, "clip", path, "video/mp4", ref, frames=clip.frames,
+            self._deliver(self._finished(clip.media_id, "clip", path, "video/mp4", ref, frames=clip.frames,
                                           first=clip.first_frame, last=clip.last_frame,
                                           offset=clip.alert_frame_offset, start=clip.start_ts,
                                           end=clip.last_ts or clip.start_ts, alert_ids=tuple(clip.alert_ids)))
@@ -321,9 +324,15 @@ class ClipRecorder:
             path = self.out_dir / f"{media_id}.jpg"
             _write_atomic(path, jpg)
             ref = self._ref(media_id, "snapshot", "image/jpeg")
-            self._done.put(self._finished(media_id, "snapshot", path, "image/jpeg", ref, frames=1,
+            self._deliver(self._finished(media_id, "snapshot", path, "image/jpeg", ref, frames=1,
                                           first=bf.index, last=bf.index, offset=0, start=bf.ts, end=bf.ts,
                                           alert_ids=(alert_id,)))
+
+    def _deliver(self, fc: FinishedClip) -> None:
+        if self.on_finished is None:
+            self._done.put(fc)
+        else:
+            self.on_finished(fc)
 
     def _render(self, bf: BufferedFrame, overlays: list[Overlay]) -> np.ndarray:
         """Draw first, mask last: nothing filmed (or drawn) under a privacy mask leaves the edge."""

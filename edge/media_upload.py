@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     meta       TEXT NOT NULL,
     sha256     TEXT NOT NULL,
     size       INTEGER NOT NULL,
-    state      TEXT NOT NULL DEFAULT 'pending',   -- pending | done | rejected
+    state      TEXT NOT NULL DEFAULT 'pending',   -- pending | done | rejected | dropped
     attempts   INTEGER NOT NULL DEFAULT 0,
     next_try   REAL NOT NULL DEFAULT 0,           -- Unix time
     last_error TEXT,
@@ -53,16 +53,19 @@ class UploadStats:
     bytes_sent: int = 0
     retries: int = 0
     rejected: int = 0
+    dropped: int = 0
 
 
 class MediaUploader:
     def __init__(self, gateway_url: str, token: str | None, queue_path: str | Path, *,
                  chunk_size: int = 1 << 20, max_bytes_per_s: float | None = None, timeout_s: float = 30.0,
-                 backoff: Backoff | None = None, keep_files: bool = False, edge_id: str | None = None):
+                 backoff: Backoff | None = None, keep_files: bool = False, edge_id: str | None = None,
+                 max_pending_bytes: int = 2 * 1024**3):
         self.gateway_url = gateway_url.rstrip("/")
         self.chunk_size = chunk_size
         self.max_bytes_per_s = max_bytes_per_s  # for thin uplinks: clips must not starve the alerts
         self.keep_files = keep_files
+        self.max_pending_bytes = max_pending_bytes  # the edge's disk is small: beyond this, oldest media goes
         self.edge_id = edge_id
         self.backoff = backoff or Backoff(initial_s=1.0, max_s=300.0)
         self.stats = UploadStats()
@@ -93,7 +96,32 @@ class MediaUploader:
             self._db.execute("INSERT OR IGNORE INTO uploads (media_id, path, meta, sha256, size, created) "
                              "VALUES (?, ?, ?, ?, ?, ?)",
                              (media_ref["id"], str(path), json.dumps(meta), sha, size, time.time()))
+            self._shed(keep=media_ref["id"])
         self._wake.set()
+
+    def _shed(self, keep: str) -> None:
+        """Drop the oldest pending media while the queue holds more than `max_pending_bytes`
+        (a gateway unreachable for days must not fill the edge's disk), never the newest (`keep`);
+        logged and counted."""
+        total = self._db.execute("SELECT coalesce(sum(size), 0) FROM uploads WHERE state = 'pending'").fetchone()[0]
+        if total <= self.max_pending_bytes:
+            return
+        for media_id, path, size in self._db.execute(
+                "SELECT media_id, path, size FROM uploads WHERE state = 'pending' AND media_id != ? "
+                "ORDER BY created", (keep,)).fetchall():
+            if total <= self.max_pending_bytes:
+                break
+            self._db.execute("UPDATE uploads SET state = 'dropped', last_error = 'edge media queue full' "
+                             "WHERE media_id = ?", (media_id,))
+            Path(path).unlink(missing_ok=True)
+            total -= size
+            self.stats.dropped += 1
+            log.error("media %s dropped unsent: the edge's upload queue exceeds %d bytes", media_id,
+                      self.max_pending_bytes)
+
+    def enqueue_finished(self, fc) -> None:
+        """`ClipRecorder(on_finished=uploader.enqueue_finished)`: queue each clip/snapshot as it is done."""
+        self.enqueue(fc.path, fc.media_ref)
 
     def pending(self) -> int:
         with self._lock:

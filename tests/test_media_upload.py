@@ -186,3 +186,31 @@ def test_media_disk_full_keeps_a_clean_partial_and_completes_once_there_is_room(
         row = s.scalar(select(Media).where(Media.path.like(f"%{clip.media_id}.mp4")))
     assert row.sha256 == clip.sha256 and file_sha256(media_dir / row.path) == (clip.sha256, clip.size)
     db.dispose()
+
+
+def test_recorder_hands_media_to_uploader_and_queue_never_outgrows_its_cap(vtest_path, tmp_path):
+    """No gateway at all: finished media queue up (handed over from the encoder thread); with a
+    cap smaller than any file, each newcomer pushes the older ones out: dropped, deleted, counted."""
+    uploader = MediaUploader(f"http://127.0.0.1:{free_port()}", "t", tmp_path / "uploads.db",
+                             max_pending_bytes=1, backoff=Backoff(0.2, 0.5))
+    profile = CameraProfile.model_validate({"id": "cam-walkway", "source": str(vtest_path), "detect": {"fps": 10}})
+    rec = ClipRecorder(profile, tmp_path / "edge-media", pre_s=1, post_s=1, on_finished=uploader.enqueue_finished)
+    cap = cv2.VideoCapture(str(vtest_path))
+    refs = []
+    for i in range(120):
+        ok, img = cap.read()
+        assert ok
+        f = Frame(i, img, T0 + timedelta(seconds=i / 10), i / 10)
+        rec.push(f)
+        if i in (20, 80):
+            refs.append(rec.on_alert(Alert(id=new_alert_id(), edge_id="e", source=AlertSource(kind="camera", id="c"),
+                                           camera_id="c", type=AlertType.intrusion, ts=f.ts, frame=i)))
+    assert rec.close() == []  # everything went to the uploader instead of poll()
+    (first, second) = refs
+    # finished in this order: snapshot 1, clip 1 (at frame 31), snapshot 2, clip 2 (at close)
+    assert [uploader.state(r[k]["id"])["state"] for r in refs for k in ("snapshot", "clip")] == \
+        ["dropped", "dropped", "dropped", "pending"]
+    assert uploader.pending() == 1 and uploader.stats.dropped == 3
+    media = tmp_path / "edge-media"
+    assert sorted(p.name for p in media.iterdir()) == [f"{second['clip']['id']}.mp4"]
+    uploader.stop()
