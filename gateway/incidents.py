@@ -211,7 +211,8 @@ class IncidentService:
 
     def _store_snapshot(self, s: Session, alert: Alert, snapshot: str | None, now: datetime) -> int | None:
         """An inline base64 snapshot becomes a file under media_dir and a `media` row."""
-        if not snapshot or snapshot.startswith(("http://", "https://", "/")):
+        # (a JPEG's base64 starts with "/9j/", so only "/api/..." counts as a path)
+        if not snapshot or snapshot.startswith(("http://", "https://", "/api/")):
             return None
         data = snapshot.split(",", 1)[1] if snapshot.startswith("data:") else snapshot
         try:
