@@ -33,7 +33,7 @@ from alerts.schema import Alert, AlertSource
 from camera_profiles import ProfileError
 from edge.sensors import rules
 from edge.sensors.config import BridgeConfig, ConfigError, SensorConfig, load_config
-from edge.sensors.sources import Reading, SourceError, SourceRouter
+from edge.sensors.sources import SourceError, SourceRouter
 from edge.sensors.state import StateStore
 
 log = logging.getLogger("edge.sensors")
@@ -89,16 +89,16 @@ class SensorBridge:
     # -- messages ----------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes, retained: bool = False) -> list[Alert]:
         """One MQTT message. Never raises: a bad message is counted and reported."""
-        self.stats["messages"] += 1
-        try:
-            with self._lock:
+        with self._lock:
+            self.stats["messages"] += 1
+            try:
                 return self._handle(topic, payload, retained)
-        except SourceError as e:
-            self._reject(e.reason, str(e))
-        except Exception as e:  # a bug must not stop the bridge either
-            log.exception("sensor message on %s failed", topic)
-            self._reject("internal", f"{topic}: {type(e).__name__}: {e}")
-        return []
+            except SourceError as e:
+                self._reject(e.reason, str(e))
+            except Exception as e:  # a bug must not stop the bridge either
+                log.exception("sensor message on %s failed", topic)
+                self._reject("internal", f"{topic}: {type(e).__name__}: {e}")
+            return []
 
     def _handle(self, topic: str, payload: bytes, retained: bool) -> list[Alert]:
         reading = self.router.parse(topic, payload, self.clock())
@@ -117,29 +117,28 @@ class SensorBridge:
         self.stats["stale"] += out.stale
         for why in out.problems:
             self._reject("wrong_type", f"{topic}: {why} (other fields were used)")
-        return self._commit({sensor.id: out.state}, [(sensor, e) for e in out.events], reading)
+        return self._commit({sensor.id: out.state}, [(sensor, e) for e in out.events])
 
     # -- time --------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> list[Alert]:
         """Offline detection and durations that complete between messages."""
         now = self.clock() if now is None else now
-        try:
-            with self._lock:
+        with self._lock:
+            try:
                 changed, events = {}, []
                 for sid, sensor in self.sensors.items():
                     out = rules.tick(sensor, self.states[sid], now, self.tz)
                     if out.state != self.states[sid]:
                         changed[sid] = out.state
                     events += [(sensor, e) for e in out.events]
-                return self._commit(changed, events, None)
-        except Exception as e:
-            log.exception("sensor tick failed")
-            self._reject("internal", f"tick: {type(e).__name__}: {e}")
-            return []
+                return self._commit(changed, events)
+            except Exception as e:  # e.g. the spool's disk is full: try again next tick
+                log.exception("sensor tick failed")
+                self._reject("internal", f"tick: {type(e).__name__}: {e}")
+                return []
 
     # -- output ------------------------------------------------------------------------------
-    def _commit(self, changed: dict[str, dict], events: list[tuple[SensorConfig, rules.Event]],
-                reading: Reading | None) -> list[Alert]:
+    def _commit(self, changed: dict[str, dict], events: list[tuple[SensorConfig, rules.Event]]) -> list[Alert]:
         alerts = [to_alert(e, s, self.cfg.edge_id) for s, e in events
                   if self.cfg.publish_clear or not e.cleared]
         for a in alerts:              # spooled (durable) before the state that says "raised"
@@ -161,7 +160,8 @@ class SensorBridge:
             log.warning("rejected sensor message (%s, #%d): %s", reason, n, message)
 
     def summary(self) -> dict[str, int]:
-        return dict(sorted(self.stats.items()))
+        with self._lock:
+            return dict(sorted(self.stats.items()))
 
     def alarm_states(self, sensor_id: str | None = None) -> dict[str, dict[str, bool]]:
         """Per sensor (or just `sensor_id`): rule id -> raised, plus `offline` (for Home Assistant)."""
