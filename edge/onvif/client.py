@@ -12,6 +12,8 @@ A cheap TCP probe runs first, so an unreachable camera costs no WSDL parsing on 
 """
 from __future__ import annotations
 
+import logging
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -115,6 +117,21 @@ def _explain(e: Exception, where: str) -> OnvifError:
     return OnvifError("protocol", f"ONVIF device {where} answered unexpectedly: {text[:300]}")
 
 
+def _onvif_zeep():
+    """Import onvif-zeep without letting its import-time `logging.basicConfig()` take over
+    the process's logging (it would add a root handler at INFO when none is set yet)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    import onvif
+    from onvif.client import ONVIFService
+    from onvif.definition import SERVICES
+
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("zeep").setLevel(logging.WARNING)
+    return onvif, ONVIFService, SERVICES
+
+
 def probe_tcp(host: str, port: int, timeout_s: float) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
@@ -125,7 +142,7 @@ def probe_tcp(host: str, port: int, timeout_s: float) -> None:
 
 # ---- the device -------------------------------------------------------------------------
 class OnvifDevice:
-    """One ONVIF device (Profile S device and media services)."""
+    """One ONVIF device (Profile S device and media services, and the event service)."""
 
     def __init__(self, host: str, port: int = 80, username: str | None = None, password: str | None = None,
                  timeout_s: float = 5.0):
@@ -133,16 +150,27 @@ class OnvifDevice:
         self.timeout_s = timeout_s
         self.where = f"{host}:{port}"
         probe_tcp(host, port, timeout_s)
-        try:
-            from onvif import ONVIFCamera
-            from zeep.transports import Transport
+        from zeep.transports import Transport
 
-            transport = Transport(timeout=timeout_s, operation_timeout=timeout_s)
-            self.camera = ONVIFCamera(host, port, username or "", password or "", no_cache=True,
-                                      adjust_time=False, transport=transport)
-            self.media = self.camera.create_media_service()
-        except OnvifError:
-            raise
+        self.transport = Transport(timeout=timeout_s, operation_timeout=timeout_s)
+        # Not onvif.ONVIFCamera: its constructor opens a PullPoint subscription on every
+        # connect and never closes it, which exhausts the few subscription slots a camera has.
+        self.devicemgmt = self.service("devicemgmt", f"http://{host}:{port}/onvif/device_service")
+        caps = self.call(self.devicemgmt.GetCapabilities, {"Category": "All"})
+        self.xaddrs = {name: getattr(getattr(caps, name, None), "XAddr", None) for name in ("Media", "Events")}
+        if not self.xaddrs["Media"]:
+            raise OnvifError("protocol", f"ONVIF device {self.where} has no media service (not a Profile S camera)")
+        self.media = self.service("media", self.xaddrs["Media"])
+
+    def service(self, name: str, xaddr: str, binding: str | None = None, transport=None):
+        """An onvif-zeep service client for `xaddr` (binding defaults to the service's own)."""
+        try:
+            onvif, ONVIFService, SERVICES = _onvif_zeep()
+            d = SERVICES[name]
+            wsdl = os.path.join(os.path.dirname(os.path.dirname(onvif.__file__)), "wsdl", d["wsdl"])
+            return ONVIFService(xaddr, self.username or "", self.password or "", wsdl, encrypt=True,
+                                no_cache=True, binding_name="{%s}%s" % (d["ns"], binding or d["binding"]),
+                                transport=transport or self.transport)
         except Exception as e:  # noqa: BLE001 - onvif-zeep raises anything; _explain names it
             raise _explain(e, self.where) from None
 
@@ -150,14 +178,15 @@ class OnvifDevice:
     def from_source(cls, source: OnvifSource, timeout_s: float = 5.0) -> "OnvifDevice":
         return cls(source.host, source.port, source.username, source.password, timeout_s)
 
-    def _call(self, fn, *args):
+    def call(self, fn, *args):
+        """Call an onvif-zeep operation; errors become a clear OnvifError."""
         try:
             return fn(*args)
         except Exception as e:  # noqa: BLE001
             raise _explain(e, self.where) from None
 
     def device_info(self) -> dict[str, Any]:
-        info = self._call(self.camera.devicemgmt.GetDeviceInformation)
+        info = self.call(self.devicemgmt.GetDeviceInformation)
         return {
             "manufacturer": getattr(info, "Manufacturer", None),
             "model": getattr(info, "Model", None),
@@ -169,7 +198,7 @@ class OnvifDevice:
 
     def profiles(self) -> list[StreamProfile]:
         out = []
-        for p in self._call(self.media.GetProfiles) or []:
+        for p in self.call(self.media.GetProfiles) or []:
             vec = getattr(p, "VideoEncoderConfiguration", None)
             res = getattr(vec, "Resolution", None) if vec is not None else None
             rate = getattr(vec, "RateControl", None) if vec is not None else None
@@ -182,7 +211,7 @@ class OnvifDevice:
 
     def stream_uri(self, token: str) -> str:
         req = {"StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}, "ProfileToken": token}
-        return self._call(self.media.GetStreamUri, req).Uri
+        return self.call(self.media.GetStreamUri, req).Uri
 
     def snapshot_uri(self, token: str) -> str | None:
         try:
@@ -192,7 +221,7 @@ class OnvifDevice:
 
     def events_xaddr(self) -> str | None:
         """Where the event service lives, or None when the device has none."""
-        return self.camera.xaddrs.get("http://www.onvif.org/ver10/events/wsdl")
+        return self.xaddrs.get("Events")
 
 
 def resolve_media(source: OnvifSource, timeout_s: float = 5.0) -> OnvifMedia:
