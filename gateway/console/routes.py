@@ -15,12 +15,14 @@ import json
 from pathlib import Path
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from gateway.db.models import IncidentEvent
+from gateway.api.common import visible_filter
+from gateway.auth import READ_ROLES, Principal, require_role
+from gateway.db.models import AlertRow, IncidentEvent
 
 STATIC = Path(__file__).parent / "static"
 POLL_S = 1.0          # how often the stream polls the events feed
@@ -179,3 +181,18 @@ async def _poll(client: httpx.AsyncClient, after, limit: int) -> httpx.Response:
 def _newest_event_id(db) -> int | None:
     with db.session() as session:
         return session.scalar(select(func.max(IncidentEvent.id)))
+
+
+@router.get("/api/console/last-snapshots")
+def last_snapshots(request: Request, principal: Principal = Depends(require_role(*READ_ROLES))) -> dict:
+    """The newest snapshot URL of each visible camera, for the devices page ({camera_id: url}).
+    Scans the newest alerts that carry a snapshot, enough for a site's cameras."""
+    stmt = (select(AlertRow.camera_id, AlertRow.id).where(AlertRow.snapshot_media_id.is_not(None),
+                                                          AlertRow.camera_id.is_not(None),
+                                                          visible_filter(AlertRow.grid_id, principal))
+            .order_by(AlertRow.ts.desc()).limit(2000))
+    out: dict[str, str] = {}
+    with request.app.state.db.session() as session:
+        for camera_id, alert_id in session.execute(stmt):
+            out.setdefault(camera_id, f"/api/alerts/{alert_id}/snapshot")
+    return {"items": out}

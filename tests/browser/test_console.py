@@ -177,7 +177,7 @@ def test_map_draws_the_grids_and_highlights_the_incident_grid(gateway, new_page)
     page.wait_for_timeout(300)
     screenshot(page, "map")
 
-    page.locator("#grid-panel a", has_text=camera).click()
+    page.locator(f"#grid-panel a[href='/console/incidents/{inc_id}']").click()
     expect(page).to_have_url(re.compile(rf"/console/incidents/{inc_id}$"))
     expect(page.locator("#minimap path[data-grid='G-04-02']")).to_have_class(re.compile(r"highlight"))
     assert page.js_errors == []

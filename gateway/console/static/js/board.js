@@ -139,7 +139,7 @@ function onEvent(item) {
 
 function alarm(inc) {
   banner.replaceChildren(h("span.beacon"), h("b", {}, "New critical incident"),
-    h("span", {}, `${incidentTitle(inc)} — grid ${inc.grid_id || "?"}`),
+    h("span", {}, `${incidentTitle(inc)} · ${inc.camera_id || inc.source_id || ""} — grid ${inc.grid_id || "unrouted"}`),
     h("a.btn.primary", { href: `/console/incidents/${inc.id}`, style: { marginLeft: "auto" } }, "Open"),
     h("button.ghost", { onclick: () => banner.classList.remove("show") }, "Dismiss"));
   banner.classList.remove("show");

@@ -11,7 +11,7 @@ function niceMax(v) {
 
 /** Stacked columns: rows [{label, values: {series: n}}], series in order. */
 export function stackedColumns(rows, series, { height = 240 } = {}) {
-  const W = 720, H = height, left = 34, bottom = 26, top = 10;
+  const W = 1200, H = height, left = 34, bottom = 26, top = 10;
   const totals = rows.map((r) => series.reduce((s, k) => s + (r.values[k] || 0), 0));
   const max = niceMax(Math.max(0, ...totals));
   const plotH = H - bottom - top;

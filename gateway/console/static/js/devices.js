@@ -15,6 +15,14 @@ function battery(pct) {
   return h("span.battery", {}, h("i", { style: { "--pct": Math.max(0, Math.min(100, pct)), "--c": c } }), `${Math.round(pct)}%`);
 }
 
+// Every snapshot view is audited: keep each thumbnail's element across refreshes so the
+// browser fetches it once, not every few seconds.
+const thumbs = new Map();
+function thumb(cameraId, url) {
+  if (!thumbs.has(url)) thumbs.set(url, h("a", { href: url, target: "_blank" }, h("img.thumb", { src: url, alt: `Last snapshot of ${cameraId}` })));
+  return thumbs.get(url);
+}
+
 function table(headers, rows, empty) {
   if (rows === null) return h("div.empty", {}, "Not available.");
   if (!rows.length) return h("div.empty", {}, h("b", {}, empty), "Devices appear once they report their status.");
@@ -28,7 +36,8 @@ function summary(label, list, good) {
 }
 
 async function render() {
-  const [edges, cameras, sensors] = await Promise.all([items("/api/edges"), items("/api/cameras"), items("/api/sensors")]);
+  const [edges, cameras, sensors, snaps] = await Promise.all([items("/api/edges"), items("/api/cameras"), items("/api/sensors"),
+    get("/api/console/last-snapshots").then((d) => d.items).catch(() => ({}))]);
   root.replaceChildren(
     h("div.page-head", {}, h("h1", {}, "Cameras and edges"), h("span.sub", {}, `updated ${fmtTime(new Date().toISOString(), { seconds: true })}`)),
     h("div.grid-3", { style: { marginBottom: "16px" } },
@@ -38,7 +47,7 @@ async function render() {
         h("td.mono", {}, e.id), h("td", {}, stateBadge(e.state)), h("td", {}, fmtTime(e.ts, { seconds: true })), h("td", {}, fmtAgo(e.last_seen || e.ts)))), "No edges yet")),
     h("section.panel", { id: "cameras", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, "Cameras")),
       table(["", "Camera", "Edge", "State", "FPS", "Last frame", "Grid"], cameras && cameras.map((c) => h("tr", { dataset: { id: c.id } },
-        h("td", {}, c.last_snapshot_url ? h("img.thumb", { src: c.last_snapshot_url, alt: "" }) : h("div.thumb")),
+        h("td", {}, snaps[c.id] ? thumb(c.id, snaps[c.id]) : h("div.thumb")),
         h("td", {}, h("b.mono", {}, c.id), c.name ? h("div.inc-sub", {}, c.name) : null),
         h("td.mono", {}, c.edge_id || "—"), h("td", {}, stateBadge(c.state)),
         h("td.mono", {}, c.fps != null ? Number(c.fps).toFixed(1) : "—"),

@@ -86,7 +86,7 @@ function side() {
       h("a.btn", { href: `/console/?grid=${encodeURIComponent(grid.id)}` }, "Open on the board"),
       incidents.length ? h("table.plain", {}, h("tbody", {}, incidents.map((i) => h("tr", {},
         h("td", {}, sevBadge(i.severity)),
-        h("td", {}, h("a", { href: `/console/incidents/${i.id}` }, incidentTitle(i)), h("div.inc-sub", {}, fmtAgo(i.opened_at))),
+        h("td", {}, h("a", { href: `/console/incidents/${i.id}` }, incidentTitle(i)), h("div.inc-sub", {}, `${i.camera_id || i.source_id || ""} · ${fmtAgo(i.opened_at)}`)),
         h("td", {}, statusBadge(i.status)), h("td.nowrap", {}, countdown(i))))))
         : h("div.empty", {}, h("b", {}, "No open incidents"), "This grid is quiet.")));
 }
