@@ -1,0 +1,55 @@
+"""Fault tests around the gateway and the broker: restart the broker, SIGKILL the gateway,
+restart PostgreSQL, lose a replica. Real Mosquitto, real PostgreSQL, real processes.
+The `short` variants (2 edges x 250 alerts over 5 s) run by default, the `long` ones
+(2 edges x 2,500 alerts over 30 s) with `make test-slow`."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.faults.harness import (GatewayProcess, assert_exact, finish_streams, start_streams, stored_alerts,
+                                  wait_stored)
+
+EDGES = ["edge-a", "edge-b"]
+REPEAT = 2  # two consecutive alerts per source: every incident must end with alert_count 2
+SIZES = [pytest.param(250, 5.0, id="short"), pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)]
+
+
+def _run(broker, prefix, tmp_path, db_url, per_edge, seconds, fault, gateways):
+    total = per_edge * len(EDGES)
+    streams = start_streams(broker.url, prefix, tmp_path, EDGES, per_edge, seconds, REPEAT)
+    try:
+        wait_stored(db_url, total // 4, 60 + seconds, gateways)  # well into the stream
+        fault()
+        assert finish_streams(streams, 240 + seconds) == total
+        wait_stored(db_url, total, 180, gateways)
+    finally:
+        for s in streams:
+            s.kill()
+    return assert_exact(db_url, {e: per_edge for e in EDGES}, REPEAT)
+
+
+@pytest.mark.parametrize("per_edge,seconds", SIZES)
+def test_broker_restart_mid_stream(fault_broker, fault_db, prefix, tmp_path, per_edge, seconds):
+    gw = GatewayProcess(tmp_path, fault_broker.url, prefix, fault_db).start()
+    try:
+        _run(fault_broker, prefix, tmp_path, fault_db, per_edge, seconds, fault_broker.restart, [gw])
+        assert gw.alive()
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("per_edge,seconds", SIZES)
+def test_gateway_sigkill_mid_stream_and_restart(fault_broker, fault_db, prefix, tmp_path, per_edge, seconds):
+    gw = GatewayProcess(tmp_path, fault_broker.url, prefix, fault_db).start()
+
+    def fault():
+        gw.kill()
+        time.sleep(1.0)  # the broker queues for the gateway's persistent session meanwhile
+        gw.start()
+
+    try:
+        _run(fault_broker, prefix, tmp_path, fault_db, per_edge, seconds, fault, [gw])
+    finally:
+        gw.stop()
