@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
+import numpy as np
 import httpx
 import pytest
 import uvicorn
@@ -218,3 +219,40 @@ def test_upload_rejects_bad_input_and_wrong_hash(gateway, tmp_path):
     assert put(data, f"bytes 0-{n - 1}/{n}").json()["complete"] is True  # a retry is harmless
     with gateway.db.session() as s:
         assert len(s.scalars(select(Media).where(Media.sha256 == good)).all()) == 1
+
+
+def test_blurring_level_per_role(gateway, vtest_path, tmp_path):
+    alert, finished = record_alert(vtest_path, tmp_path / "edge-media")
+    snap = next(f for f in finished if f.kind == "snapshot")
+    clip = next(f for f in finished if f.kind == "clip")
+    original = snap.path.read_bytes()
+    gateway.service.ingest(alert)
+    uploader = MediaUploader(gateway.url, gateway.token("edge-t", "edge", None), tmp_path / "uploads.db")
+    for f in finished:
+        uploader.enqueue(f.path, f.media_ref)
+    uploader.run_once()
+    uploader.stop()
+    gateway.app.state.media_blur = {"grid_worker": 31}  # field workers see events, not faces
+    worker = {"Authorization": f"Bearer {gateway.token('worker-a', 'grid_worker', 'G-03-07')}"}
+    operator = {"Authorization": f"Bearer {gateway.token('op', 'operator', 'C-03')}"}
+    http = httpx.Client(base_url=gateway.url, timeout=60)
+
+    def sharpness(img) -> float:
+        return cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+
+    def first_frame(data: bytes, name: str):
+        path = tmp_path / name
+        path.write_bytes(data)
+        ok, img = cv2.VideoCapture(str(path)).read()
+        assert ok, f"{name} is not a readable video"
+        return img
+
+    as_operator = http.get(f"/api/media/{snap.media_id}", headers=operator).content
+    as_worker = http.get(f"/api/media/{snap.media_id}", headers=worker).content
+    assert as_operator == original  # the stored evidence itself is never altered
+    decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert sharpness(decode(as_worker)) < sharpness(decode(original)) / 5
+
+    plain = first_frame(http.get(f"/api/media/{clip.media_id}", headers=operator).content, "plain.mp4")
+    blurred = first_frame(http.get(f"/api/media/{clip.media_id}", headers=worker).content, "blurred.mp4")
+    assert sharpness(blurred) < sharpness(plain) / 3

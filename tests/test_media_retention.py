@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -156,3 +157,26 @@ def assert_rows_match_files(g, store: MediaStore) -> None:
     for m in rows:
         exists = store.path(store.relative(m.path)).exists()
         assert exists == (m.deleted_at is None), f"{m.path}: deleted_at={m.deleted_at}, file exists={exists}"
+
+
+def test_retention_loop_runs_on_its_own(gateway):
+    from gateway.media.api import start_retention
+
+    g = gateway
+    http = httpx.Client(base_url=g.url, timeout=30)
+    edge = {"Authorization": f"Bearer {g.token('edge-t', 'edge', None)}"}
+    old = upload(http, edge, T0, "cam-a", [])
+    fresh = upload(http, edge, T0 + timedelta(days=2), "cam-a", [])
+    g.app.state.media_retention = RetentionPolicy(max_age_days={"snapshot": 1})
+    g.clock.now = T0 + timedelta(days=2, hours=1)
+    loop = start_retention(g.app, interval_s=0.05)
+    try:
+        deadline = time.monotonic() + 30
+        while loop.runs < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        loop.stop()
+    assert loop.runs >= 2
+    with g.db.session() as s:
+        live = [media_key(m) for m in s.scalars(select(Media).where(Media.deleted_at.is_(None)))]
+    assert live == [fresh] and old not in live

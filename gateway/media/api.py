@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,7 @@ from gateway import audit
 from gateway.auth import Principal, current_principal, require_role
 from gateway.db.models import Incident
 from gateway.media import service
+from gateway.media.metrics import UPLOAD_BYTES, UPLOADS, VIEWS
 from gateway.media.export import write_evidence_zip
 from gateway.media.retention import RetentionPolicy
 from gateway.media.storage import MediaStore, StorageError, check_key, relpath_for
@@ -52,20 +53,36 @@ def _now(request: Request) -> datetime:
 
 
 def media_store(request: Request) -> MediaStore:
-    store = getattr(request.app.state, "media_store", None)
-    if store is None:
-        store = request.app.state.media_store = MediaStore(request.app.state.settings.media_dir)
-    return store
+    return _store(request.app)
 
 
 def retention_policy(request: Request) -> RetentionPolicy:
+    return _policy(request.app)
+
+
+def _store(app: FastAPI) -> MediaStore:
+    store = getattr(app.state, "media_store", None)
+    if store is None:
+        store = app.state.media_store = MediaStore(app.state.settings.media_dir)
+    return store
+
+
+def _policy(app: FastAPI) -> RetentionPolicy:
     """`app.state.media_retention`, else the file named by GRIDWATCH_MEDIA_RETENTION (YAML), else defaults."""
-    policy = getattr(request.app.state, "media_retention", None)
+    policy = getattr(app.state, "media_retention", None)
     if policy is None:
         path = os.environ.get("GRIDWATCH_MEDIA_RETENTION")
         data = yaml.safe_load(Path(path).read_text()) if path else {}
-        policy = request.app.state.media_retention = RetentionPolicy.model_validate(data or {})
+        policy = app.state.media_retention = RetentionPolicy.model_validate(data or {})
     return policy
+
+
+def start_retention(app: FastAPI, interval_s: float = 3600.0) -> service.RetentionLoop:
+    """For `gateway serve`: the periodic clean-up with the app's database, media store, policy and clock."""
+    clock = getattr(app.state, "clock", None) or app.state.service.clock
+    loop = service.RetentionLoop(app.state.db, _store(app), _policy(app), clock, interval_s)
+    loop.start()
+    return loop
 
 
 # ---- upload ------------------------------------------------------------------------------------
@@ -101,6 +118,7 @@ async def upload(media_id: str, request: Request, principal: Principal = Depends
         relpath = relpath_for(media_id, str(meta.get("content_type") or ""))
         start, end, total = _content_range(request)
     except StorageError as e:
+        UPLOADS.labels("refused").inc()
         return _err(e.status, e.code, e.message)
 
     done = await run_in_threadpool(_completed, db, media_id, sha)
@@ -109,8 +127,11 @@ async def upload(media_id: str, request: Request, principal: Principal = Depends
     try:
         received = await store.append(media_id, start, request.stream())
     except StorageError as e:
+        UPLOADS.labels("storage_full" if e.status == 507 else "refused").inc()
         return _err(e.status, e.code, e.message, received=e.received)
+    UPLOAD_BYTES.inc(max(0, received - start))
     if received < total:
+        UPLOADS.labels("chunk").inc()
         return {"id": media_id, "received": received, "size": total, "complete": False}
     if received > total:
         store.discard(media_id)
@@ -118,7 +139,9 @@ async def upload(media_id: str, request: Request, principal: Principal = Depends
     try:
         sha_got, size = await run_in_threadpool(store.finish, media_id, relpath, sha)
     except StorageError as e:
+        UPLOADS.labels("hash_mismatch").inc()
         return _err(e.status, e.code, e.message, received=0)
+    UPLOADS.labels("complete").inc()
     meta = {**meta, "edge_id": meta.get("edge_id"), "uploaded_by": principal.username}
     return await run_in_threadpool(_register, db, media_id, relpath, sha_got, size, meta, _now(request), principal)
 
@@ -188,6 +211,7 @@ def serve(media_id: str, request: Request, download: bool = False,
                          object_id=media_id, grid_id=grid, details=details)
         path = store.path(store.relative(row.path))
         content_type = row.type or "application/octet-stream"
+    VIEWS.labels("allowed" if allowed else "denied").inc()
     if not allowed:
         return _err(403, "forbidden", "you may not see the incident this media belongs to")
     blur = _blur_for(request, principal)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.db.models import OPEN_STATUSES, AlertRow, Incident, Media
+from gateway.media.metrics import REMOVED
 from gateway.media.retention import RetentionPolicy, StoredMedia, plan_retention
 from gateway.media.storage import MediaStore, candidate_relpaths
 
@@ -180,6 +182,7 @@ def run_cleanup(db, store: MediaStore, policy: RetentionPolicy, now: datetime, a
             entry = {"id": media_key(row), "kind": row.kind, "camera_id": row.camera_id, "size": row.size,
                      "created_at": _iso(row.created_at), "reason": rm.reason, "path": row.path}
             report.removed.append(entry)
+            REMOVED.labels(rm.reason).inc()
             audit.record(s, at=now, actor=actor, action="media.delete", object_type="media",
                          object_id=media_key(row), reason=f"retention: {rm.reason}",
                          details={k: entry[k] for k in ("kind", "camera_id", "size", "created_at")})
@@ -221,3 +224,28 @@ def _iso(ts: datetime | None) -> str | None:
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, indent=2, ensure_ascii=False, default=str).encode()
+
+
+class RetentionLoop(threading.Thread):
+    """Applies the retention policy every `interval_s` until `stop()`; a failed run is logged and
+    tried again at the next interval. `clock` is the gateway's (the service's) clock."""
+
+    def __init__(self, db, store: MediaStore, policy: RetentionPolicy, clock, interval_s: float = 3600.0):
+        super().__init__(name="media-retention", daemon=True)
+        self.db, self.store, self.policy, self.clock, self.interval_s = db, store, policy, clock, interval_s
+        self.runs = 0
+        self.last_report: CleanupReport | None = None
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.last_report = run_cleanup(self.db, self.store, self.policy, self.clock())
+                self.runs += 1
+            except Exception:  # a database hiccup must not end the clean-up for good
+                log.exception("media retention run failed; trying again in %.0f s", self.interval_s)
+            self._halt.wait(self.interval_s)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._halt.set()
+        self.join(timeout)
