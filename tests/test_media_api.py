@@ -26,12 +26,13 @@ from edge.clips import ClipRecorder
 from edge.frames import Frame
 from edge.media_upload import MediaUploader
 from gateway.api import create_app
-from gateway.auth import issue_token
+from gateway.auth import issue_token, make_principal
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.db.models import AuditEntry, Media
 from gateway.grid_import import import_grids
 from gateway.incidents import IncidentService
+from gateway.media.retention import RetentionPolicy
 from tests.support.services import REPO, free_port, wait_port
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
@@ -226,7 +227,7 @@ def test_blurring_level_per_role(gateway, vtest_path, tmp_path):
     snap = next(f for f in finished if f.kind == "snapshot")
     clip = next(f for f in finished if f.kind == "clip")
     original = snap.path.read_bytes()
-    gateway.service.ingest(alert)
+    inc = gateway.service.ingest(alert).incident_id
     uploader = MediaUploader(gateway.url, gateway.token("edge-t", "edge", None), tmp_path / "uploads.db")
     for f in finished:
         uploader.enqueue(f.path, f.media_ref)
@@ -256,3 +257,14 @@ def test_blurring_level_per_role(gateway, vtest_path, tmp_path):
     plain = first_frame(http.get(f"/api/media/{clip.media_id}", headers=operator).content, "plain.mp4")
     blurred = first_frame(http.get(f"/api/media/{clip.media_id}", headers=worker).content, "blurred.mp4")
     assert sharpness(blurred) < sharpness(plain) / 3
+    derived = sorted(p.name for p in (gateway.settings.media_dir / ".derived").iterdir())
+    assert derived == sorted([f"{snap.media_id}-blur31.jpg", f"{clip.media_id}-blur31.mp4"])
+
+    # once the case is over, retention takes the originals and their blurred copies together
+    gateway.service.act(inc, "dismiss", make_principal("admin", "admin", None, gateway.service.grids()),
+                        {"reason": "false alarm"})
+    gateway.app.state.media_retention = RetentionPolicy(max_total_bytes=1)
+    report = http.post("/api/media/cleanup", headers={"Authorization": "Bearer admin-secret"}).json()
+    assert sorted(r["id"] for r in report["removed"]) == sorted([snap.media_id, clip.media_id])
+    assert list((gateway.settings.media_dir / ".derived").iterdir()) == []
+    assert http.get(f"/api/media/{snap.media_id}", headers=operator).status_code == 404

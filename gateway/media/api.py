@@ -241,17 +241,19 @@ def _blur_for(request: Request, principal: Principal) -> int:
 
 
 def _blurred(store: MediaStore, path: Path, level: int) -> Path:
-    """A blurred copy (cached beside the partial uploads): snapshots with OpenCV, clips with ffmpeg."""
+    """A blurred copy, made once and kept until retention removes the original: snapshots with
+    OpenCV, clips with ffmpeg."""
     import subprocess
+    import uuid
 
     import cv2
 
     k = level | 1  # odd kernel
-    out = store.partial_dir / "blur" / f"{path.stem}-b{k}{path.suffix}"
+    out = store.derived(path.stem, f"blur{k}", path.suffix)
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp" + path.suffix)
+    tmp = out.with_name(f"{out.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")  # concurrent viewers
     if path.suffix == ".mp4":
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(path), "-vf",
                         f"boxblur={max(1, k // 2)}", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",

@@ -50,6 +50,7 @@ class MediaStore:
         self.root = Path(root)
         self.partial_dir = self.root / ".partial"
         self.partial_dir.mkdir(parents=True, exist_ok=True)
+        self.derived_dir = self.root / ".derived"  # blurred copies; they go with their original
 
     def path(self, relpath: str) -> Path:
         p = (self.root / relpath).resolve()
@@ -105,9 +106,17 @@ class MediaStore:
     def discard(self, key: str) -> None:
         self.partial(key).unlink(missing_ok=True)
 
+    def derived(self, key: str, variant: str, suffix: str) -> Path:
+        return self.derived_dir / f"{check_key(key)}-{variant}{suffix}"
+
     def delete(self, relpath: str) -> bool:
+        """Remove a file and every copy derived from it."""
+        p = self.path(relpath)
+        if KEY_RE.match(p.stem) and self.derived_dir.exists():
+            for d in self.derived_dir.glob(f"{p.stem}-*"):
+                d.unlink(missing_ok=True)
         try:
-            self.path(relpath).unlink()
+            p.unlink()
             return True
         except FileNotFoundError:
             return False
