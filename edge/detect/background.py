@@ -40,6 +40,9 @@ class BackgroundModel:
         self.relearned = False    # the last frame caused a relearn (callers pause rules)
         self.fg_fraction = 0.0
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._bg_mask = np.full(shape, 255, np.uint8)  # last frame's background pixels
+        self._keep: np.ndarray | None = None            # inverse of the motion mask, cached
+        self._keep_src: np.ndarray | None = None
 
     def reset(self) -> None:
         self.mean = None
@@ -48,52 +51,55 @@ class BackgroundModel:
 
     def apply(self, grey: np.ndarray, t: float, ignore: np.ndarray | None = None, warmup: bool = False) -> np.ndarray:
         """Foreground mask (uint8 0/255) of `grey` (uint8) at time `t` (seconds); updates the model.
-        `ignore`: uint8 mask of pixels never reported (motion masks); `warmup`: learn fast."""
+        `ignore`: uint8 mask of pixels never reported (motion masks); `warmup`: learn fast.
+        Written with cv2 array primitives: several times faster than the numpy equivalents."""
         f = grey.astype(np.float32)
         self.relearned = False
         if self.mean is None:
-            self.mean = f.copy()
-            self.prev = f
-            self.last_t = t
-            self.fg_fraction = 0.0
-            return np.zeros(self.shape, np.uint8)
+            return self._restart(f, t)
         dt = max(1e-3, t - self.last_t) if self.last_t is not None else 0.2
         self.last_t = t
 
-        # global gain from a sparse grid: robust to objects covering part of the frame
-        a, b = f[::4, ::4], self.mean[::4, ::4]
-        ok = b > 12
-        self.gain = float(np.median(a[ok] / b[ok])) if ok.sum() > 32 else 1.0
+        # global gain over what was background last frame: objects do not bias it
+        ref = float(cv2.mean(self.mean, self._bg_mask)[0])
+        self.gain = float(cv2.mean(f, self._bg_mask)[0]) / ref if ref > 4 else 1.0
         if not 0.05 < self.gain < 20:
             self.gain = 1.0
         if abs(self.gain - 1.0) > 0.01:
             f *= 1.0 / self.gain
 
         diff = cv2.absdiff(f, self.mean)
-        band = np.maximum(self.s.k_sigma * np.sqrt(self.var), self.s.min_diff)
-        fg = (diff > band).astype(np.uint8) * 255
+        band2 = cv2.max(cv2.multiply(self.var, self.s.k_sigma**2), self.s.min_diff**2)
+        fg = cv2.compare(cv2.multiply(diff, diff), band2, cv2.CMP_GT)
         if ignore is not None:
-            fg[ignore > 0] = 0
+            if self._keep is None or self._keep_src is not ignore:
+                self._keep_src, self._keep = ignore, cv2.bitwise_not(ignore)
+            fg = cv2.bitwise_and(fg, self._keep)
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._kernel)  # drops noise, rain streaks, specks
-        self.fg_fraction = float(np.count_nonzero(fg)) / fg.size
+        self.fg_fraction = cv2.countNonZero(fg) / fg.size
 
         if self.fg_fraction > self.s.relearn_fraction:
-            self.mean = f.copy()
-            self.prev = f
+            self._restart(f, t)
             self.relearned = True
-            return np.zeros(self.shape, np.uint8)
+            return self._bg_mask * 0
 
-        a_bg = min(1.0, dt / (self.s.warmup_learn_s if warmup else self.s.learn_s))
-        a_fg = min(1.0, dt / self.s.learn_fg_s)
-        alpha = np.where(fg > 0, a_fg, a_bg).astype(np.float32)
-        d = f - self.mean
-        self.mean += alpha * d
+        bg = cv2.bitwise_not(fg)
+        cv2.accumulateWeighted(f, self.mean, min(1.0, dt / (self.s.warmup_learn_s if warmup else self.s.learn_s)), bg)
+        cv2.accumulateWeighted(f, self.mean, min(1.0, dt / self.s.learn_fg_s), fg)
         # The variance learns from frame-to-frame change, everywhere: waving foliage widens its
         # own band even while flagged, a person standing still does not (no change), and the
         # cap keeps one passing object from blinding a pixel.
-        a_var = min(1.0, dt / (self.s.warmup_learn_s if warmup else self.s.var_learn_s))
         step = cv2.absdiff(f, self.prev)
-        self.var += a_var * (np.minimum(step * step, 40.0**2) * 0.5 - self.var)
+        step2 = cv2.min(cv2.multiply(step, step, scale=0.5), 40.0**2 * 0.5)
+        cv2.accumulateWeighted(step2, self.var, min(1.0, dt / (self.s.warmup_learn_s if warmup else self.s.var_learn_s)))
         self.prev = f
+        self._bg_mask = bg
         return fg
 
+    def _restart(self, f: np.ndarray, t: float) -> np.ndarray:
+        self.mean = f.copy()
+        self.prev = f
+        self.last_t = t
+        self.fg_fraction = 0.0
+        self._bg_mask = np.full(self.shape, 255, np.uint8)
+        return np.zeros(self.shape, np.uint8)

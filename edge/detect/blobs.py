@@ -29,11 +29,19 @@ _CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def extract_blobs(fg: np.ndarray, min_area: int = 3) -> list[Blob]:
-    """Blobs of a 0/255 mask; a closing first joins the parts of one body (legs, torso)."""
+    """Blobs of a 0/255 mask; a closing first joins the parts of one body (legs, torso).
+
+    Outer contours, not connectedComponentsWithStats: measured here, the latter costs ~0.8 ms
+    per call even on an empty 320x180 mask, contours ~0.01 ms plus a little per blob."""
+    if not cv2.countNonZero(fg):
+        return []
     joined = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, _CLOSE)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     out = []
-    for x, y, w, h, area in stats[1:]:
+    for c in contours:
+        # pixels covered (Pick's theorem on the outline through pixel centres; holes count as filled)
+        area = int(round(cv2.contourArea(c) + cv2.arcLength(c, True) / 2 + 1))
         if area >= min_area:
-            out.append(Blob(float(x), float(y), float(w), float(h), int(area)))
+            x, y, w, h = cv2.boundingRect(c)
+            out.append(Blob(float(x), float(y), float(w), float(h), area))
     return out

@@ -17,14 +17,14 @@ from edge.detect.events import Event, Scale
 from edge.detect.tracker import Track
 
 MIN_POINTS = 5           # observations needed for a fit (1 s at 5 fps)
-MIN_ACCEL = 0.08         # frame heights / s^2: downward acceleration at least this
+MIN_ACCEL = 0.15         # frame heights / s^2 (gravity when the frame spans up to ~65 m of height)
 MIN_DROP = 0.04          # frame heights fallen over the fit
 MAX_SIZE = 0.12          # larger than this (fraction of the frame side) is not a "small object"
 MAX_SWAY = 0.15          # RMS of the x fit residual, relative to the drop
 MAX_Y_RESIDUAL = 0.12    # RMS of the y fit residual, relative to the drop
 MAX_BACK_S = 3.0         # the start point is extrapolated at most this far back
-AREA_SPREAD = 4.0        # a falling thing keeps roughly its size (within this factor of its median)...
-AREA_KEEP = 0.75         # ...in most frames (rain or a window frame may hide part of it); flicker does not
+SIZE_SPREAD = 3.0        # a falling thing keeps its size within this factor (one frame, partly hidden
+                         # by rain or a window frame, may be smaller); foliage flicker grows and shrinks
 MIN_SEEN = 0.8           # seen in this share of frames since it appeared
 
 
@@ -72,10 +72,9 @@ class FallingRule:
             return None
         if max(b.blob.w for b in obs) > MAX_SIZE * s.w or max(b.blob.h for b in obs) > MAX_SIZE * s.h:
             return None
-        areas = np.array([o.blob.area for o in obs])
-        med = float(np.median(areas))
-        if np.mean((areas >= med / AREA_SPREAD) & (areas <= med * AREA_SPREAD)) < AREA_KEEP:
-            return None
+        for side in (sorted(o.blob.w for o in obs)[1:], sorted(o.blob.h for o in obs)[1:]):
+            if side[-1] > SIZE_SPREAD * side[0]:
+                return None
         ts = np.array([o.t for o in obs]) - obs[0].t
         xs = np.array([o.blob.centre[0] for o in obs]) / s.h  # both axes in frame heights
         ys = np.array([o.blob.centre[1] for o in obs]) / s.h

@@ -21,7 +21,8 @@ from camera_profiles.schema import Tamper
 from edge.detect.events import Event, Scale
 
 REF_LEARN_S = 30.0       # the reference follows slow changes of a normal view
-CHECK_WIDTH = 128        # features are computed on this small a view
+CHECK_WIDTH = 96         # features are computed on this small a view...
+CHECK_EVERY_S = 0.5      # ...this often: tamper is a matter of seconds, not frames
 COVERED_CV = 0.35        # contrast below this share of the reference's...
 FLAT_STD = 4.0           # ...or a flat view (grey levels)
 DEFOCUS_SHARP = 0.3      # fine detail below this share of the reference's
@@ -63,14 +64,18 @@ class TamperRule:
         mean, std = cv2.meanStdDev(small)
         m, s = float(mean[0, 0]), float(std[0, 0])
         lap = cv2.Laplacian(grey, cv2.CV_32F, ksize=1)
-        sharp = float(lap.var()) / max(float(grey.var()), 1.0)
+        lap_std = float(cv2.meanStdDev(lap)[1][0, 0])
+        grey_std = float(cv2.meanStdDev(grey)[1][0, 0])
+        sharp = lap_std**2 / max(grey_std**2, 1.0)
         norm = (small - m) / max(s, 1.0)
         return norm, s / max(m, 1.0), s, sharp
 
     def update(self, grey: np.ndarray, t: float, learn_only: bool) -> list[Event]:
+        if self.last_t is not None and t - self.last_t < CHECK_EVERY_S - 1e-6 and t >= self.last_t:
+            return []  # between checks `active` keeps its last value
         img, cv, std, sharp = self.features(grey)
         self.last_features = {"contrast": round(cv, 4), "std": round(std, 2), "sharpness": round(sharp, 4)}
-        dt = 0.2 if self.last_t is None else max(1e-3, t - self.last_t)
+        dt = CHECK_EVERY_S if self.last_t is None else max(1e-3, t - self.last_t)
         self.last_t = t
         if self.ref_img is None:
             self.ref_img, self.ref_cv, self.ref_sharp = img, cv, sharp
