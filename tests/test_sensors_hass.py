@@ -18,8 +18,11 @@ def test_discovery_configs_and_alarm_states(broker, prefix, tmp_path):
     states = Collector(broker.url, f"{prefix}/sensor_state/#")
     app = Running(cfg, FakeClock(T0.timestamp()))
     try:
-        configs = Collector(broker.url, f"{prefix}-ha/#")     # arriving late: retained messages
         # smoke: 2 rules + online; water: 1 rule + online; the lawn camera: status + last alert
+        first = Collector(broker.url, f"{prefix}-ha/#")
+        assert first.wait_for(7, 15), [m.topic for m in first.messages]
+        first.close()
+        configs = Collector(broker.url, f"{prefix}-ha/#")     # arriving late: Home Assistant restarted
         assert configs.wait_for(7, 15), [m.topic for m in configs.messages]
         by_topic = {m.topic: json.loads(m.payload) for m in configs.messages}
         assert all(m.retain for m in configs.messages)
