@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway import audit
-from gateway.api.common import incident_filter, Page, paginate, parse_time, service, visible_filter
+from gateway.api.common import RowId, incident_filter, Page, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role
 from gateway.db.models import AuditEntry, Incident, Silence, User
@@ -166,7 +166,7 @@ def create_silence(body: NewSilence, principal: Principal = Depends(require_role
 
 
 @router.delete("/silences/{silence_id}", summary="End a silence now")
-def delete_silence(silence_id: int, principal: Principal = Depends(require_role("admin", "operator")),
+def delete_silence(silence_id: RowId, principal: Principal = Depends(require_role("admin", "operator")),
                    svc: IncidentService = Depends(service)) -> dict:
     now = svc.clock()
     with svc.db.session() as s:

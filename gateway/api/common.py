@@ -4,12 +4,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import Query, Request
+from typing import Annotated
+
+from fastapi import Path, Query, Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.auth import Principal
 from gateway.incidents import IncidentService
+
+
+# Row ids in paths: bounded so that a huge number is a 422, not a database overflow.
+RowId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def service(request: Request) -> IncidentService:

@@ -1,15 +1,17 @@
 """Incidents: list, detail (alerts, timeline, allowed actions), lifecycle actions, photos."""
 from __future__ import annotations
 
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, func, or_, select
 
 from gateway import audit
-from gateway.api.common import incident_filter, Page, paginate, service, visible_filter
+from gateway.api.common import RowId, incident_filter, Page, paginate, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.auth import READ_ROLES, Principal, require_role
 from gateway.db.models import AlertRow, Incident, IncidentEvent, Media
@@ -19,6 +21,9 @@ from gateway.incidents import BadRequest, IncidentService, NotFound, incident_di
 router = APIRouter(prefix="/api", tags=["incidents"], responses=ERROR_RESPONSES)
 reader = require_role(*READ_ROLES)
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
+
+
+Action = Enum("Action", {a: a for a in lifecycle.ACTIONS}, type=str)
 
 
 class ActionBody(BaseModel):
@@ -80,7 +85,7 @@ def event_view(e: IncidentEvent) -> dict[str, Any]:
 
 
 @router.get("/incidents/{incident_id}", summary="One incident with its alerts, timeline and the caller's allowed actions")
-def get_incident(incident_id: int, principal: Principal = Depends(reader), svc: IncidentService = Depends(service)) -> dict:
+def get_incident(incident_id: RowId, principal: Principal = Depends(reader), svc: IncidentService = Depends(service)) -> dict:
     now = svc.clock()
     with svc.db.session() as s:
         inc = _visible_incident(s, incident_id, principal)
@@ -106,12 +111,12 @@ def get_incident(incident_id: int, principal: Principal = Depends(reader), svc: 
                  "application/json": {"schema": ActionBody.model_json_schema()},
                  "multipart/form-data": {"schema": {"type": "object", "properties": {
                      "note": {"type": "string"}, "photo": {"type": "string", "format": "binary"}}}}}}})
-async def act(incident_id: int, action: str, request: Request, principal: Principal = Depends(reader),
+async def act(incident_id: RowId, action: Action, request: Request, principal: Principal = Depends(reader),
               svc: IncidentService = Depends(service)) -> dict:
     params = await _action_params(request)
     import anyio
 
-    inc = await anyio.to_thread.run_sync(lambda: svc.act(incident_id, action, principal, params))
+    inc = await anyio.to_thread.run_sync(lambda: svc.act(incident_id, action.value, principal, params))
     return incident_dict(inc, svc.clock())
 
 
@@ -159,7 +164,7 @@ def _validated(data: dict[str, Any]) -> ActionBody:
 
 @router.get("/incidents/{incident_id}/photos/{n}", summary="A resolution photo", response_class=FileResponse,
             responses={200: {"content": {"image/jpeg": {}}}})
-def photo(incident_id: int, n: int, principal: Principal = Depends(reader), svc: IncidentService = Depends(service)):
+def photo(incident_id: RowId, n: Annotated[int, PathParam(ge=0, le=10_000)], principal: Principal = Depends(reader), svc: IncidentService = Depends(service)):
     with svc.db.session() as s:
         inc = _visible_incident(s, incident_id, principal)
         rows = s.scalars(select(Media).where(Media.incident_id == inc.id, Media.kind == "photo",
