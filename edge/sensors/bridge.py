@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import logging
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -296,8 +297,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
         app = BridgeApp(cfg, base=Path(args.config).parent)
-    except (ConfigError, ProfileError) as e:   # ProfileError: a camera profile listed for Home Assistant
-        print(f"error: {e}")
+    except (ConfigError, ProfileError, ValueError) as e:   # a camera profile for Home Assistant, a bad MQTT url
+        print(f"error: {e}", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
