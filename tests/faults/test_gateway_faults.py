@@ -1,6 +1,6 @@
 """Fault tests around the gateway and the broker: restart the broker, SIGKILL the gateway,
 restart PostgreSQL, lose a replica. Real Mosquitto, real PostgreSQL, real processes.
-The `short` variants (2 edges x 250 alerts over 5 s) run by default, the `long` ones
+The `short` variants (2 edges x 120 alerts over 4 s) run by default, the `long` ones
 (2 edges x 2,500 alerts over 30 s) with `make test-slow`."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.faults.harness import (GatewayProcess, assert_exact, finish_streams, 
 
 EDGES = ["edge-a", "edge-b"]
 REPEAT = 2  # two consecutive alerts per source: every incident must end with alert_count 2
-SIZES = [pytest.param(250, 5.0, id="short"), pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)]
+SIZES = [pytest.param(120, 4.0, id="short"), pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)]
 
 
 def _run(broker, prefix, tmp_path, db_url, per_edge, seconds, fault, gateways):
