@@ -126,7 +126,7 @@ def test_side_paths_dismiss_extend_reassign_escalate_merge(gw):
     assert gw.get(f"/api/incidents/{b}", headers=op).json()["alert_count"] == 2
     assert act(gw, op, b, "merge", into=b).status_code == 409
     assert act(gw, op, b, "merge", into=999999).status_code == 404
-    assert act(gw, op, b, "fly").status_code == 404
+    assert act(gw, op, b, "fly").status_code == 422  # not one of the actions
     r = gw.post(f"/api/incidents/{b}/extend", headers={**op, "Content-Type": "application/json"}, content=b"{oops")
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
     assert act(gw, op, b, "extend", extend_minutes=10, reason="x", bogus=1).status_code == 400
