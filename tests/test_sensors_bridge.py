@@ -15,7 +15,7 @@ from alerts import parse_alert, topics
 from edge.sensors.bridge import BridgeApp
 from edge.sensors.config import config_from_dict
 from tests.support.alert_stream import Collector
-from tests.test_sensors_sources import UPLINK
+from tests.test_sensors_sources import STATUS, UPLINK
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
 DEV_EUI = "a84041000181c8f1"
@@ -43,7 +43,8 @@ def bridge_config(url: str, prefix: str, tmp_path) -> dict:
             {"id": "water-ch-01", "kind": "water_level", "location": {"lat": 36.7221, "lon": 104.8302},
              "source": {"chirpstack": {"dev_eui": DEV_EUI}},
              "rules": [{"field": "level_cm", "above": 80, "for_s": 60, "clear_below": 70,
-                        "type": "sensor.threshold", "severity": "major"}]},
+                        "type": "sensor.threshold", "severity": "major"},
+                       {"field": "battery", "below": 15, "clear_above": 30, "type": "sensor.battery_low"}]},
         ]}
 
 
@@ -261,3 +262,18 @@ def test_the_bridge_rides_out_a_broker_restart(own_broker, prefix, tmp_path):
         col.close()
         if sender:
             sender.close()
+
+
+def test_chirpstack_status_event_reports_a_low_battery_once(setup, prefix):
+    running, clock, sender, col = setup
+    topic = uplink(prefix, "x", T0, 0)[0].replace("/event/up", "/event/status")
+    for dedup, level in [("s1", 40.0), ("s2", 12.5), ("s2", 12.5), ("s3", 11.0)]:
+        body = {**STATUS, "deduplicationId": dedup, "batteryLevel": level,
+                "deviceInfo": {**STATUS["deviceInfo"], "devEui": DEV_EUI}}
+        sender.send(topic, json.dumps(body))
+    sender.send(topic, json.dumps({**STATUS, "deduplicationId": "s4", "batteryLevel": 95.0,
+                                   "deviceInfo": {**STATUS["deviceInfo"], "devEui": DEV_EUI}}))  # replaced
+    low, back = got(col, 2)
+    assert (low.type.value, low.severity.value, low.details["value"]) == ("sensor.battery_low", "minor", 12.5)
+    assert back.details["cleared"] is True and back.details["value"] == 95.0
+    assert running.bridge.stats["duplicates"] == 1

@@ -18,19 +18,19 @@ def test_discovery_configs_and_alarm_states(broker, prefix, tmp_path):
     states = Collector(broker.url, f"{prefix}/sensor_state/#")
     app = Running(cfg, FakeClock(T0.timestamp()))
     try:
-        # smoke: 2 rules + online; water: 1 rule + online; the lawn camera: status + last alert
+        # smoke: 2 rules + online; water: 2 rules + online; the lawn camera: status + last alert
         first = Collector(broker.url, f"{prefix}-ha/#")
-        assert first.wait_for(7, 15), [m.topic for m in first.messages]
+        assert first.wait_for(8, 15), [m.topic for m in first.messages]
         first.close()
         configs = Collector(broker.url, f"{prefix}-ha/#")     # arriving late: Home Assistant restarted
-        assert configs.wait_for(7, 15), [m.topic for m in configs.messages]
+        assert configs.wait_for(8, 15), [m.topic for m in configs.messages]
         by_topic = {m.topic: json.loads(m.payload) for m in configs.messages}
         assert all(m.retain for m in configs.messages)
         smoke = next(c for c in by_topic.values() if c.get("device_class") == "smoke")
         assert smoke["state_topic"] == f"{prefix}/sensor_state/edge-sensors-t/smoke-b3-201"
         assert smoke["availability"][0]["topic"] == f"{prefix}/status/edge-sensors-t"
         assert (smoke["payload_on"], smoke["device"]["suggested_area"]) == ("ON", "G-03-07")
-        assert len({c["unique_id"] for c in by_topic.values()}) == 7
+        assert len({c["unique_id"] for c in by_topic.values()}) == 8
         cams = [c for t, c in by_topic.items() if "/sensor/" in t]
         assert {c["state_topic"] for c in cams} == {f"{prefix}/status/edge-cams/cam-lawn-01",
                                                    f"{prefix}/alerts/edge-cams/cam-lawn-01"}

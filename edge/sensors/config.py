@@ -68,7 +68,7 @@ class Rule(_Strict):
     `rises_by`, `falls_by`."""
     field: str = Field(min_length=1)
     type: AlertType
-    severity: Severity = Severity.major
+    severity: Severity | None = None           # default: minor for sensor.battery_low, else major
     name: str | None = None
     equals: bool | int | float | str | None = None
     above: float | None = None
@@ -97,6 +97,8 @@ class Rule(_Strict):
             raise ValueError("rises_by/falls_by need within_s")
         if self.active_hours is not None and not _HOURS.match(self.active_hours):
             raise ValueError("active_hours is 'HH:MM-HH:MM' (may wrap midnight, e.g. '22:00-06:00')")
+        if self.severity is None:
+            self.severity = Severity.minor if self.type == AlertType.sensor_battery_low else Severity.major
         return self
 
     @property
