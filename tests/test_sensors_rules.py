@@ -159,3 +159,18 @@ def test_the_shipped_example_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[1] / "edge/sensors/examples/sensors.yaml")
     kinds = {s.kind for s in cfg.sensors}
     assert {"smoke", "door", "water_level", "gas", "manhole"} <= kinds and cfg.hass.enabled
+
+
+def test_the_design_example_configuration_loads():
+    import re
+
+    import yaml
+
+    from tests.support.services import SHARED_DATA
+
+    design = (SHARED_DATA.parent / "DESIGN.md").read_text()
+    block = re.search(r"### Sensor bridge configuration.*?```yaml\n(.*?)```", design, re.S).group(1)
+    cfg = config_from_dict(yaml.safe_load(block), "DESIGN.md")
+    water = cfg.sensors[1]
+    assert (water.source.chirpstack.dev_eui, water.rules[0].for_s, water.rules[0].clear_below) == \
+        ("a84041000181c8f1", 60, 70)
