@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 Box = tuple[float, float, float, float]  # x, y, w, h normalised to the frame
 MaskFn = Callable[[np.ndarray, list], np.ndarray]
 
+MAX_GAP_S = 2.0  # longest stretch of a clip filled by repeating the last frame
 NO_CLIP_TYPES = {"stream.lost", "stream.restored"}  # the last frame before a loss shows nothing useful
 MAX_QUEUED_FRAMES = 600  # encoder backlog bound: ~550 MB at 640x480; beyond it frames are dropped, counted
 
@@ -86,7 +87,6 @@ class _ActiveClip:
     first_frame: int
     alert_frame_offset: int
     overlays: tuple[Overlay, ...] = ()
-    frames: int = 0
     last_frame: int = -1
     last_ts: datetime | None = None
 
@@ -250,7 +250,7 @@ class ClipRecorder:
                            overlays=(overlay,))
         self._active = clip
         h, w = at.image.shape[:2]
-        self._put(("open", media_id, w, h))
+        self._put(("open", media_id, w, h, first.ts), force=True)
         # the frames after `at` that are already buffered belong to the clip too
         for bf in pre + frames[pos:]:
             self._send_frame(clip, bf)
@@ -260,7 +260,6 @@ class ClipRecorder:
 
     def _send_frame(self, clip: _ActiveClip, bf: BufferedFrame) -> None:
         if self._put(("frame", clip.media_id, bf, clip.overlays)):
-            clip.frames += 1
             clip.last_frame = bf.index
             clip.last_ts = bf.ts
 
@@ -299,13 +298,13 @@ class ClipRecorder:
     def _handle(self, job: tuple, encoders: dict[str, "_Encoder"]) -> None:
         kind = job[0]
         if kind == "open":
-            _, media_id, w, h = job
-            encoders[media_id] = _Encoder(self.out_dir / f"{media_id}.mp4", w, h, self.fps, self.crf)
+            _, media_id, w, h, start_ts = job
+            encoders[media_id] = _Encoder(self.out_dir / f"{media_id}.mp4", w, h, self.fps, self.crf, start_ts)
         elif kind == "frame":
             _, media_id, bf, overlays = job
             enc = encoders.get(media_id)
             if enc is not None:
-                enc.write(self._render(bf, [o for o in overlays if o.from_index <= bf.index]))
+                enc.write(self._render(bf, [o for o in overlays if o.from_index <= bf.index]), bf.ts)
         elif kind == "close":
             clip: _ActiveClip = job[1]
             enc = encoders.pop(clip.media_id, None)
@@ -313,7 +312,7 @@ class ClipRecorder:
                 return
             path = enc.finish()
             ref = self._ref(clip.media_id, "clip", "video/mp4")
-            self._deliver(self._finished(clip.media_id, "clip", path, "video/mp4", ref, frames=clip.frames,
+            self._deliver(self._finished(clip.media_id, "clip", path, "video/mp4", ref, frames=enc.written,
                                           first=clip.first_frame, last=clip.last_frame,
                                           offset=clip.alert_frame_offset, start=clip.start_ts,
                                           end=clip.last_ts or clip.start_ts, alert_ids=tuple(clip.alert_ids)))
@@ -367,10 +366,17 @@ class ClipRecorder:
 
 
 class _Encoder:
-    """ffmpeg fed raw BGR frames on stdin; writes `<path>.part` and renames it when complete."""
+    """ffmpeg fed raw BGR frames on stdin at a constant rate; writes `<path>.part` and renames it
+    when complete. Frames are placed by their time, so the clip plays in real time even when the
+    camera delivered fewer frames (a frame is repeated) or more (one is left out); a gap longer
+    than MAX_GAP_S (the stream was lost) is cut short rather than shown as a frozen picture."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int):
+    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, start_ts: datetime):
         self.path = path
+        self.fps, self.start_ts = fps, start_ts
+        self.next_slot = 0
+        self.written = 0
+        self.last: memoryview | None = None
         self.part = path.with_suffix(path.suffix + ".part")
         self.proc = subprocess.Popen(
             ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
@@ -380,14 +386,22 @@ class _Encoder:
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.broken = False
 
-    def write(self, image: np.ndarray) -> None:
+    def write(self, image: np.ndarray, ts: datetime) -> None:
         if self.broken:
             return  # ffmpeg already died; `finish` reports why, once
-        assert self.proc.stdin is not None
+        slot = round((ts - self.start_ts).total_seconds() * self.fps)
+        if slot < self.next_slot:
+            return  # more frames than the clip's rate: this one falls between two
+        hold = min(slot - self.next_slot, round(MAX_GAP_S * self.fps)) if self.last is not None else 0
+        self.next_slot = slot + 1
+        data = np.ascontiguousarray(image).data
         try:
-            self.proc.stdin.write(np.ascontiguousarray(image).data)
+            for frame in [self.last] * hold + [data]:  # until this frame's time, the last one stays up
+                self.proc.stdin.write(frame)
+                self.written += 1
         except (BrokenPipeError, ValueError):
             self.broken = True
+        self.last = data
 
     def finish(self, timeout: float = 120.0) -> Path:
         assert self.proc.stdin is not None

@@ -193,3 +193,29 @@ def test_stream_alerts_and_disabled_clips(frames, tmp_path):
     assert set(ref) == {"snapshot"}
     assert [c.kind for c in rec.close()] == ["snapshot"]
     assert rec.pre_s == 5 and rec.post_s == 10  # the profile's defaults
+
+
+def test_clip_plays_in_real_time_when_the_camera_delivers_fewer_frames(frames, tmp_path):
+    rec = ClipRecorder(profile(), tmp_path, pre_s=2, post_s=3, fps=10)
+    for f in frames[:200:2]:  # a 5 fps delivery into a 10 fps clip
+        rec.push(f)
+        if f.index == 100:
+            rec.on_alert(alert_at(f))
+    clip = next(c for c in rec.close() if c.kind == "clip")
+    decoded = read_clip(clip.path)
+    assert clip.frames == len(decoded) == 51  # 5 s at 10 fps: each frame held for two
+    assert (clip.first_frame, clip.last_frame) == (80, 130)
+    same = [np.abs(decoded[i].astype(int) - decoded[i + 1].astype(int)).mean() for i in range(0, 50, 2)]
+    moved = [np.abs(decoded[i].astype(int) - decoded[i + 1].astype(int)).mean() for i in range(1, 49, 2)]
+    assert max(same) < min(moved)
+
+
+def test_a_stream_gap_is_cut_short_in_the_clip(frames, tmp_path):
+    rec = ClipRecorder(profile(), tmp_path, pre_s=1, post_s=8, fps=10)
+    for f in frames[:40] + frames[100:160]:  # 6 s without frames (stream lost) after the alert
+        rec.push(f)
+        if f.index == 30:
+            rec.on_alert(alert_at(f))
+    clip = next(c for c in rec.close() if c.kind == "clip")
+    # frames 20..39 (20), the gap shown for at most 2 s (20), then 100..110 (11)
+    assert clip.frames == len(read_clip(clip.path)) == 20 + 20 + 11
