@@ -75,5 +75,6 @@ def new_page(chromium, gateway):
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    page.evaluate("document.querySelector('.toast-host')?.remove()")  # transient notices hide the page
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -23,13 +23,20 @@ function writeFilters() {
 }
 
 function matches(inc) {
-  if (filters.grid && inc.grid_id !== filters.grid && !(inc.grid_path || []).includes(filters.grid)) return false;
+  if (filters.grid && !within(inc.grid_id, filters.grid)) return false;
   if (filters.level && inc.level !== filters.level) return false;
   if (filters.type && inc.type !== filters.type) return false;
   if (filters.status === "active" && !OPEN_STATUSES.includes(inc.status)) return false;
   if (filters.status && filters.status !== "active" && filters.status !== "all" && inc.status !== filters.status) return false;
   if (filters.overdue && !inc.overdue) return false;
   return true;
+}
+
+// grid id -> parent id, to match live incidents against a community or street filter
+const parents = new Map();
+function within(gridId, ancestor) {
+  for (let g = gridId, hops = 0; g && hops < 20; g = parents.get(g), hops++) if (g === ancestor) return true;
+  return false;
 }
 
 function sorted() {
@@ -97,7 +104,7 @@ function render() {
     tbody.replaceChildren(h("tr", {}, h("td", { colspan: 9 }, h("div.empty", {}, h("b", {}, "No incidents match"), "New incidents appear here as they open."))));
     return;
   }
-  if (!rows.some((r) => r.id === state.selected)) state.selected = null;
+  if (!rows.some((r) => String(r.id) === state.selected)) state.selected = null;
   tbody.replaceChildren(...rows.map(row));
 }
 
@@ -106,7 +113,7 @@ const kpi = (label, value, cls = "") => h("div.kpi.panel", { class: cls }, h("di
 function row(inc) {
   const tr = h("tr", {
     dataset: { id: inc.id },
-    class: [`sevbar-${inc.severity}`, `sev-row-${inc.severity}`, inc.id === state.selected ? "selected" : "", state.fresh.has(inc.id) ? "fresh" : ""].join(" "),
+    class: [`sevbar-${inc.severity}`, `sev-row-${inc.severity}`, String(inc.id) === state.selected ? "selected" : "", state.fresh.has(inc.id) ? "fresh" : ""].join(" "),
     onclick: () => select(inc.id), ondblclick: () => openIncident(inc.id),
   },
   h("td", {}, sevBadge(inc.severity)),
@@ -162,8 +169,8 @@ function renderMute() {
 
 // ---------- selection and actions ----------
 function select(id) {
-  state.selected = id;
-  tbody.querySelectorAll("tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.id === id));
+  state.selected = String(id);
+  tbody.querySelectorAll("tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.id === state.selected));
   const tr = tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`);
   tr && tr.scrollIntoView({ block: "nearest" });
 }
@@ -171,7 +178,7 @@ function select(id) {
 function move(step) {
   const rows = sorted();
   if (!rows.length) return;
-  const i = rows.findIndex((r) => r.id === state.selected);
+  const i = rows.findIndex((r) => String(r.id) === state.selected);
   const next = rows[Math.max(0, Math.min(rows.length - 1, i < 0 ? 0 : i + step))];
   select(next.id);
 }
@@ -216,6 +223,7 @@ function showError(err) { toast(err.message, "error"); }
 (async () => {
   await shell("board");
   const grids = await get("/api/grids", { limit: 500 }).then((d) => d.items).catch(() => []);
+  grids.forEach((g) => parents.set(g.id, g.parent));
   layout(grids);
   await load();
   // Each time the stream (re)connects, reload the list: nothing that happened in between is missed.

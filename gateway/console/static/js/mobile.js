@@ -9,6 +9,7 @@ const TODO = ["open", "dispatched", "acknowledged", "reopened"];
 const root = $("#app");
 let user = null;
 let known = new Set();
+let editing = false;   // a half-written report must survive live refreshes
 
 function frame(title, body, { back = false } = {}) {
   const tab = location.hash.startsWith("#/history") ? "history" : "todo";
@@ -71,7 +72,7 @@ async function detail(id) {
   const pick = h("label.photo-pick", {}, pickText, photo);
   const note = h("textarea", { name: "note", placeholder: "What did you find, what did you do?" });
   const busy = (b, on) => { b.disabled = on; };
-  const resolveForm = allowed.includes("resolve") ? h("form.card.stack", { id: "resolve-form", onsubmit: async (e) => {
+  const resolveForm = allowed.includes("resolve") ? h("form.card.stack", { id: "resolve-form", oninput: () => { editing = true; }, onchange: () => { editing = true; }, onsubmit: async (e) => {
     e.preventDefault();
     if (!note.value.trim()) { toast("Please describe what was done.", "error"); note.focus(); return; }
     const b = e.target.querySelector("button[type=submit]");
@@ -108,6 +109,7 @@ async function detail(id) {
 }
 
 function route() {
+  editing = false;
   const m = location.hash.match(/^#\/i\/(.+)$/);
   const done = m ? detail(decodeURIComponent(m[1])) : list(location.hash.startsWith("#/history") ? "history" : "todo");
   return done.catch((err) => toast(err.message, "error"));
@@ -122,7 +124,7 @@ function onEvent(item) {
     chime();
     toast(`New task: ${incidentTitle(inc)}`);
   }
-  if (!$(".dialog") && !document.activeElement?.closest("form")) route();
+  if (!editing && !$(".dialog")) route();
 }
 
 (async () => {
