@@ -180,31 +180,28 @@ class IncidentService:
         return None, "unrouted: " + "; ".join(why)
 
     def _register_source(self, s: Session, alert: Alert, grid_id: str | None, now: datetime) -> None:
+        """Keep the camera / sensor row current: insert-or-ignore, then update the locked row
+        (read-then-insert would race between replicas)."""
         loc = alert.location.model_dump() if alert.location else None
         if alert.camera_id:
-            cam = s.get(Camera, alert.camera_id)
-            if cam is None:
-                s.add(Camera(id=alert.camera_id, edge_id=alert.edge_id, state="unknown", last_seen=now,
-                             grid_id=grid_id, location=loc, device={"grid_hint": alert.grid_hint}))
-            else:
-                cam.last_seen, cam.edge_id = now, alert.edge_id
-                if grid_id:
-                    cam.grid_id = grid_id
-                if loc:
-                    cam.location = loc
-                if alert.grid_hint:
-                    cam.device = {**(cam.device or {}), "grid_hint": alert.grid_hint}
+            s.execute(_insert_ignore(s, Camera).values(id=alert.camera_id, edge_id=alert.edge_id, state="unknown",
+                                                       last_seen=now, device={}))
+            cam = s.get(Camera, alert.camera_id, with_for_update=True, populate_existing=True)
+            cam.last_seen, cam.edge_id = now, alert.edge_id
+            cam.grid_id = grid_id or cam.grid_id
+            cam.location = loc or cam.location
+            if alert.grid_hint:
+                cam.device = {**(cam.device or {}), "grid_hint": alert.grid_hint}
         if alert.source.kind == "sensor":
             d = alert.details or {}
-            sensor = s.get(Sensor, alert.source.id)
-            if sensor is None:
-                sensor = Sensor(id=alert.source.id, state="online", last_seen=now)
-                s.add(sensor)
+            s.execute(_insert_ignore(s, Sensor).values(id=alert.source.id, state="online", last_seen=now))
+            sensor = s.get(Sensor, alert.source.id, with_for_update=True, populate_existing=True)
             sensor.edge_id, sensor.last_seen, sensor.last_alert_type = alert.edge_id, now, alert.type.value
             sensor.state = "offline" if alert.type.value == "sensor.offline" else "online"
-            sensor.kind = d.get("sensor_kind") or d.get("kind") or sensor.kind
+            kind = d.get("sensor_kind") or d.get("kind")
+            sensor.kind = kind if isinstance(kind, str) else sensor.kind
             battery = d.get("battery", (d.get("value") if alert.type.value == "sensor.battery_low" else None))
-            if isinstance(battery, (int, float)):
+            if isinstance(battery, (int, float)) and not isinstance(battery, bool):
                 sensor.battery = float(battery)
             sensor.grid_id = grid_id or sensor.grid_id
             sensor.location = loc or sensor.location
