@@ -277,3 +277,29 @@ def test_chirpstack_status_event_reports_a_low_battery_once(setup, prefix):
     assert (low.type.value, low.severity.value, low.details["value"]) == ("sensor.battery_low", "minor", 12.5)
     assert back.details["cleared"] is True and back.details["value"] == 95.0
     assert running.bridge.stats["duplicates"] == 1
+
+
+def test_time_stands_still_while_the_broker_is_unheard(own_broker, prefix, tmp_path):
+    clock = FakeClock(T0.timestamp())
+    cfg = bridge_config(own_broker.url, prefix, tmp_path)
+    cfg["mqtt"]["reconnect_max_s"] = 1
+    app = Running(cfg, clock)
+    try:
+        app.SETTLE_S = 0
+        app.step()                                   # heard: the watch restarts now
+        own_broker.stop()
+        wait_until(lambda: not app.subscriber.ready.is_set(), "the bridge to notice the outage")
+        clock.t += 3600                              # an hour without the broker
+        app.step()
+        assert app.bridge.stats["alerts"] == 0       # nobody was heard, nobody is blamed
+        own_broker.start()
+        wait_until(lambda: app.subscriber.ready.is_set(), "the bridge to resubscribe", timeout=30)
+        app.step()                                   # the offline clock restarts at reconnect
+        clock.t += 299
+        app.step()
+        assert app.bridge.stats["alerts"] == 0
+        clock.t += 2
+        app.step()                                   # 301 s of silence we could hear
+        assert app.bridge.stats["alerts"] == 1
+    finally:
+        app.close()

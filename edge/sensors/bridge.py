@@ -121,6 +121,12 @@ class SensorBridge:
         return self._commit({sensor.id: out.state}, [(sensor, e) for e in out.events])
 
     # -- time --------------------------------------------------------------------------------
+    def restart_watch(self, now: float | None = None) -> None:
+        """After a time we could not hear (start, broker outage): restart every offline clock."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            self.states = {sid: rules.start_watch(st, now) for sid, st in self.states.items()}
+
     def tick(self, now: float | None = None) -> list[Alert]:
         """Offline detection and durations that complete between messages."""
         now = self.clock() if now is None else now
@@ -239,6 +245,7 @@ class BridgeApp:
     command runs (and what tests run in-process with a fake clock)."""
 
     REPORT_EVERY_S = 60.0
+    SETTLE_S = 3.0
 
     def __init__(self, cfg: BridgeConfig, clock: Callable[[], float] = time.time, base: Path | None = None):
         """`base`: the folder of the config file (relative camera globs for Home Assistant)."""
@@ -255,6 +262,7 @@ class BridgeApp:
                                    on_alert=self._alarm_states_changed if self.hass else None)
         self.subscriber = SensorSubscriber(cfg, self.bridge.handle)
         self._last_report, self._reported = time.monotonic(), {}
+        self._heard_since: float | None = None   # monotonic time the subscriptions were last acknowledged
 
     def _alarm_states_changed(self, alert: Alert) -> None:
         self.hass.publish(self.bridge.alarm_states(alert.source.id))
@@ -270,8 +278,17 @@ class BridgeApp:
         return self.subscriber.ready.wait(ready_timeout) if ready_timeout is not None else True
 
     def step(self) -> None:
-        """One turn of the main loop: advance time, and report the counters now and then."""
-        self.bridge.tick()
+        """One turn of the main loop: advance time, and report the counters now and then.
+        Time only advances while we hear the broker, and only `SETTLE_S` after (re)subscribing:
+        what the broker queued for us while we were away comes first, and a silence we could
+        not hear is not a sensor's fault (the offline clock restarts)."""
+        if not self.subscriber.ready.is_set():
+            self._heard_since = None
+        elif self._heard_since is None:
+            self._heard_since = time.monotonic()
+            self.bridge.restart_watch()
+        elif time.monotonic() - self._heard_since >= self.SETTLE_S:
+            self.bridge.tick()
         summary = self.bridge.summary()
         if time.monotonic() - self._last_report >= self.REPORT_EVERY_S and summary != self._reported:
             self._last_report, self._reported = time.monotonic(), summary
