@@ -156,9 +156,14 @@ def test_clip_reaches_allowed_user_and_is_refused_to_other_grid(gateway, vtest_p
     assert http.get(f"/api/media/{clip.media_id}").status_code == 401
     assert http.get(f"/api/incidents/{inc}/media", headers=worker_b).status_code == 404
 
+    # a browser's <video> asks for ranges: served, but one viewing is one audit entry
+    r = http.get(f"/api/media/{clip.media_id}", headers={**worker_a, "Range": "bytes=1000-1999"})
+    assert r.status_code == 206 and r.content == clip_bytes[1000:2000]
+
     with gateway.db.session() as s:
         trail = [(e.actor, e.action, e.object_id) for e in s.scalars(
             select(AuditEntry).where(AuditEntry.object_type == "media").order_by(AuditEntry.id))]
+    assert trail.count(("worker-a", "media.view", clip.media_id)) == 1
     assert ("worker-a", "media.view", clip.media_id) in trail
     assert ("worker-b", "media.view_denied", clip.media_id) in trail
     assert ("worker-a", "media.download", clip.media_id) in trail
