@@ -32,6 +32,7 @@ from gateway.incidents import IncidentService, _insert_ignore, utcnow
 
 log = logging.getLogger("gridwatch.ingest")
 MAX_STATUS_BYTES = 64 * 1024
+MAX_DEAD_LETTER_BYTES = 256 * 1024
 
 
 class BadMessage(ValueError):
@@ -169,9 +170,12 @@ class Ingestor:
         return outcome.disposition
 
     def dead_letter(self, topic: str, payload: bytes, code: str, reason: str) -> str:
+        payload = bytes(payload)
+        if len(payload) > MAX_DEAD_LETTER_BYTES:  # keep the evidence, not a flood
+            reason = f"{reason} (payload of {len(payload)} bytes truncated to {MAX_DEAD_LETTER_BYTES})"
+            payload = payload[:MAX_DEAD_LETTER_BYTES]
         with self.db.session() as s:
-            s.add(DeadLetter(topic=topic[:512], payload=bytes(payload), reason=reason, reason_code=code,
-                             received_at=utcnow()))
+            s.add(DeadLetter(topic=topic[:512], payload=payload, reason=reason, reason_code=code, received_at=utcnow()))
         metrics.DEAD_LETTERS.labels(code).inc()
         log.warning("dead letter on %s (%s): %s", topic, code, reason)
         return "dead_letter"
