@@ -102,3 +102,33 @@ def test_sensor_alarms_become_incidents_routed_by_grid_and_location(system, pref
     wait_until(lambda: gw.duplicates() == before + 1, "the gateway to drop the repeat", timeout=20)
     assert gw.get("/alerts")["total"] == 2
     assert incidents()["smoke-b3-201"]["alert_count"] == 1
+
+
+@pytest.mark.slow   # ~20 s: three gateway commands start from scratch; the in-process test above is the default
+def test_the_commands_end_to_end_zigbee2mqtt_smoke_to_an_incident(broker, pg_url, tmp_path):
+    """`python -m gateway serve` and `python -m edge sensors` as real processes, a
+    Zigbee2MQTT-shaped smoke alarm in, the incident read back through the API."""
+    import uuid
+
+    import yaml
+
+    from tests.browser.gateway_proc import Gateway as GatewayProcess
+    from tests.test_sensors_restart import BridgeProcess
+
+    gw_prefix = f"gwe{uuid.uuid4().hex[:8]}"
+    gw = GatewayProcess(pg_url, broker.url, prefix=gw_prefix).start()
+    cfg = bridge_config(broker.url, gw_prefix, tmp_path)
+    path = tmp_path / "sensors.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    bridge = BridgeProcess(path)
+    sender = Sender(broker.url)
+    try:
+        sender.send(f"{gw_prefix}-z2m/b3-201-smoke", '{"smoke": true, "battery": 87, "linkquality": 120}')
+        incident = gw.wait_incident("smoke-b3-201", timeout=30)
+        assert (incident["type"], incident["grid_id"], incident["alert_count"]) == ("sensor.alarm", "G-03-07", 1)
+        detail = gw.api("GET", f"/api/incidents/{incident['id']}").json()
+        assert detail["id"] == incident["id"] and detail["source_id"] == "smoke-b3-201"
+    finally:
+        sender.close()
+        bridge.stop()
+        gw.stop()
