@@ -32,7 +32,9 @@ def _slug(text: str) -> str:
 
 
 def state_topic(cfg: BridgeConfig, sensor_id: str) -> str:
-    return f"{cfg.prefix}/sensor_state/{topics._clean(cfg.edge_id)}/{topics._clean(sensor_id)}"
+    # sensor ids cannot hold / + # (config.py); edge ids are cleaned as alerts.topics does
+    edge = re.sub(r"[/+#]", "_", cfg.edge_id)
+    return f"{cfg.prefix}/sensor_state/{edge}/{sensor_id}"
 
 
 def _availability(prefix: str, edge_id: str) -> list[dict[str, str]]:
