@@ -11,10 +11,12 @@
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import tempfile
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,22 @@ async def upload(media_id: str, request: Request, principal: Principal = Depends
     done = await run_in_threadpool(_completed, db, media_id, sha)
     if done is not None:
         return done  # a retry after the gateway already finished: nothing to do
+    async with _upload_lock(request.app, media_id):  # a retry overlapping a slow request waits its turn
+        return await _receive(request, store, db, media_id, sha, meta, relpath, start, total, principal)
+
+
+def _upload_lock(app: FastAPI, media_id: str) -> asyncio.Lock:
+    locks = getattr(app.state, "media_upload_locks", None)
+    if locks is None:
+        locks = app.state.media_upload_locks = weakref.WeakValueDictionary()
+    lock = locks.get(media_id)
+    if lock is None:
+        lock = locks[media_id] = asyncio.Lock()
+    return lock
+
+
+async def _receive(request: Request, store: MediaStore, db, media_id: str, sha: str, meta: dict[str, Any],
+                   relpath: str, start: int, total: int, principal: Principal):
     try:
         received = await store.append(media_id, start, request.stream())
     except StorageError as e:
@@ -142,7 +160,6 @@ async def upload(media_id: str, request: Request, principal: Principal = Depends
         UPLOADS.labels("hash_mismatch").inc()
         return _err(e.status, e.code, e.message, received=0)
     UPLOADS.labels("complete").inc()
-    meta = {**meta, "edge_id": meta.get("edge_id"), "uploaded_by": principal.username}
     return await run_in_threadpool(_register, db, media_id, relpath, sha_got, size, meta, _now(request), principal)
 
 

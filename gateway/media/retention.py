@@ -2,6 +2,13 @@
 
 Order of the rules: age first (per camera and kind), then size (per camera, then in total),
 always oldest first and never an item that belongs to an open incident.
+
+The policy, as YAML (GRIDWATCH_MEDIA_RETENTION names the file):
+
+    max_age_days: {clip: 30, snapshot: 90, photo: 365}
+    cameras: {cam-lawn-01: {clip: 7}}          # per camera and kind, overrides max_age_days
+    max_total_bytes: 200000000000              # the whole media directory
+    camera_max_bytes: {cam-gate-02: 20000000000}
 """
 from __future__ import annotations
 
