@@ -93,6 +93,8 @@ class OutboxRelay:
         self._sender.close()
 
     def wait_connected(self, timeout: float) -> bool:
+        """Connect (if not yet) and wait for the broker; True when connected."""
+        self._connect()
         return self._connected.wait(timeout)
 
     def _connect(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,14 @@ class Webhook(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=16, description="shared HMAC key, at least 16 characters")
-    topics: list[str] = Field(default_factory=lambda: ["#"], description="MQTT filters on the event topic")
+    topics: list[str] = Field(default_factory=lambda: ["#"],
+                              description="MQTT filters (+, #) or shell globs (*, ?) on the event topic, "
+                                          "e.g. gridwatch/incidents/G-03-* for one community's grids")
     timeout_s: float = 10.0
 
     def wants(self, topic: str) -> bool:
-        return any(topic_matches_sub(f, topic) for f in self.topics)
+        return any(fnmatchcase(topic, f) if ("*" in f or "?" in f) else topic_matches_sub(f, topic)
+                   for f in self.topics)
 
 
 class WebhookError(Exception):
