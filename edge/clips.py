@@ -148,7 +148,8 @@ class ClipRecorder:
         self._size: tuple[int, int] | None = None
         self._active: _ActiveClip | None = None
         self._half_period = timedelta(seconds=0.5 / self.fps)
-        self.dropped_frames = 0
+        self.dropped_frames = 0  # the encoder fell too far behind: frames left out of a clip
+        self.bad_frames = 0
         self.errors = 0
         self._jobs: queue.Queue = queue.Queue(maxsize=MAX_QUEUED_FRAMES)
         self._done: queue.Queue[FinishedClip] = queue.Queue()
@@ -158,8 +159,15 @@ class ClipRecorder:
     # ---- detection thread -------------------------------------------------------------------
 
     def push(self, frame: Frame, tracks: Iterable[Any] | None = None) -> None:
-        """Keep this frame (downscaled) for future clips, and feed the clip being recorded."""
+        """Keep this frame (downscaled) for future clips, and feed the clip being recorded.
+        A frame that is not a BGR or grey uint8 image is refused and counted (`bad_frames`)."""
         img = frame.image
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim not in (2, 3) \
+                or min(img.shape[:2]) < 8 or (img.ndim == 3 and img.shape[2] != 3):
+            self.bad_frames += 1
+            return
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
         if self._size is None:
             self._size = clip_size(img.shape[1], img.shape[0], self.clip_width)
         if (img.shape[1], img.shape[0]) != self._size:

@@ -219,3 +219,19 @@ def test_a_stream_gap_is_cut_short_in_the_clip(frames, tmp_path):
     clip = next(c for c in rec.close() if c.kind == "clip")
     # frames 20..39 (20), the gap shown for at most 2 s (20), then 100..110 (11)
     assert clip.frames == len(read_clip(clip.path)) == 20 + 20 + 11
+
+
+def test_bad_frames_are_refused_and_counted_grey_frames_kept(frames, tmp_path):
+    rec = ClipRecorder(profile(), tmp_path, pre_s=1, post_s=1, fps=10)
+    bad = [None, np.zeros((4, 4, 3), np.uint8), np.zeros((480, 640, 3), np.float32), np.zeros((480, 640, 4), np.uint8)]
+    for i, f in enumerate(frames[:40]):
+        if i % 10 == 5:
+            rec.push(Frame(f.index, bad[i // 10], f.ts, f.pos_s))
+            continue
+        image = cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY) if i >= 20 else f.image
+        rec.push(Frame(f.index, image, f.ts, f.pos_s))
+        if i == 26:
+            rec.on_alert(alert_at(f))
+    clip = next(c for c in rec.close() if c.kind == "clip")
+    assert rec.bad_frames == 4 and rec.errors == 0
+    assert len(read_clip(clip.path)) == clip.frames == 21  # the refused frames are held over
