@@ -19,7 +19,7 @@ def compose_config() -> dict:
 def test_compose_is_valid_and_complete():
     cfg = compose_config()
     services = cfg["services"]
-    assert {"mosquitto", "postgres", "gateway", "edge", "camera"} <= set(services)
+    assert {"mosquitto", "postgres", "gateway", "edge", "sensors", "camera"} <= set(services)
     gw_env = services["gateway"]["environment"]
     assert gw_env["GRIDWATCH_DB_URL"].startswith("postgresql+psycopg://")
     assert gw_env["GRIDWATCH_MQTT_URL"] == "mqtt://mosquitto:1883"
