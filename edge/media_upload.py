@@ -153,7 +153,12 @@ class MediaUploader:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if not self.run_once():
+            try:
+                busy = self.run_once()
+            except Exception:  # e.g. the queue's disk: log, and keep the thread alive for the next round
+                log.exception("media upload round failed")
+                busy = 0
+            if not busy:
                 self._wake.wait(1.0)
                 self._wake.clear()
 
@@ -172,7 +177,7 @@ class MediaUploader:
                 self.stats.rejected += 1
                 log.error("media %s rejected by the gateway, not retried: %s", media_id, e)
                 self._set(media_id, state="rejected", last_error=str(e))
-            except (Retry, httpx.HTTPError, OSError) as e:
+            except (Retry, httpx.HTTPError, OSError, ValueError) as e:  # ValueError: a garbled answer
                 self.stats.retries += 1
                 delay = self.backoff.base(attempts + 1) * (1.0 - self.backoff.jitter * random.random())
                 log.warning("media %s: upload failed (%s), retrying in %.0f s", media_id, e or type(e).__name__,
