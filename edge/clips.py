@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import queue
 import subprocess
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
