@@ -21,8 +21,8 @@ from camera_profiles.schema import Tamper
 from edge.detect.events import Event, Scale
 
 REF_LEARN_S = 30.0       # the reference follows slow changes of a normal view
-CHECK_WIDTH = 96         # features are computed on this small a view...
-CHECK_EVERY_S = 0.5      # ...this often: tamper is a matter of seconds, not frames
+SHRINK = 4               # the view is compared at 1/4 of the work size (integer: INTER_AREA's fast path)...
+CHECK_EVERY_S = 1.0      # ...this often: tamper is a matter of seconds, not frames
 COVERED_CV = 0.35        # contrast below this share of the reference's...
 FLAT_STD = 4.0           # ...or a flat view (grey levels)
 DEFOCUS_SHARP = 0.3      # fine detail below this share of the reference's
@@ -44,8 +44,7 @@ class TamperRule:
     def __init__(self, cfg: Tamper, scale: Scale):
         self.cfg = cfg
         self.scale = scale
-        self.cw = min(CHECK_WIDTH, scale.w)
-        self.ch = max(8, round(scale.h * self.cw / scale.w))
+        self.cw, self.ch = max(8, scale.w // SHRINK), max(8, scale.h // SHRINK)
         self.mx, self.my = round(self.cw * MARGIN), round(self.ch * MARGIN)
         self.conds = {k: _Cond(k) for k in ("covered", "defocus", "moved") if getattr(cfg, k)}
         self.reset()
@@ -63,7 +62,7 @@ class TamperRule:
         small = cv2.resize(grey, (self.cw, self.ch), interpolation=cv2.INTER_AREA).astype(np.float32)
         mean, std = cv2.meanStdDev(small)
         m, s = float(mean[0, 0]), float(std[0, 0])
-        lap = cv2.Laplacian(grey, cv2.CV_32F, ksize=1)
+        lap = cv2.Laplacian(grey, cv2.CV_16S, ksize=1)  # fine detail at the work size
         lap_std = float(cv2.meanStdDev(lap)[1][0, 0])
         grey_std = float(cv2.meanStdDev(grey)[1][0, 0])
         sharp = lap_std**2 / max(grey_std**2, 1.0)

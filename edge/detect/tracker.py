@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge.detect.blobs import Blob
 
 
@@ -74,20 +76,9 @@ class Tracker:
         self.ended = []
 
     def update(self, blobs: list[Blob], t: float) -> list[Track]:
-        pairs = []
-        for ti, tr in enumerate(self.tracks):
-            px, py = tr.predict(t)
-            lb = tr.last
-            speed_px = (abs(tr.vx) + abs(tr.vy)) * max(0.0, t - tr.last_seen_t)
-            gate = max(self.s.min_gate_px, 0.75 * max(lb.w, lb.h)) + 0.5 * speed_px
-            for bi, b in enumerate(blobs):
-                bx, by = b.centre
-                d = ((bx - px) ** 2 + (by - py) ** 2) ** 0.5
-                if d <= gate:
-                    pairs.append((d / gate, ti, bi))
-        pairs.sort()
+        pairs = self._candidates(blobs, t)
         used_t, used_b = set(), set()
-        for _, ti, bi in pairs:
+        for ti, bi in pairs:
             if ti in used_t or bi in used_b:
                 continue
             used_t.add(ti)
@@ -112,6 +103,20 @@ class Tracker:
                 alive.append(tr)
         self.tracks = alive
         return alive
+
+    def _candidates(self, blobs: list[Blob], t: float) -> list[tuple[int, int]]:
+        """(track, blob) index pairs within the track's gate, nearest (relative to the gate) first."""
+        if not self.tracks or not blobs:
+            return []
+        pred = np.array([tr.predict(t) for tr in self.tracks])                      # (T, 2)
+        size = np.array([max(tr.last.w, tr.last.h) for tr in self.tracks])
+        speed = np.array([(abs(tr.vx) + abs(tr.vy)) * max(0.0, t - tr.last_seen_t) for tr in self.tracks])
+        gate = np.maximum(self.s.min_gate_px, 0.75 * size) + 0.5 * speed
+        centres = np.array([b.centre for b in blobs])                                # (B, 2)
+        rel = np.hypot(*(centres[None, :, :] - pred[:, None, :]).transpose(2, 0, 1)) / gate[:, None]
+        ti, bi = np.nonzero(rel <= 1.0)
+        order = np.argsort(rel[ti, bi], kind="stable")
+        return list(zip(ti[order].tolist(), bi[order].tolist()))
 
     def _observe(self, tr: Track, b: Blob, t: float) -> None:
         if tr.history:

@@ -1,0 +1,228 @@
+"""Detection cost against decode cost, and detection quality on the labelled scenarios.
+
+Baseline: decoding the same H.264 clip (vtest re-encoded by Debian's ffmpeg at 720p and 1080p,
+25 fps, cached under /tmp/gridwatch-bench) with OpenCV, measured in the same run. Figures are
+CPU time (all threads of this process), so they mean the same on a busier machine.
+- analysis / decode: CPU of `CameraPipeline.process` (all rules on) per analysed frame, over
+  the CPU of decoding one frame (grab + retrieve). Target: <= 0.15 at 1080p.
+- streams per core: 1080p 25 fps streams one core sustains, decode included (every frame
+  grabbed, 5 fps retrieved and analysed), against Debian's `motion` 4.5.1 measured here at
+  about 0.43 core per stream.
+- work-frame preparation: what the choices cost (resize methods vs the grid sample used).
+- scenario scores: recall and false alarms per alert type over tests/scenarios.py.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from camera_profiles.schema import CameraProfile
+from edge import pipeline as pipeline_mod
+from edge.frames import Frame
+from edge.pipeline import CameraPipeline
+
+VTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
+CACHE = Path("/tmp/gridwatch-bench")
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
+FPS, DETECT_FPS, SECONDS = 25, 5, 20
+MOTION_CORE_PER_STREAM = 0.43  # Debian motion 4.5.1, 1080p 25 fps, measured on this machine class
+
+ALL_RULES = {
+    "id": "bench", "source": str(VTEST), "detect": {"fps": DETECT_FPS},
+    "privacy_masks": [[[0.0, 0.0], [0.25, 0.0], [0.25, 0.08], [0.0, 0.08]]],
+    "zones": [{"name": "lawn", "polygon": [[0.02, 0.62], [0.42, 0.64], [0.45, 0.98], [0.02, 0.98]],
+               "intrusion": {"min_seconds": 1.0}, "loitering": {"seconds": 20}},
+              {"name": "walk", "polygon": [[0.3, 0.3], [1.0, 0.3], [1.0, 0.8], [0.3, 0.5]],
+               "intrusion": {"min_seconds": 1.0}}],
+    "lines": [{"name": "gate", "points": [[0.70, 0.30], [0.70, 0.75]]}],
+    "falling_object": {"region": [[0.40, 0.0], [0.76, 0.0], [0.76, 0.19], [0.40, 0.19]]},
+    "tamper": {"min_seconds": 3},
+}
+
+
+def clip(height: int) -> Path:
+    """vtest as a camera-like H.264 stream (made once with Debian's ffmpeg, cached)."""
+    path = CACHE / f"vtest{height}.mp4"
+    if not path.exists():
+        ffmpeg = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.mp4")
+        subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-i", str(VTEST), "-vf",
+                        f"scale=-2:{height},fps={FPS}", "-t", str(SECONDS), "-c:v", "libx264", "-preset", "veryfast",
+                        "-g", "50", "-bf", "0", "-pix_fmt", "yuv420p", str(tmp)], check=True, timeout=300)
+        tmp.rename(path)
+    return path
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    """One decoder thread: the CPU of decode and of analysis can then be told apart, and a
+    core's worth of work is what one core does."""
+    return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+
+
+def measure(path: Path) -> dict[str, float]:
+    """CPU seconds per frame to grab (demux + decode), to retrieve (convert to BGR), and per
+    analysed frame (every 5th, as at detect fps 5) to analyse with all rules on, interleaved as
+    in the edge worker. Plus a decode-only pass over the whole clip as the baseline."""
+    cap = _open(path)
+    grab = retrieve = 0.0
+    n = 0
+    while True:
+        a = time.process_time()
+        if not cap.grab():
+            break
+        b = time.process_time()
+        cap.retrieve()
+        grab += b - a
+        retrieve += time.process_time() - b
+        n += 1
+    cap.release()
+
+    pipe = CameraPipeline(CameraProfile.model_validate(ALL_RULES), "bench")
+    cap = _open(path)
+    step = FPS // DETECT_FPS
+    busy, analysed, index, alerts = 0.0, 0, 0, Counter()
+    while cap.grab():
+        if index % step == 0:
+            frame = Frame(index, cap.retrieve()[1], T0 + timedelta(seconds=index / FPS), index / FPS)
+            a = time.process_time()
+            for alert in pipe.process(frame):
+                alerts[alert.type.value] += 1
+            busy += time.process_time() - a
+            analysed += 1
+        index += 1
+    cap.release()
+    return {"grab": grab / n, "retrieve": retrieve / n, "analysis": busy / analysed, "alerts": alerts}
+
+
+def prep_costs(path: Path) -> dict[str, float]:
+    """CPU per frame of ways to make the ~320 px grey work frame from one decoded frame."""
+    cap = _open(path)
+    img = cap.read()[1]
+    cap.release()
+    h, w = img.shape[:2]
+    size = (320, round(h * 320 / w))
+    step = pipeline_mod.work_step(w, 640)
+    ways = {
+        "resize INTER_AREA + grey": lambda: cv2.cvtColor(cv2.resize(img, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY),
+        "resize INTER_LINEAR + grey": lambda: cv2.cvtColor(cv2.resize(img, size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2GRAY),
+        "grey + resize INTER_LINEAR": lambda: cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_LINEAR),
+        "grid sample, green (used)": lambda: pipeline_mod.sample_grey(img, step),
+    }
+    out = {}
+    for name, fn in ways.items():
+        k = 50
+        a = time.process_time()
+        for _ in range(k):
+            fn()
+        out[name] = (time.process_time() - a) / k
+    return out
+
+
+def work_width_costs(path: Path, dec: float) -> dict[int, float]:
+    """Analysis / decode at other work widths (for the record of why ~320)."""
+    out = {}
+    saved = pipeline_mod.WORK_WIDTH
+    try:
+        for width in (160, 320, 640):
+            pipeline_mod.WORK_WIDTH = width
+            prof = CameraProfile.model_validate({**ALL_RULES, "detect": {"fps": DETECT_FPS, "width": 1920}})
+            pipe = CameraPipeline(prof, "bench")
+            frames = []
+            cap = _open(path)
+            for i in range(200):
+                ok = cap.grab()
+                if not ok:
+                    break
+                if i % 5 == 0:
+                    frames.append(Frame(i, cap.retrieve()[1], T0 + timedelta(seconds=i / FPS), i / FPS))
+            cap.release()
+            a = time.process_time()
+            for f in frames:
+                pipe.process(f)
+            out[width] = (time.process_time() - a) / len(frames) / dec
+    finally:
+        pipeline_mod.WORK_WIDTH = saved
+    return out
+
+
+def scenario_scores() -> tuple[Table, float]:
+    from tests import scenarios as S
+
+    expected, hits, false = Counter(), Counter(), Counter()
+    a = time.perf_counter()
+    for scn in S.catalogue():
+        alerts = S.run(scn)
+        score = S.score(scn, alerts)
+        for e in scn.expected:
+            expected[e.type] += 1
+        for e, _ in score.hits:
+            hits[e.type] += 1
+        for al in score.false + score.doubled:
+            false[al.type.value] += 1
+    took = time.perf_counter() - a
+    table = Table(title=f"scenario scores ({len(S.catalogue())} labelled scenarios on real footage)")
+    for col in ("alert type", "expected", "found", "recall", "false/doubled"):
+        table.add_column(col, justify="right" if col != "alert type" else "left")
+    for kind in S.RULE_TYPES:
+        if expected[kind] or false[kind]:
+            rec = f"{hits[kind] / expected[kind]:.2f}" if expected[kind] else "-"
+            table.add_row(kind, str(expected[kind]), str(hits[kind]), rec, str(false[kind]))
+    return table, took
+
+
+def run(console: Console) -> None:
+    speed = Table(title=f"analysis (all rules) vs H.264 decode of the same frame, {FPS} fps clips, CPU ms")
+    for col in ("clip", "decode", "analysis", "ratio", "target", "alerts raised"):
+        speed.add_column(col, justify="right" if col not in ("clip", "alerts raised") else "left")
+    per_stream = per_stream_decode_only = dec1080 = 0.0
+    for height in (720, 1080):
+        m = measure(clip(height))
+        dec = m["grab"] + m["retrieve"]
+        speed.add_row(f"{height}p", f"{1000 * dec:.2f}", f"{1000 * m['analysis']:.2f}", f"{m['analysis'] / dec:.3f}",
+                      "<= 0.15" if height == 1080 else "",
+                      ", ".join(f"{k} {v}" for k, v in sorted(m["alerts"].items())) or "-")
+        if height == 1080:
+            dec1080 = dec
+            # one stream for one second: every frame grabbed, DETECT_FPS of them retrieved and analysed
+            per_stream_decode_only = FPS * m["grab"] + DETECT_FPS * m["retrieve"]
+            per_stream = per_stream_decode_only + DETECT_FPS * m["analysis"]
+    console.print(speed)
+
+    cores = Table(title=f"1080p {FPS} fps streams per core (decode included, analysis at {DETECT_FPS} fps)")
+    for col in ("", "core/stream", "streams/core", "vs motion"):
+        cores.add_column(col, justify="right" if col else "left")
+    cores.add_row(f"decode only (grab all, retrieve {DETECT_FPS} fps)", f"{per_stream_decode_only:.3f}", f"{1 / per_stream_decode_only:.1f}", "")
+    cores.add_row("gridwatch (decode + all rules)", f"{per_stream:.3f}", f"{1 / per_stream:.1f}",
+                  f"{per_stream / MOTION_CORE_PER_STREAM:.2f}")
+    cores.add_row("motion 4.5.1 (reference measured here)", f"{MOTION_CORE_PER_STREAM:.2f}",
+                  f"{1 / MOTION_CORE_PER_STREAM:.1f}", "1.00")
+    console.print(cores)
+
+    prep = Table(title="making the ~320 px grey work frame from a 1080p frame")
+    prep.add_column("method")
+    prep.add_column("ms", justify="right")
+    prep.add_column("/ decode", justify="right")
+    for name, cost in prep_costs(clip(1080)).items():
+        prep.add_row(name, f"{1000 * cost:.3f}", f"{cost / dec1080:.3f}")
+    console.print(prep)
+
+    widths = Table(title="analysis / decode at 1080p by work width")
+    widths.add_column("work width", justify="right")
+    widths.add_column("analysis / decode", justify="right")
+    for width, ratio in work_width_costs(clip(1080), dec1080).items():
+        widths.add_row(f"{width}{' (used)' if width == pipeline_mod.WORK_WIDTH else ''}", f"{ratio:.3f}")
+    console.print(widths)
+
+    table, took = scenario_scores()
+    console.print(table)
+    console.print(f"[dim]scenarios took {took:.1f} s")
