@@ -3,10 +3,9 @@ server-sent events stream (`GET /api/stream`).
 
 The pages are static HTML/CSS/ES modules that talk to the REST API in the browser. This
 router only serves them, picks the landing page by role, and turns the incident-events
-feed (`GET /api/events?after=`) into server-sent events. It reaches the API through the
-app itself (in-process ASGI calls carrying the caller's credentials), so the API's auth
-and visibility rules apply unchanged, and polling the shared feed keeps several gateway
-replicas consistent.
+feed (the query behind `GET /api/events?after=`, with the caller's grid visibility) into
+server-sent events. Polling the shared table, rather than listening in-process, keeps
+several gateway replicas consistent.
 """
 from __future__ import annotations
 
@@ -14,19 +13,23 @@ import asyncio
 import json
 from pathlib import Path
 
-import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from gateway.api.catalog import events as events_after
 from gateway.api.common import visible_filter
-from gateway.auth import READ_ROLES, Principal, require_role
+from gateway.auth import COOKIE, READ_ROLES, AuthError, Principal, authenticate, current_principal, require_role
 from gateway.db.models import AlertRow, IncidentEvent
 
 STATIC = Path(__file__).parent / "static"
 POLL_S = 1.0          # how often the stream polls the events feed
 KEEPALIVE_S = 15.0    # a comment line now and then keeps proxies from closing an idle stream
+REAUTH_S = 15.0       # a revoked token or disabled user stops its streams this soon
+# A stream ends after this long and the browser reconnects at once with Last-Event-ID, losing
+# nothing: this bounds how long an open console can hold up a gateway's graceful shutdown.
+MAX_AGE_S = 30.0
 BATCH = 200
 
 router = APIRouter(include_in_schema=False)
@@ -85,30 +88,18 @@ async def favicon() -> FileResponse:
     return FileResponse(STATIC / "logo.svg", media_type="image/svg+xml")
 
 
-def _internal(request: Request) -> httpx.AsyncClient:
-    """A client that calls this same app in-process, as the caller (same token/cookie)."""
-    headers = {}
-    if auth := request.headers.get("authorization"):
-        headers["authorization"] = auth
-    if cookie := request.headers.get("cookie"):
-        headers["cookie"] = cookie
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app),
-                             base_url="http://gateway.internal", headers=headers, timeout=10.0)
-
-
 def landing_for(role: str | None) -> str:
     """Where a user lands after login: grid workers on their phone view, others on the board."""
     return "/m/" if role == "grid_worker" else "/console/"
 
 
 @router.get("/")
-async def root(request: Request) -> RedirectResponse:
-    async with _internal(request) as client:
-        me = await client.get("/api/me")
-    if me.status_code != 200:
+def root(request: Request) -> RedirectResponse:
+    try:
+        principal = current_principal(request)
+    except AuthError:
         return RedirectResponse("/login", status_code=303)
-    role = (me.json().get("user") or me.json()).get("role")
-    return RedirectResponse(landing_for(role), status_code=303)
+    return RedirectResponse(landing_for(principal.role), status_code=303)
 
 
 def sse_message(event_id: int | str, event: str, data: dict) -> str:
@@ -116,66 +107,62 @@ def sse_message(event_id: int | str, event: str, data: dict) -> str:
     return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+reader = require_role(*READ_ROLES)
+
+
 @router.get("/api/stream")
-async def stream(request: Request, after: str | None = None) -> Response:
+async def stream(request: Request, after: int | None = None, principal: Principal = Depends(reader)) -> Response:
     """Incident events as server-sent events, resuming after `Last-Event-ID` (or `?after=`).
 
     Without either, the stream starts from now: the page has just loaded the current list.
+    The position is sent first (an `id:` line alone), so a reconnect resumes from it even
+    when no event came in between.
     """
-    start = request.headers.get("last-event-id") or after
-    client = _internal(request)
-    try:
-        first = await _poll(client, start, limit=1 if start is None else BATCH)
-    except Exception:
-        await client.aclose()
-        raise
-    if first.status_code != 200:
-        await client.aclose()
-        return Response(first.content, status_code=first.status_code,
-                        media_type=first.headers.get("content-type", "application/json"))
+    header = request.headers.get("last-event-id", "").strip()
+    if header.isdigit():
+        after = int(header)
+    service = request.app.state.service
+    if after is None:
+        after = await run_in_threadpool(_newest_event_id, request.app.state.db) or 0
+    token = _token_of(request)
+    loop = asyncio.get_running_loop()
 
     async def events():
-        last = start
-        items = first.json().get("items", [])
-        if start is None:
-            # Start from now: the page has just loaded the current list, no history to replay.
-            last = await run_in_threadpool(_newest_event_id, request.app.state.db)
-            items = []
-        try:
-            yield "retry: 2000\n\n"
-            idle = 0.0
-            while True:
-                for item in items:
-                    last = item["id"]
-                    yield sse_message(item["id"], "incident", item)
-                if await request.is_disconnected():
+        nonlocal principal
+        last = after
+        started = checked = loop.time()
+        idle = 0.0
+        yield f"retry: 2000\nid: {last}\n\n"
+        while loop.time() - started < MAX_AGE_S:
+            if loop.time() - checked >= REAUTH_S:
+                checked = loop.time()
+                try:
+                    principal = await run_in_threadpool(authenticate, request, token)
+                except AuthError as e:
+                    yield sse_message(last, "error", {"status": e.status, "message": e.message})
                     return
-                if items:
+            page = await run_in_threadpool(events_after, after=last, limit=BATCH, principal=principal, svc=service)
+            for item in page["items"]:
+                last = item["id"]
+                yield sse_message(item["id"], "incident", item)
+            if await request.is_disconnected():
+                return
+            if len(page["items"]) < BATCH:
+                await asyncio.sleep(POLL_S)
+                idle = 0.0 if page["items"] else idle + POLL_S
+                if idle >= KEEPALIVE_S:
                     idle = 0.0
-                else:
-                    await asyncio.sleep(POLL_S)
-                    idle += POLL_S
-                    if idle >= KEEPALIVE_S:
-                        idle = 0.0
-                        yield ": keepalive\n\n"
-                resp = await _poll(client, last, BATCH)
-                if resp.status_code != 200:
-                    # Token expired or revoked: tell the page, which sends the user to login.
-                    yield sse_message(last or 0, "error", {"status": resp.status_code})
-                    return
-                items = resp.json().get("items", [])
-        finally:
-            await client.aclose()
+                    yield ": keepalive\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _poll(client: httpx.AsyncClient, after, limit: int) -> httpx.Response:
-    params = {"limit": limit}
-    if after is not None:
-        params["after"] = after
-    return await client.get("/api/events", params=params)
+def _token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(COOKIE) or None
 
 
 def _newest_event_id(db) -> int | None:

@@ -57,15 +57,20 @@ export async function logout() {
   location.href = "/login";
 }
 
-/** Server-sent incident events; calls onEvent(item) and onState("live"|"down"). */
+/**
+ * Server-sent incident events; calls onEvent(item) and onState("live"|"down", fresh).
+ * The browser reconnects by itself with Last-Event-ID, missing nothing; `fresh` is true
+ * when the stream had to start over from "now", so the page should reload its list.
+ */
 export function liveEvents(onEvent, onState = () => {}) {
   let source = null;
   let lastId = null;
   let retry = null;
   const open = () => {
     const url = lastId ? `/api/stream?after=${encodeURIComponent(lastId)}` : "/api/stream";
+    let fresh = !lastId;
     source = new EventSource(url, { withCredentials: true });
-    source.onopen = () => onState("live");
+    source.onopen = () => { onState("live", fresh); fresh = false; };
     source.addEventListener("incident", (e) => {
       lastId = e.lastEventId || lastId;
       try { onEvent(JSON.parse(e.data)); } catch (err) { console.error("bad event", err); }

@@ -226,10 +226,10 @@ function showError(err) { toast(err.message, "error"); }
   grids.forEach((g) => parents.set(g.id, g.parent));
   layout(grids);
   await load();
-  // Each time the stream (re)connects, reload the list: nothing that happened in between is missed.
-  liveEvents(onEvent, (st) => {
+  // When the stream starts over from "now", reload the list so nothing in between is missed.
+  liveEvents(onEvent, (st, fresh) => {
     setLive(st);
-    if (st === "live") load().catch(showError);
+    if (st === "live" && fresh) load().catch(showError);
   });
   setInterval(() => tickCountdowns(tbody), 1000);
   window.addEventListener("focus", () => { document.title = "Incident board · gridwatch"; });
