@@ -135,3 +135,15 @@ def camera_alert(camera_id: str, *, type_: str = "intrusion", severity: str = "m
             "frame": 250, "zone": "lawn", "line": None, "bbox": bbox, "score": 0.91,
             "details": {"pos_s": 25.0, **({"track": track} if track else {})}, "snapshot": snapshot,
             "location": {"lat": 36.7260, "lon": 104.8411}, "grid_hint": grid}
+
+
+def sensor_alert(sensor_id: str, *, type_: str = "sensor.battery_low", severity: str = "minor", grid: str = "G-03-07",
+                 details: dict | None = None, edge_id: str = "edge-console-test") -> dict:
+    from alerts import new_alert_id
+
+    now = datetime.now(timezone.utc)
+    return {"schema": "gridwatch.alert/1", "id": new_alert_id(), "edge_id": edge_id,
+            "source": {"kind": "sensor", "id": sensor_id}, "camera_id": None, "type": type_, "severity": severity,
+            "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z", "frame": None, "zone": None,
+            "line": None, "bbox": None, "score": None, "details": details or {}, "snapshot": None,
+            "location": {"lat": 36.7290, "lon": 104.8440}, "grid_hint": grid}

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from alerts import topics
 from tests.browser.conftest import screenshot
-from tests.browser.gateway_proc import ADMIN_TOKEN, PASSWORD, camera_alert, publish, vtest_snapshot
+from tests.browser.gateway_proc import ADMIN_TOKEN, PASSWORD, camera_alert, publish, sensor_alert, vtest_snapshot
 
 OPERATOR = "street.duty"      # operator for the whole street office (S-01)
 WORKER = "worker.g0307"       # grid worker of G-03-07 (the campus lawn)
@@ -201,9 +201,16 @@ def test_map_draws_the_grids_and_highlights_the_incident_grid(gateway, new_page)
     assert page.js_errors == []
 
 
-def test_devices_and_figures_pages(gateway, new_page):
+def test_devices_and_figures_pages(gateway, new_page, vtest_path):
     edge = unique("edge-test")
     camera = unique("cam-gate")
+    sensor = unique("smoke-b3")
+    watched = unique("cam-walkway")
+    send_alert(gateway, watched, snapshot=vtest_snapshot(vtest_path, PEDESTRIAN_BOX, PEDESTRIAN_TRACK))
+    low = sensor_alert(sensor, details={"battery": 12})
+    publish(gateway.mqtt_url, topics.alert(low["edge_id"], sensor, prefix=gateway.prefix), low)
+    gateway.wait_incident(watched)
+    gateway.wait_incident(sensor)
     publish(gateway.mqtt_url, topics.edge_status(edge, prefix=gateway.prefix),
             {"state": "online", "ts": "2026-11-21T08:00:00.000Z"}, retain=True)
     publish(gateway.mqtt_url, topics.camera_status(edge, camera, prefix=gateway.prefix),
@@ -214,6 +221,10 @@ def test_devices_and_figures_pages(gateway, new_page):
     expect(page.locator(f"#edges tr[data-id='{edge}']")).to_contain_text("online")
     expect(page.locator(f"#cameras tr[data-id='{camera}']")).to_contain_text("streaming")
     expect(page.locator(f"#cameras tr[data-id='{camera}']")).to_contain_text("9.8")
+    thumb = page.locator(f"#cameras tr[data-id='{watched}'] img.thumb")
+    expect(thumb).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    expect(page.locator(f"#sensors tr[data-id='{sensor}']")).to_contain_text("12%")
     screenshot(page, "devices")
 
     page.goto("/console/figures")

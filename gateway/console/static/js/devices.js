@@ -1,7 +1,7 @@
 // Edges, cameras and sensors: online/offline from the retained status topics, last frame,
 // fps, last snapshot, battery. Refreshed every few seconds.
 import { get } from "./api.js";
-import { $, fmtAgo, fmtTime, h, shell, toast } from "./ui.js";
+import { $, fmtAgo, fmtTime, h, shell, toast, typeLabel } from "./ui.js";
 
 const root = $("#app");
 const REFRESH_MS = 5000;
@@ -55,7 +55,7 @@ async function render() {
     h("section.panel", { id: "sensors" }, h("header", {}, h("h2", {}, "Sensors")),
       table(["Sensor", "Kind", "State", "Last seen", "Battery", "Last alert", "Grid"], sensors && sensors.map((s) => h("tr", { dataset: { id: s.id } },
         h("td.mono", {}, s.id), h("td", {}, s.kind || "—"), h("td", {}, stateBadge(s.state)), h("td", {}, fmtAgo(s.last_seen)),
-        h("td", {}, battery(s.battery)), h("td", {}, s.last_alert_type || "—"), h("td.mono", {}, s.grid_id || "—"))), "No sensors yet")));
+        h("td", {}, battery(s.battery)), h("td", {}, s.last_alert_type ? typeLabel(s.last_alert_type) : "—"), h("td.mono", {}, s.grid_id || "—"))), "No sensors yet")));
 }
 
 (async () => {
