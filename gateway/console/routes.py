@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -183,3 +184,11 @@ def last_snapshots(request: Request, principal: Principal = Depends(require_role
         for camera_id, alert_id in session.execute(stmt):
             out.setdefault(camera_id, f"/api/alerts/{alert_id}/snapshot")
     return {"items": out}
+
+
+@router.get("/api/console/config")
+def console_config(principal: Principal = Depends(reader)) -> dict:
+    """Display settings for the pages. `map_tile_url` (GRIDWATCH_MAP_TILE_URL, an XYZ template
+    such as http://tiles.local/{z}/{x}/{y}.png) puts a base map under the grids; without it
+    the map is drawn from the grids alone, as isolated monitoring rooms need."""
+    return {"map_tile_url": os.environ.get("GRIDWATCH_MAP_TILE_URL") or None}

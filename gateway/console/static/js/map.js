@@ -9,14 +9,15 @@ const root = $("#app");
 const state = { geo: null, grids: [], incidents: [], cameras: [], sensors: [], selected: new URLSearchParams(location.search).get("grid") };
 
 async function load() {
-  const [geo, grids, incidents, cameras, sensors] = await Promise.all([
+  const [geo, grids, incidents, cameras, sensors, config] = await Promise.all([
     get("/api/grids.geojson"),
     get("/api/grids", { limit: 500 }).then((d) => d.items),
     get("/api/incidents", { limit: 500, status: OPEN_STATUSES.join(",") }).then((d) => d.items),
     get("/api/cameras", { limit: 500 }).then((d) => d.items).catch(() => []),
     get("/api/sensors", { limit: 500 }).then((d) => d.items).catch(() => []),
+    get("/api/console/config").catch(() => ({})),
   ]);
-  Object.assign(state, { geo, grids, incidents, cameras, sensors });
+  Object.assign(state, { geo, grids, incidents, cameras, sensors, tileUrl: config.map_tile_url });
   render();
 }
 
@@ -38,7 +39,7 @@ function render() {
     ...state.sensors.map((s) => ({ ...(s.location || {}), kind: "sensor", state: s.state, label: `Sensor ${s.id} (${s.kind || "sensor"}) — ${s.state || "unknown"}` })),
   ];
   const map = gridMap(state.geo, {
-    open: openByGrid(), highlight: state.selected, markers, interactive: true,
+    open: openByGrid(), highlight: state.selected, markers, interactive: true, tileUrl: state.tileUrl,
     onGridClick: (id) => { state.selected = id; history.replaceState(null, "", `?grid=${encodeURIComponent(id)}`); render(); },
     onHover: (f, e) => {
       if (!f) { tip.classList.add("hidden"); return; }

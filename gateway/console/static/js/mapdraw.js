@@ -50,6 +50,7 @@ export function gridMap(geojson, options = {}) {
   const root = svg("svg", { role: "img", "aria-label": "Map of grids", preserveAspectRatio: "xMidYMid meet" });
   const layer = svg("g");
   root.append(layer);
+  if (options.tileUrl) layer.append(tiles(options.tileUrl, features, project));
   const open = options.open || {};
   const sorted = [...features].sort((a, b) => (ORDER[a.properties.level] ?? 3) - (ORDER[b.properties.level] ?? 3));
   for (const f of sorted) {
@@ -126,4 +127,35 @@ function enablePanZoom(root, getView, setView) {
   root.addEventListener("pointerup", () => { setTimeout(() => { drag = null; }, 0); });
   // A drag must not count as a click on the grid underneath.
   root.addEventListener("click", (e) => { if (drag && drag.moved) e.stopPropagation(); }, true);
+}
+
+// ---------- optional base map from an XYZ tile server (only when one is configured) ----------
+const MAX_TILES = 64;
+const tileLon = (x, z) => (x / 2 ** z) * 360 - 180;
+const tileLat = (y, z) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / 2 ** z))) * 180) / Math.PI;
+const lonTile = (lon, z) => Math.floor(((lon + 180) / 360) * 2 ** z);
+const latTile = (lat, z) => {
+  const r = (lat * Math.PI) / 180;
+  return Math.floor(((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * 2 ** z);
+};
+
+/** Tiles covering the grids (with a margin), placed by their corners in our projection. */
+function tiles(template, features, project) {
+  const [minX, minY, maxX, maxY] = bounds(features);
+  const padX = (maxX - minX) * 0.5, padY = (maxY - minY) * 0.5;
+  let z = Math.max(0, Math.min(19, Math.round(Math.log2((360 / Math.max(maxX - minX, 1e-6)) * 3))));
+  let x0, x1, y0, y1;
+  for (; z > 0; z--) {
+    [x0, x1] = [lonTile(minX - padX, z), lonTile(maxX + padX, z)];
+    [y0, y1] = [latTile(maxY + padY, z), latTile(minY - padY, z)];
+    if ((x1 - x0 + 1) * (y1 - y0 + 1) <= MAX_TILES) break;
+  }
+  const g = svg("g", { class: "tiles", opacity: 0.55 });
+  for (let x = x0; x <= x1; x++) for (let y = y0; y <= y1; y++) {
+    const [px, py] = project([tileLon(x, z), tileLat(y, z)]);
+    const [qx, qy] = project([tileLon(x + 1, z), tileLat(y + 1, z)]);
+    const href = template.replace("{z}", z).replace("{x}", x).replace("{y}", y);
+    g.append(svg("image", { class: "tile", href, x: px, y: py, width: qx - px, height: qy - py, preserveAspectRatio: "none" }));
+  }
+  return g;
 }
