@@ -75,6 +75,7 @@ ENDPOINTS = [
     ("GET", "/api/users", ADMIN_ONLY),
     ("POST", "/api/users", {**ADMIN_ONLY, "admin": 201}),
     ("POST", "/api/tokens", {**ADMIN_ONLY, "admin": 201}),
+    ("GET", "/api/tokens", ADMIN_ONLY),
     ("POST", "/api/silences", {**OPS, "admin": 201, "op_street": 201, "op_c03": 201}),
     ("GET", "/healthz", {r: 200 for r in ROLES}),
     ("GET", "/metrics", {r: 200 for r in ROLES}),

@@ -238,3 +238,16 @@ def test_audit_trail_is_append_only(gw):
         conn.rollback()
     entries = gw.get("/api/audit", headers=ADMIN).json()["items"]
     assert entries[0]["action"] == "incident.dismiss" and entries[0]["actor"] == "admin" and entries[0]["reason"] == "test"
+
+
+def test_tokens_are_listed_without_secrets_and_revocable(gw):
+    made = gw.post("/api/tokens", headers=ADMIN, json={"name": "nvr-bridge", "role": "integration",
+                                                       "grid_id": "C-04", "expires_in_hours": 24}).json()
+    who = {"Authorization": f"Bearer {made['token']}"}
+    assert gw.get("/api/me", headers=who).json() == {"username": "nvr-bridge", "display_name": "nvr-bridge",
+                                                      "role": "integration", "grid_id": "C-04"}
+    listed = gw.get("/api/tokens", headers=ADMIN).json()["items"]
+    assert made["token"] not in json.dumps(listed) and listed[0]["name"] == "nvr-bridge"
+    assert gw.delete(f"/api/tokens/{made['id']}", headers=ADMIN).json()["revoked_at"]
+    assert gw.get("/api/me", headers=who).status_code == 401
+    assert gw.delete("/api/tokens/999999", headers=ADMIN).status_code == 404

@@ -75,7 +75,8 @@ def test_serve_process_stops_on_sigterm(tmp_path, broker, prefix):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_port(port, timeout=60)
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200,
+                 what="healthy (database and broker)")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         assert b"gateway stopped" in proc.stdout.read()

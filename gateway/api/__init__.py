@@ -6,7 +6,7 @@ import importlib.util
 import logging
 
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -33,8 +33,9 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
     app.state.ingestor = ingestor
     errors.install(app)
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness and readiness (no auth)")
-    def healthz() -> dict:
+    @app.get("/healthz", tags=["ops"], summary="Liveness and readiness (no auth); 503 when degraded",
+             responses={503: {"description": "database or broker unreachable"}})
+    def healthz():
         try:
             with db.session() as s:
                 s.execute(text("SELECT 1"))
@@ -45,7 +46,8 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
         ing = app.state.ingestor
         mqtt = None if ing is None else bool(ing.connected)
         ok = db_ok and mqtt is not False
-        return {"status": "ok" if ok else "degraded", "database": db_ok, "mqtt": mqtt}
+        body = {"status": "ok" if ok else "degraded", "database": db_ok, "mqtt": mqtt}
+        return body if ok else JSONResponse(body, status_code=503)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (no auth)", response_class=Response)
     def metrics() -> Response:

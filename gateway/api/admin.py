@@ -12,8 +12,8 @@ from sqlalchemy import select
 from gateway import audit
 from gateway.api.common import RowId, incident_filter, Page, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
-from gateway.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role
-from gateway.db.models import AuditEntry, Incident, Silence, User
+from gateway.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role, token_digest
+from gateway.db.models import ApiToken, AuditEntry, Incident, Silence, User
 from gateway.engine import figures
 from gateway.incidents import BadRequest, Forbidden, IncidentService, NotFound, _to_state, iso, silence_of
 
@@ -83,8 +83,33 @@ def create_token(body: NewToken, principal: Principal = Depends(admin_only), svc
         token = issue_token(s, name=body.name, role=body.role, grid_id=body.grid_id, username=None, now=now, ttl=ttl)
         audit.record(s, at=now, actor=principal.username, action="token.create", object_type="token",
                      object_id=body.name, grid_id=body.grid_id, details={"role": body.role})
-    return {"token": token, "name": body.name, "role": body.role, "grid_id": body.grid_id,
+        token_id = s.scalar(select(ApiToken.id).where(ApiToken.token_sha256 == token_digest(token)))
+    return {"token": token, "id": token_id, "name": body.name, "role": body.role, "grid_id": body.grid_id,
             "expires_at": iso(now + ttl) if ttl else None}
+
+
+def _token(t: ApiToken) -> dict:
+    return {"id": t.id, "name": t.name, "username": t.username, "role": t.role, "grid_id": t.grid_id,
+            "created_at": iso(t.created_at), "expires_at": iso(t.expires_at), "revoked_at": iso(t.revoked_at)}
+
+
+@router.get("/tokens", summary="API and login tokens, without their secrets (admin)")
+def list_tokens(page: Page = Depends(), _p: Principal = Depends(admin_only), svc: IncidentService = Depends(service)) -> dict:
+    with svc.db.session() as s:
+        return paginate(s, select(ApiToken).order_by(ApiToken.id.desc()), page, _token)
+
+
+@router.delete("/tokens/{token_id}", summary="Revoke a token (admin)")
+def revoke_token(token_id: RowId, principal: Principal = Depends(admin_only), svc: IncidentService = Depends(service)) -> dict:
+    now = svc.clock()
+    with svc.db.session() as s:
+        t = s.get(ApiToken, token_id)
+        if t is None:
+            raise NotFound(f"token {token_id} not found")
+        t.revoked_at = t.revoked_at or now
+        audit.record(s, at=now, actor=principal.username, action="token.revoke", object_type="token",
+                     object_id=t.id, grid_id=t.grid_id, details={"name": t.name})
+        return _token(t)
 
 
 @router.get("/audit", summary="The audit trail (admin: all; operator: its subtree)")

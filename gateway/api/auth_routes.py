@@ -8,10 +8,13 @@ from pydantic import BaseModel, Field
 
 from gateway import audit
 from gateway.api.errors import ERROR_RESPONSES
-from gateway.auth import COOKIE, AuthError, Principal, check_password, current_principal, issue_token, token_digest, _bearer
+from gateway.auth import COOKIE, AuthError, Principal, check_password, hash_password, current_principal, issue_token, token_digest, _bearer
 from gateway.db.models import ApiToken, User
 
 router = APIRouter(prefix="/api", tags=["auth"], responses=ERROR_RESPONSES)
+
+
+_DUMMY_HASH = hash_password("no such user")
 
 
 class Login(BaseModel):
@@ -33,7 +36,9 @@ def login(body: Login, request: Request, response: Response) -> dict:
     now = state.service.clock()
     with state.db.session() as s:
         user = s.get(User, body.username)
-        if user is None or not user.active or not check_password(body.password, user.password_hash):
+        # an unknown user costs a hash check too, so timing does not tell which names exist
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        if not check_password(body.password, stored) or user is None or not user.active:
             raise AuthError(401, "unauthenticated", "wrong username or password")
         ttl = timedelta(hours=state.settings.token_ttl_hours)
         token = issue_token(s, name=f"login {user.username}", role=user.role, grid_id=user.grid_id,
