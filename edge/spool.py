@@ -58,6 +58,7 @@ class Spool:
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed alert survives a power cut, not only a process crash.
+        self._synchronous = synchronous
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute(_SCHEMA)
         count, total = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool").fetchone()
@@ -100,9 +101,15 @@ class Spool:
         return SpoolEntry(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5]) if r else None
 
     def remove(self, seq: int) -> bool:
-        """Forget an acknowledged entry; False when it was already gone (e.g. dropped by a bound)."""
+        """Forget an acknowledged entry; False when it was already gone (e.g. dropped by a bound).
+        Not fsynced on its own: a removal lost to a power cut only means the alert is sent
+        again, which the gateway drops by its id; the next durable put syncs it anyway."""
         with self._lock:
-            row = self._db.execute("DELETE FROM spool WHERE seq = ? RETURNING size", (seq,)).fetchone()
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                row = self._db.execute("DELETE FROM spool WHERE seq = ? RETURNING size", (seq,)).fetchone()
+            finally:
+                self._db.execute(f"PRAGMA synchronous={self._synchronous}")
             if row is None:
                 return False
             self._count -= 1

@@ -1,15 +1,20 @@
 """EdgePublisher against a real Mosquitto: QoS 1 via the spool, status and last will,
-outages, bounds, expiry, restart."""
+outages, bounds, expiry, restart; TLS with a password or a client certificate (certificates
+made by openssl for the test), and MQTT 3.1.1."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
+
+import pytest
 
 from alerts import topics
 from edge.mqtt import EdgePublisher, MqttSettings
-import pytest
-
 from tests.support.alert_stream import Collector, StreamProcess, durable, stream_alert, stream_alert_id
+from tests.support.services import MosquittoBroker, free_port, wait_port
 
 
 @pytest.fixture
@@ -207,3 +212,101 @@ def test_an_unpublishable_message_is_refused_with_a_reason_and_alerts_still_flow
     finally:
         pub.stop()
         col.close()
+
+
+def _openssl(*args: str, cwd) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _make_pki(d) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (CN edge-tls)."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gridwatch-test-ca",
+             "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"),
+                          ("client", "edge-tls", "extendedKeyUsage=clientAuth")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key",
+                 "-out", f"{name}.csr", cwd=d)
+        (d / f"{name}.ext").write_text(ext + "\n")
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
+
+
+@pytest.fixture
+def tls_broker(tmp_path):
+    """Mosquitto with a plain listener (for the test's own subscriber), a TLS + password
+    listener and a TLS + client-certificate listener."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    _make_pki(pki)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pki / "passwd"), "edge-user", "edge-pass"], check=True,
+                   capture_output=True, timeout=30)
+    b = MosquittoBroker()
+    os.chmod(b.dir, 0o777)
+    for f in pki.iterdir():  # Mosquitto drops to its own user: it must read these
+        shutil.copy(f, b.dir / f.name)
+        os.chmod(b.dir / f.name, 0o644)
+    b.pw_port, b.cert_port = free_port(), free_port()
+    b.conf.write_text(
+        "per_listener_settings true\n"
+        f"listener {b.port} 127.0.0.1\nallow_anonymous true\n"
+        f"listener {b.pw_port} 127.0.0.1\nallow_anonymous false\npassword_file {b.dir}/passwd\n"
+        f"cafile {b.dir}/ca.crt\ncertfile {b.dir}/server.crt\nkeyfile {b.dir}/server.key\n"
+        f"listener {b.cert_port} 127.0.0.1\nallow_anonymous false\nrequire_certificate true\n"
+        "use_identity_as_username true\n"
+        f"cafile {b.dir}/ca.crt\ncertfile {b.dir}/server.crt\nkeyfile {b.dir}/server.key\n")
+    b.start()
+    wait_port(b.pw_port)
+    wait_port(b.cert_port)
+    b.pki = pki
+    yield b
+    b.close()
+
+
+def _delivers(settings: MqttSettings, plain_url: str, edge: str, n: int = 20) -> EdgePublisher:
+    col = Collector(plain_url, topics.alerts_filter(settings.prefix))
+    pub = EdgePublisher(settings, edge, None)
+    try:
+        pub.start()
+        _wait(lambda: pub.stats["connected"], 15, f"connection over {settings.url}")
+        for i in range(n):
+            pub.publish_alert(stream_alert(edge, i))
+        assert pub.flush(30), f"not delivered: {pub.stats}"
+        assert col.wait_for(n, 15)
+        assert [p["id"] for p in col.payloads()] == [stream_alert_id(edge, i) for i in range(n)]
+    finally:
+        pub.stop()
+        col.close()
+    return pub
+
+
+def test_tls_with_username_and_password(tls_broker, prefix):
+    s = MqttSettings(url=f"mqtts://127.0.0.1:{tls_broker.pw_port}", prefix=prefix,
+                     ca_certs=str(tls_broker.pki / "ca.crt"), username="edge-user", password="edge-pass")
+    _delivers(s, tls_broker.url, "edge-pw")
+
+
+def test_tls_with_a_client_certificate(tls_broker, prefix):
+    s = MqttSettings(url=f"mqtts://127.0.0.1:{tls_broker.cert_port}", prefix=prefix,
+                     ca_certs=str(tls_broker.pki / "ca.crt"), certfile=str(tls_broker.pki / "client.crt"),
+                     keyfile=str(tls_broker.pki / "client.key"))
+    _delivers(s, tls_broker.url, "edge-cert")
+
+
+def test_a_wrong_password_keeps_alerts_spooled_and_says_why(tls_broker, prefix, caplog):
+    s = MqttSettings(url=f"mqtts://127.0.0.1:{tls_broker.pw_port}", prefix=prefix,
+                     ca_certs=str(tls_broker.pki / "ca.crt"), username="edge-user", password="wrong")
+    pub = EdgePublisher(s, "edge-bad", None)
+    try:
+        pub.start()
+        pub.publish_alert(stream_alert("edge-bad", 0))
+        deadline = time.monotonic() + 15
+        while not any("refused" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("refused" in r.getMessage() for r in caplog.records)
+        assert pub.stats["spooled"] == 1 and pub.stats["sent"] == 0
+    finally:
+        pub.stop()
+
+
+def test_mqtt_3_1_1_works_without_properties(broker, prefix):
+    _delivers(MqttSettings(url=broker.url, prefix=prefix, protocol="3.1.1"), broker.url, "edge-v311")

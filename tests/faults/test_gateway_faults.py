@@ -53,3 +53,46 @@ def test_gateway_sigkill_mid_stream_and_restart(fault_broker, fault_db, prefix, 
         _run(fault_broker, prefix, tmp_path, fault_db, per_edge, seconds, fault, [gw])
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("per_edge,seconds", [pytest.param(120, 4.0, id="short", marks=pytest.mark.slow),
+                                              pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)])
+def test_postgresql_restart_mid_stream(fault_broker, private_pg, prefix, tmp_path, per_edge, seconds):
+    """A private PostgreSQL (never the machine's shared cluster) is restarted under load:
+    the gateway holds each alert unacknowledged until its transaction commits."""
+    gw = GatewayProcess(tmp_path, fault_broker.url, prefix, private_pg.url).start()
+
+    def fault():
+        private_pg.stop("fast")  # every connection is cut
+        time.sleep(3.0)
+        private_pg.start()
+
+    try:
+        _run(fault_broker, prefix, tmp_path, private_pg.url, per_edge, seconds, fault, [gw])
+        assert gw.alive()
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("per_edge,seconds", [pytest.param(120, 4.0, id="short", marks=pytest.mark.slow),
+                                              pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)])
+def test_two_replicas_on_a_shared_subscription_one_killed(fault_broker, fault_db, prefix, tmp_path,
+                                                          per_edge, seconds):
+    group = f"grp{prefix}"
+    gws = [GatewayProcess(tmp_path, fault_broker.url, prefix, fault_db, name=n, shared_group=group).start()
+           for n in ("gw1", "gw2")]
+    progress = {}
+
+    def fault():
+        gws[1].kill()
+        before = stored_alerts(fault_db)
+        time.sleep(3.0)
+        progress["while_down"] = stored_alerts(fault_db) - before
+        gws[1].start()  # its supervisor restarts it; its session kept what was already its share
+
+    try:
+        _run(fault_broker, prefix, tmp_path, fault_db, per_edge, seconds, fault, gws)
+        assert progress["while_down"] > 0, "the surviving replica kept ingesting"
+    finally:
+        for g in gws:
+            g.stop()

@@ -1,0 +1,230 @@
+"""Delivery figures: edge spool and publisher, and MQTT -> PostgreSQL incidents end to end.
+
+Baselines, measured in the same run on a private Mosquitto:
+- broker alone: one QoS 1 publisher -> the broker -> one QoS 1 subscriber (messages/s);
+Figures as ratios against it:
+- edge: `EdgePublisher` draining a spool (every alert durable first, removed on PUBACK) for
+  several paho in-flight windows (why `max_inflight` defaults to 20);
+- gateway: sustained alerts/s from MQTT into committed PostgreSQL incidents with one
+  `gateway serve` process and with two on a shared subscription (target >= 0.5 of the broker);
+- latency from publish to the alert's transaction in the gateway (alerts.received_at), p50/p99,
+  at an offered 500 alerts/s and at half the measured one-gateway throughput.
+Spool put rate is shown against an in-memory SQLite put (the cost of durability).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+N_BROKER = 5000
+N_EDGE = 3000
+N_GATEWAY = 600
+LATENCY_RATE = 500.0
+LATENCY_SECONDS = 2.0
+
+
+def _broker_alone(url: str, prefix: str, n: int) -> float:
+    import paho.mqtt.client as mqtt
+
+    from tests.support.alert_stream import Collector, stream_alert
+
+    col = Collector(url, f"{prefix}/base/#")
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.max_inflight_messages_set(20)
+    host, port = url.split("//")[1].split(":")
+    pub.connect(host, int(port))
+    pub.loop_start()
+    payloads = [stream_alert("edge-base", i).to_json() for i in range(n)]
+    t0 = time.perf_counter()
+    for p in payloads:
+        pub.publish(f"{prefix}/base/x", p, qos=1)
+    assert col.wait_for(n, 120), "broker baseline: messages missing"
+    rate = n / (time.perf_counter() - t0)
+    pub.loop_stop()
+    pub.disconnect()
+    col.close()
+    return rate
+
+
+def _spool_puts(tmp: Path, n: int = 2000) -> dict[str, float]:
+    from edge.spool import Spool
+    from tests.support.alert_stream import stream_alert
+
+    payload = stream_alert("edge-sp", 0).to_json()
+    out = {}
+    for name, path, sync in (("memory", None, "OFF"), ("file, synchronous=NORMAL", tmp / "n.db", "NORMAL"),
+                             ("file, synchronous=FULL (default)", tmp / "f.db", "FULL")):
+        s = Spool(path, synchronous=sync)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            s.put("t/x", payload)
+        out[name] = n / (time.perf_counter() - t0)
+        s.close()
+    return out
+
+
+def _edge_drain(url: str, prefix: str, tmp: Path, window: int, n: int) -> float:
+    """Alerts/s from a full spool to a subscriber through EdgePublisher."""
+    from edge.mqtt import EdgePublisher, MqttSettings
+    from tests.support.alert_stream import Collector, stream_alert
+
+    edge = f"edge-w{window}"
+    col = Collector(url, f"{prefix}/alerts/{edge}/#")
+    spool = tmp / f"{edge}.db"
+    pre = EdgePublisher(MqttSettings(url="mqtt://127.0.0.1:1", prefix=prefix), edge, spool)
+    for i in range(n):  # spooled before any connection: we time the drain only
+        pre.publish_alert(stream_alert(edge, i))
+    pre.spool.close()
+    pub = EdgePublisher(MqttSettings(url=url, prefix=prefix, max_inflight=window), edge, spool)
+    t0 = time.perf_counter()
+    pub.start()
+    assert pub.flush(300) and col.wait_for(n, 60), f"edge drain with window {window} incomplete"
+    rate = n / (time.perf_counter() - t0)
+    pub.stop()
+    col.close()
+    return rate
+
+
+def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n: int) -> float:
+    """Alerts/s from a burst of `n` alerts published at once to all of them committed as incidents."""
+    import paho.mqtt.client as mqtt
+
+    from alerts import topics
+    from tests.faults.harness import GRID, GatewayProcess, stored_alerts
+    from tests.support.alert_stream import stream_alert
+
+    group = f"bench{prefix}" if replicas > 1 else None
+    gws = [GatewayProcess(tmp, broker.url, prefix, db_url, name=f"bgw{i}", shared_group=group).start()
+           for i in range(replicas)]
+    try:
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        edge = f"edge-g{replicas}"
+        start = stored_alerts(db_url)
+        t0 = time.perf_counter()
+        for i in range(n):
+            a = stream_alert(edge, i, repeat=1, grid=GRID)
+            pub.publish(topics.alert(edge, a.source.id, prefix), a.to_json(), qos=1)
+        deadline = time.monotonic() + 300
+        while stored_alerts(db_url) < start + n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        done = stored_alerts(db_url) - start
+        rate = done / (time.perf_counter() - t0)
+        pub.loop_stop()
+        pub.disconnect()
+        return rate
+    finally:
+        for g in gws:
+            g.stop()
+
+
+def _latency(broker, db_url: str, prefix: str, tmp: Path, rate: float, seconds: float) -> tuple[float, float, float]:
+    """p50, p99 (ms) from publish to the gateway's transaction, and the rate achieved."""
+    import paho.mqtt.client as mqtt
+    from sqlalchemy import create_engine, text
+
+    from alerts import topics
+    from tests.faults.harness import GRID, GatewayProcess, stored_alerts
+    from tests.support.alert_stream import stream_alert
+
+    gw = GatewayProcess(tmp, broker.url, prefix, db_url, name=f"lat{int(rate)}").start()
+    edge = f"edge-lat{int(rate)}"
+    n = int(rate * seconds)
+    try:
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        start = stored_alerts(db_url)
+        t0 = time.perf_counter()
+        for i in range(n):
+            a = stream_alert(edge, i, repeat=1, grid=GRID)
+            a.details["sent_at"] = time.time()
+            pub.publish(topics.alert(edge, a.source.id, prefix), a.to_json(), qos=1)
+            delay = t0 + (i + 1) / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        deadline = time.monotonic() + 300
+        while stored_alerts(db_url) < start + n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        achieved = (stored_alerts(db_url) - start) / (time.perf_counter() - t0)
+        eng = create_engine(db_url)
+        with eng.connect() as c:
+            rows = c.execute(text("SELECT extract(epoch from received_at), payload FROM alerts WHERE edge_id = :e"),
+                             {"e": edge}).all()
+        eng.dispose()
+        lat = []
+        for received, payload in rows:
+            data = payload if isinstance(payload, dict) else json.loads(payload)
+            lat.append((float(received) - data["details"]["sent_at"]) * 1000)
+        lat.sort()
+        pub.loop_stop()
+        pub.disconnect()
+        return statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], achieved
+    finally:
+        gw.stop()
+
+
+def run(console: Console) -> None:
+    from tests.support.services import MosquittoBroker, create_database, drop_database
+
+    tmp = Path(tempfile.mkdtemp(prefix="gw-bench-delivery-"))
+    broker = MosquittoBroker().start()
+    db_url = create_database("gw_bench")
+    try:
+        from gateway.db import Database
+
+        db = Database(db_url)
+        db.upgrade()
+        db.dispose()
+        base = _broker_alone(broker.url, "bd", N_BROKER)
+
+        t = Table(title="edge: spool puts (durable before publish)")
+        t.add_column("spool")
+        t.add_column("puts/s", justify="right")
+        t.add_column("vs memory", justify="right")
+        puts = _spool_puts(tmp)
+        for name, r in puts.items():
+            t.add_row(name, f"{r:,.0f}", f"{r / puts['memory']:.2f}")
+        console.print(t)
+
+        t = Table(title=f"edge: EdgePublisher draining {N_EDGE} spooled alerts (broker alone: {base:,.0f} msg/s)")
+        t.add_column("paho max_inflight")
+        t.add_column("alerts/s", justify="right")
+        t.add_column("vs broker alone", justify="right")
+        for window in (1, 20, 100, 1000):
+            r = _edge_drain(broker.url, "bd", tmp, window, N_EDGE)
+            t.add_row(str(window) + (" (default)" if window == 20 else ""), f"{r:,.0f}", f"{r / base:.2f}")
+        console.print(t)
+
+        t = Table(title=f"gateway: MQTT -> PostgreSQL incidents, burst of {N_GATEWAY} alerts")
+        t.add_column("gateways")
+        t.add_column("alerts/s", justify="right")
+        t.add_column("vs broker alone (target >= 0.5)", justify="right")
+        one = _gateway_rate(broker, db_url, "bg1", tmp, 1, N_GATEWAY)
+        t.add_row("1", f"{one:,.1f}", f"{one / base:.3f}")
+        two = _gateway_rate(broker, db_url, "bg2", tmp, 2, N_GATEWAY)
+        t.add_row("2 (shared subscription)", f"{two:,.1f}", f"{two / base:.3f}")
+        console.print(t)
+
+        t = Table(title="gateway: latency publish -> alert transaction (one gateway)")
+        t.add_column("offered alerts/s")
+        t.add_column("achieved", justify="right")
+        t.add_column("p50 ms", justify="right")
+        t.add_column("p99 ms", justify="right")
+        for rate in (LATENCY_RATE, max(5.0, round(one / 2))):
+            p50, p99, achieved = _latency(broker, db_url, f"bl{int(rate)}", tmp, rate, LATENCY_SECONDS
+                                          if rate == LATENCY_RATE else 10.0)
+            t.add_row(f"{rate:,.0f}", f"{achieved:,.1f}", f"{p50:,.0f}", f"{p99:,.0f}")
+        console.print(t)
+    finally:
+        broker.close()
+        drop_database(db_url)
+        shutil.rmtree(tmp, ignore_errors=True)
