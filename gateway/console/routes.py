@@ -172,7 +172,7 @@ def _newest_event_id(db) -> int | None:
 
 
 @router.get("/api/console/last-snapshots")
-def last_snapshots(request: Request, principal: Principal = Depends(require_role(*READ_ROLES))) -> dict:
+def last_snapshots(request: Request, principal: Principal = Depends(reader)) -> dict:
     """The newest snapshot URL of each visible camera, for the devices page ({camera_id: url}).
     Scans the newest alerts that carry a snapshot, enough for a site's cameras."""
     stmt = (select(AlertRow.camera_id, AlertRow.id).where(AlertRow.snapshot_media_id.is_not(None),

@@ -38,7 +38,7 @@ export async function runAction(incidentId, action) {
   if (!answer) return null;
   const body = {};
   if (answer.note) body[p.field || "note"] = answer.note;
-  if (extra && answer.extra) body[extra.name] = extra.name === "extend_minutes" ? Number(answer.extra) : answer.extra;
+  if (extra && answer.extra) body[extra.name] = ["extend_minutes", "into"].includes(extra.name) ? Number(answer.extra) : answer.extra;
   return post(`/api/incidents/${encodeURIComponent(incidentId)}/${action}`, body);
 }
 

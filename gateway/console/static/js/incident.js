@@ -1,12 +1,11 @@
 // One incident: snapshots with their tracks, the audit trail, facts, and the actions allowed.
-import { get } from "./api.js";
+import { get, liveEvents } from "./api.js";
 import { ACTION_ORDER, actionTitle, PRIMARY, runAction, SHORTCUT } from "./actions.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
 import { gridMap } from "./mapdraw.js";
 import {
   $, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast, typeLabel,
 } from "./ui.js";
-import { liveEvents } from "./api.js";
 
 const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
 const root = $("#app");

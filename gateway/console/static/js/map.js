@@ -1,9 +1,8 @@
 // The map of grids: open incidents colour their grid, cameras and sensors as markers,
 // a click on a grid lists its incidents.
-import { get } from "./api.js";
+import { get, liveEvents } from "./api.js";
 import { gridMap } from "./mapdraw.js";
 import { $, countdown, fmtAgo, h, incidentTitle, OPEN_STATUSES, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast } from "./ui.js";
-import { liveEvents } from "./api.js";
 
 const root = $("#app");
 const state = { geo: null, grids: [], incidents: [], cameras: [], sensors: [], selected: new URLSearchParams(location.search).get("grid") };
