@@ -39,7 +39,11 @@ class CameraWorker(threading.Thread):
         if self.clips is not None:
             ref = self.clips.on_alert(alert)
             if ref:
-                alert = alert.model_copy(update={"details": {**alert.details, "media": ref}})
+                # the media go over HTTP; the alert carries references, never the bytes
+                update = {"details": {**alert.details, "media": ref}}
+                if "snapshot" in ref:
+                    update["snapshot"] = ref["snapshot"]["url"]
+                alert = alert.model_copy(update=update)
         self.publisher.publish_alert(alert)
         self.alerts_sent += 1
 
@@ -47,7 +51,8 @@ class CameraWorker(threading.Thread):
         from edge.capture import CameraStream
         from edge.pipeline import CameraPipeline
 
-        pipeline = CameraPipeline(self.profile, self.edge_id)
+        # with clips, the snapshot is uploaded with them; without, it rides inline in the alert
+        pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
         stream = CameraStream(self.profile, on_status=self._status)
         stream.start()
         last_status = 0.0
@@ -74,6 +79,8 @@ class CameraWorker(threading.Thread):
                     log.exception("camera %s: frame processing failed", self.profile.id)
         finally:
             stream.stop()
+            if self.clips is not None:
+                self.clips.close()     # finishes the clip being recorded, hands it to the uploader
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,12 +125,25 @@ def main(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    uploader = None
+    if cfg.gateway.url:
+        from edge.media_upload import MediaUploader
+
+        Path(cfg.media_dir).mkdir(parents=True, exist_ok=True)
+        uploader = MediaUploader(cfg.gateway.url, cfg.gateway.token, Path(cfg.media_dir) / "uploads.db",
+                                 edge_id=cfg.edge_id).start()
+
     workers = []
     for prof in cameras:
         if not prof.enabled:
             publisher.publish_status(prof.id, {"state": "disabled", "fps": 0.0})
             continue
-        w = CameraWorker(prof, cfg.edge_id, publisher, stop, cfg.status_interval_s)
+        clips = None
+        if uploader is not None and prof.clips.enabled:
+            from edge.clips import ClipRecorder
+
+            clips = ClipRecorder(prof, Path(cfg.media_dir) / prof.id, on_finished=uploader.enqueue_finished)
+        w = CameraWorker(prof, cfg.edge_id, publisher, stop, cfg.status_interval_s, clips=clips)
         w.start()
         workers.append(w)
     log.info("edge %s running %d camera(s), publishing to %s", cfg.edge_id, len(workers), mqtt.url)
@@ -131,7 +151,9 @@ def main(args: argparse.Namespace) -> int:
         stop.wait(1.0)
     log.info("stopping")
     for w in workers:
-        w.join(timeout=10)
+        w.join(timeout=70)      # a camera thread closes its clip recorder (up to a minute of encoding)
+    if uploader is not None:
+        uploader.stop()         # what is not uploaded yet stays queued for the next start
     publisher.flush(timeout=5)
     publisher.stop("stopped")
     return 0

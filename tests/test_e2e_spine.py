@@ -77,7 +77,8 @@ def system(tmp_path, broker, pg_url, prefix):
     wait_for(healthy, 60, "the gateway to answer /healthz")
 
     clip = make_demo_clip(tmp_path / "lawn.avi")
-    (tmp_path / "lawn.yaml").write_text(DEMO_PROFILE.format(clip=clip).replace("loop: true", "loop: false"))
+    (tmp_path / "lawn.yaml").write_text(DEMO_PROFILE.format(clip=clip).replace("loop: true", "loop: false")
+                                        + "clips: {pre_s: 2, post_s: 3}\n")
     (tmp_path / "dead.yaml").write_text(
         f"id: cam-dead\ngrid: G-03-06\nsource: rtsp://127.0.0.1:{free_port()}/nothing\n")
     (tmp_path / "broken.yaml").write_text("id: cam-broken\nsource: x.mp4\ndetect: {fps: 0}\n")
@@ -85,6 +86,7 @@ def system(tmp_path, broker, pg_url, prefix):
         f"edge_id: edge-e2e\nmqtt: {{url: '{broker.url}', prefix: {prefix}}}\n"
         f"spool: {tmp_path / 'spool.db'}\ncameras: [lawn.yaml, dead.yaml, broken.yaml]\nstatus_interval_s: 2\n")
     edge_log = open(tmp_path / "edge.log", "wb")
+    env.update(GRIDWATCH_GATEWAY_URL=f"http://127.0.0.1:{port}", GRIDWATCH_EDGE_TOKEN=TOKEN)   # clips go over HTTP
     edge = subprocess.Popen([py, "-m", "edge", "run", "--config", str(tmp_path / "edge.yaml")], env=env, cwd=REPO,
                             stdout=edge_log, stderr=subprocess.STDOUT)
     yield {"api": api, "edge": edge, "gateway": gateway, "tmp": tmp_path, "prefix": prefix}
@@ -130,6 +132,7 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
     replay = {k: v for k, v in detail.items() if k in {
         "schema", "id", "edge_id", "source", "camera_id", "type", "severity", "ts", "frame", "zone", "line",
         "bbox", "score", "details", "location", "grid_hint"}}
+    replay["snapshot"] = detail["snapshot_url"]
     count_before = api.get(f"/api/incidents/{inc['id']}").json()["alert_count"]
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     pub.connect("127.0.0.1", int(broker.url.rsplit(":", 1)[1]))
@@ -144,6 +147,16 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
     same = [a for a in api.get("/api/alerts", params={"type": "intrusion", "limit": 500}).json()["items"]
             if a["id"] == first["id"]]
     assert len(same) == 1
+
+    # the clip around the event went over HTTP, hash-checked, and is attached to the incident
+    def ready_clip():
+        media = api.get(f"/api/incidents/{inc['id']}/media").json()["items"]
+        return [m for m in media if m["kind"] == "clip" and m["status"] == "ready"]
+
+    clip_item = wait_for(ready_clip, 60, "the event clip to be uploaded")[0]
+    body = api.get(f"/api/media/{clip_item['id']}")
+    assert body.status_code == 200 and body.content[4:8] == b"ftyp", body.headers   # an MP4
+    assert detail["snapshot_url"].startswith("/api/media/")     # no JPEG bytes over MQTT
 
     # a clean stop says so on the retained edge status
     system["edge"].send_signal(signal.SIGTERM)
