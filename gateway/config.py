@@ -3,7 +3,7 @@ variables; the environment wins over the file, explicit arguments win over both.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_prefix: str = "gridwatch"
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"  # 3.1.1 for brokers without MQTT 5 (e.g. amqtt)
     # A stable client id + a session that outlives the connection: the broker queues
     # alerts while the gateway is down (DESIGN.md, delivery is at-least-once).
     mqtt_client_id: str = "gridwatch-gateway"

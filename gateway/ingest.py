@@ -65,8 +65,11 @@ class Ingestor:
         self.prefix = settings.mqtt_prefix
         self.connected = False
         self._stopping = threading.Event()
+        self.v5 = settings.mqtt_protocol == "5"
+        # MQTT 3.1.1: clean_session=False is its persistent session (no expiry interval)
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id,
-                                  protocol=mqtt.MQTTv5, manual_ack=True)
+                                  protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311, manual_ack=True,
+                                  **({} if self.v5 else {"clean_session": False}))
         if settings.mqtt_username:
             self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -79,10 +82,13 @@ class Ingestor:
         url = urlparse(self.settings.mqtt_url)
         if url.scheme == "mqtts":
             self.client.tls_set()
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
+        v5_args = {}
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
+            v5_args = {"clean_start": False, "properties": props}
         self.client.connect_async(url.hostname or "127.0.0.1", url.port or (8883 if url.scheme == "mqtts" else 1883),
-                                  keepalive=30, clean_start=False, properties=props)
+                                  keepalive=30, **v5_args)
         self.client.loop_start()
         return self
 
@@ -112,8 +118,8 @@ class Ingestor:
             log.error("MQTT connection refused: %s", reason_code)
             return
         # Status stays a plain subscription: retained messages are not sent to shared ones.
-        client.subscribe([(self.alert_filter, SubscribeOptions(qos=1)),
-                          (topics.status_filter(self.prefix), SubscribeOptions(qos=1))])
+        qos = SubscribeOptions(qos=1) if self.v5 else 1
+        client.subscribe([(self.alert_filter, qos), (topics.status_filter(self.prefix), qos)])
         self.connected = True
         metrics.MQTT_CONNECTED.set(1)
         log.info("MQTT connected to %s as %s", self.settings.mqtt_url, self.settings.mqtt_client_id)

@@ -47,6 +47,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     from gateway.api import create_app
     from gateway.incidents import IncidentService
     from gateway.ingest import Ingestor
+    from edge.mqtt import MqttSettings
     from gateway.outbox_relay import OutboxRelay
     from gateway.timers import TimerWorker
 
@@ -59,7 +60,10 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     ingestor = Ingestor(settings, db, service) if ingest else None
     timers = TimerWorker(db, service, interval_s=settings.timer_interval_s)
     relay = OutboxRelay(db, settings.mqtt_url, prefix=settings.mqtt_prefix, webhooks=settings.webhooks,
-                        poll_interval_s=settings.outbox_interval_s)
+                        poll_interval_s=settings.outbox_interval_s,
+                        mqtt=MqttSettings(url=settings.mqtt_url, username=settings.mqtt_username,
+                                          password=settings.mqtt_password, prefix=settings.mqtt_prefix,
+                                          protocol=settings.mqtt_protocol))
     app = create_app(settings, db, service=service, ingestor=ingestor)
     server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                                     log_level="warning", lifespan="on"))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from sqlalchemy import func, select
 
 from alerts import parse_alert, topics
@@ -15,10 +17,11 @@ from gateway.ingest import Ingestor
 from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings, wait_for
 
 
-def test_alerts_sent_while_the_gateway_is_down_arrive_after_restart(broker, prefix, tmp_path):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_alerts_sent_while_the_gateway_is_down_arrive_after_restart(broker, prefix, tmp_path, protocol):
     url = f"sqlite:///{tmp_path}/gw.db"
     db = make_db(url)
-    settings = make_settings(tmp_path, broker.url, prefix, url)
+    settings = make_settings(tmp_path, broker.url, prefix, url, mqtt_protocol=protocol)
     first = Ingestor(settings, db).start()
     assert first.wait_connected(10)
     first.stop()  # the session stays on the broker
