@@ -49,6 +49,7 @@ class CameraPipeline:
         self._keep: np.ndarray | None = None  # 255 outside the privacy masks, at the work size
         self._step = 1
         self._learn_until: float | None = None
+        self._last_pos: float | None = None
         self.frames = 0
         self.errors = 0               # bad frames refused, counted
         self.last_error: str | None = None
@@ -84,14 +85,23 @@ class CameraPipeline:
                               f"({getattr(image, 'shape', None)}, {getattr(image, 'dtype', None)})"
             return []
         self.frames += 1
-        grey = self._prepare(image)
-        if self._learn_until is None or frame.pos_s < self._learn_until - 3600:
+        if self._last_pos is not None and frame.pos_s < self._last_pos:
+            self._src_shape = None  # time ran back (a looping file, a new stream): a fresh detector
+        self._last_pos = frame.pos_s
+        if self._learn_until is None:
             self._learn_until = frame.pos_s + self.profile.detect.warmup_s
         learn = frame.fresh or frame.pos_s < self._learn_until
-        if frame.fresh:
-            self._learn_until = max(self._learn_until, frame.pos_s)
-        events = self.detector.step(grey, frame.pos_s, learn_only=learn)
-        return [self._alert(e, frame) for e in events]
+        try:
+            events = self.detector_step(image, frame.pos_s, learn)
+            return [self._alert(e, frame) for e in events]
+        except Exception as e:  # noqa: BLE001 - one bad frame must not stop the camera
+            self.errors += 1
+            self.last_error = f"frame {frame.index}: {type(e).__name__}: {e}"
+            return []
+
+    def detector_step(self, image: np.ndarray, pos_s: float, learn_only: bool) -> list[Event]:
+        grey = self._prepare(image)
+        return self.detector.step(grey, pos_s, learn_only=learn_only)
 
     def _alert(self, e: Event, frame: Frame) -> Alert:
         snapshot = None

@@ -261,6 +261,10 @@ def frames(scn: Scenario):
         base = foliage_loop(scn.duration_s)
         step = max(1, round(15 / scn.fps))
         base, fps = base[::step], 15 / step
+    elif scn.duration_s > 20:  # long runs stream the footage instead of caching it in memory
+        base = (f.image for f in iter_file_frames(VTEST, scn.fps, EPOCH)
+                if scn.start_s - 1e-6 <= f.pos_s < scn.start_s + scn.duration_s - 1e-6)
+        fps = scn.fps
     else:
         base, fps = footage(str(VTEST), scn.start_s, scn.duration_s, scn.fps), scn.fps
     rng = np.random.default_rng(scn.seed)
@@ -414,6 +418,10 @@ def catalogue() -> list[Scenario]:
                  [shift(4.0, 10.0, -0.06, 0.07)],
                  [Expect("tamper.moved", 5.9, 7.5, state="raised"), Expect("tamper.moved", 10.0, 12.5, state="restored")],
                  start_s=50.0),
+        # ---- motion: only for a camera with no rules at all (the real pedestrians of vtest)
+        Scenario("motion-no-rules", {}, [], [Expect("motion", 2.0, 5.0)], duration_s=12.0),
+        Scenario("motion-no-rules-dusk", {}, [brightness_ramp(0.0, 12.0, 1.0, 0.5)], [Expect("motion", 2.0, 5.0)],
+                 start_s=60.0, duration_s=12.0),
         # ---- distractors: all rules on, nothing may fire
         Scenario("distractor-brightness-step-down", ALL_RULES, [brightness_step(6.0, 0.55)]),
         Scenario("distractor-brightness-step-up", ALL_RULES, [brightness_step(5.0, 1.5)], start_s=20.0),
@@ -424,6 +432,7 @@ def catalogue() -> list[Scenario]:
                  [bird(3.0, 8.0, (0.38, 0.06), (0.80, 0.10)), bird(8.0, 12.0, (0.78, 0.02), (0.42, 0.15), size=0.015),
                   leaf(3.5, 0.55, 0.02), leaf(6.0, 0.65, 0.04, sink=0.04, sway=0.05)], start_s=15.0),
         Scenario("distractor-foliage", TREE_RULES, [], footage="tree", duration_s=12.0),
+        Scenario("distractor-foliage-no-rules", {}, [noise(4.0)], footage="tree", duration_s=12.0),
         Scenario("distractor-foliage-ramp", TREE_RULES, [brightness_ramp(3.0, 9.0, 1.0, 0.6)], footage="tree",
                  duration_s=12.0, fps=7.5),
     ]

@@ -144,3 +144,14 @@ def test_pipeline_fresh_frames_and_reset_only_learn(vtest_path):
         got += [(a.type.value, a.details["pos_s"]) for a in
                 pipe.process(Frame(f.index, f.image, f.ts, f.pos_s, fresh=fresh))]
     assert len(got) == 1 and got[0][0] == "intrusion" and got[0][1] >= 6.0  # warm-up 2 s after the reset
+
+
+def test_pipeline_starts_afresh_when_time_runs_back(vtest_path):
+    """A looping demo file restarts at pos_s 0: the pipeline relearns and raises the event again."""
+    scn = S.Scenario("loop", {"zones": [{"name": "lawn", "polygon": S.LAWN, "intrusion": {"min_seconds": 1.0}}]},
+                     [S.walker([(3.0, 0.0, 0.80), (9.0, 0.25, 0.86), (13.0, 0.27, 0.86)])])
+    pipe = CameraPipeline(S.make_profile(scn), "e", snapshots=False)
+    frames = list(S.frames(scn))
+    got = [pipe.process(f) for f in frames + frames]
+    kinds = [a.type.value for alerts in got for a in alerts]
+    assert kinds == ["intrusion", "intrusion"] and pipe.errors == 0

@@ -26,7 +26,7 @@ def test_catalogue_covers_every_rule_with_two_layouts():
         for e in scn.expected:
             kinds.setdefault(e.type, set()).add(scn.name)
     for kind in ("intrusion", "loitering", "line_crossing", "falling_object",
-                 "tamper.covered", "tamper.defocus", "tamper.moved"):
+                 "tamper.covered", "tamper.defocus", "tamper.moved", "motion"):
         assert len(kinds.get(kind, ())) >= 2, kind
     distractors = [s for s in CATALOGUE if not s.expected]
     assert len(distractors) >= 6
@@ -61,3 +61,15 @@ def test_alert_fields_and_snapshot(vtest_path):
     bx, by = int((x + w / 2) * img.shape[1]), int(y * img.shape[0])
     top = img[max(0, by - 2):by + 3, int(x * img.shape[1]):int((x + w) * img.shape[1])]
     assert (top[..., 2].astype(int) - top[..., 1] > 100).any()
+
+
+def test_whole_vtest_raises_only_its_two_real_events(vtest_path):
+    """All 80 s of vtest, every rule on, placed off the walkway: the footage itself has two real
+    events (checked by eye): a couple steps onto the lawn at ~54 s, and a woman crosses the lawn
+    over the hedge line at ~68 s. Nothing else may fire: not the fluttering tape, not the
+    pedestrians on the walkway, not the lamp post or the building."""
+    scn = S.Scenario("whole-vtest", S.ALL_RULES, duration_s=80.0)
+    alerts = S.run(scn)
+    got = [(a.type.value, a.zone or a.line) for a in alerts]
+    assert got == [("intrusion", "lawn"), ("line_crossing", "hedge")], S.score(scn, alerts).explain(alerts)
+    assert 52.0 <= alerts[0].details["pos_s"] <= 57.0 and 66.0 <= alerts[1].details["pos_s"] <= 71.0

@@ -14,11 +14,12 @@ from edge.detect.events import Event, Scale
 from edge.detect.falling import FallingRule
 from edge.detect.lines import LineRule
 from edge.detect.tamper import TamperRule
-from edge.detect.tracker import Tracker
-from edge.detect.zones import ZoneRules
+from edge.detect.tracker import Tracker, TrackerSettings
+from edge.detect.zones import MotionRule, ZoneRules
 from edge.masks import polygon_mask
 
-SETTLE_S = 1.0  # after a global relearn, rules wait this long for the new background
+SETTLE_S = 1.0      # after a global relearn, rules wait this long for the new background
+MIN_TRAVEL = 0.02   # an object must have travelled this share of the width to count as arrived
 
 
 class Detector:
@@ -27,13 +28,15 @@ class Detector:
         self.width, self.height = width, height
         self.scale = Scale(width, height)
         self.bg = BackgroundModel((height, width))
-        self.tracker = Tracker()
+        self.tracker = Tracker(TrackerSettings(min_travel_px=max(4.0, MIN_TRAVEL * width)))
         self.ignore = polygon_mask(profile.motion_masks, width, height) if profile.motion_masks else None
         self.zones = [ZoneRules(z, polygon_mask([z.polygon], width, height), self.scale) for z in profile.zones]
         self.lines = [LineRule(ln, self.scale) for ln in profile.lines]
         self.falling = (FallingRule(profile.falling_object, polygon_mask([profile.falling_object.region], width, height),
                                     self.scale) if profile.falling_object else None)
         self.tamper = TamperRule(profile.tamper, self.scale) if profile.tamper else None
+        no_rules = not (profile.zones or profile.lines or profile.falling_object or profile.tamper)
+        self.motion = MotionRule(self.scale) if no_rules else None
         self.settle_until = -1e18
         self.min_blob = 3
 
@@ -47,6 +50,8 @@ class Detector:
             ln.reset()
         if self.falling:
             self.falling.reset()
+        if self.motion:
+            self.motion.reset()
         if self.tamper:
             self.tamper.reset()
 
@@ -76,4 +81,6 @@ class Detector:
             events.extend(ln.update(tracks, t))
         if self.falling:
             events.extend(self.falling.update(tracks, ended, t))
+        if self.motion:
+            events.extend(self.motion.update(tracks, t))
         return events

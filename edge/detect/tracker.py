@@ -62,6 +62,7 @@ class TrackerSettings:
     max_missed_s: float = 1.5     # inertia: a track survives this long without a blob
     min_gate_px: float = 12.0
     history: int = 300
+    min_travel_px: float = 4.0    # an object has "arrived" after travelling this far (and its half height)
 
 
 class Tracker:
@@ -127,13 +128,19 @@ class Tracker:
                 w = 0.6 if tr.hits > 1 else 1.0
                 tr.vx += w * (vx - tr.vx)
                 tr.vy += w * (vy - tr.vy)
-            fx, fy = tr.origin
             cx, cy = b.centre
-            ox, oy = tr.last.centre
-            tr.path_length += ((cx - ox) ** 2 + (cy - oy) ** 2) ** 0.5
-            tr.max_travel = max(tr.max_travel, ((cx - fx) ** 2 + (cy - fy) ** 2) ** 0.5)
+            if not tr.arrived and not tr.last.area / 3 <= b.area <= 3 * tr.last.area:
+                # a speck grew into a clump (or a clump fell apart): the box centre jumps without
+                # anything moving, so travel is counted afresh from here
+                tr.origin, tr.path_length, tr.max_travel = b.centre, 0.0, 0.0
+            else:
+                ox, oy = tr.last.centre
+                fx, fy = tr.origin
+                tr.path_length += ((cx - ox) ** 2 + (cy - oy) ** 2) ** 0.5
+                tr.max_travel = max(tr.max_travel, ((cx - fx) ** 2 + (cy - fy) ** 2) ** 0.5)
             # people and things arrive; foliage and flicker wobble round a spot (long path, no travel)
-            if not tr.arrived and tr.max_travel >= max(4.0, 0.35 * b.h) and tr.max_travel >= 0.4 * tr.path_length:
+            if not tr.arrived and tr.max_travel >= max(self.s.min_travel_px, 0.35 * b.h) \
+                    and tr.max_travel >= 0.4 * tr.path_length:
                 tr.arrived = True
         else:
             tr.origin = b.centre

@@ -109,3 +109,36 @@ class ZoneRules:
         return Event(kind, severity, t, bbox=self.scale.box(tr.last), score=round(score, 3),
                      zone=self.zone.name, track=self.scale.path(tr),
                      details={"rule": f"zone.{kind}", "track_id": tr.id, "dwell_s": round(stay, 2)})
+
+
+MOTION_MIN_S = 1.0
+MOTION_COOLDOWN_S = 60.0
+MOTION_MIN_AREA = 0.0005
+
+
+class MotionRule:
+    """`motion`, only for a camera whose profile configures no rule at all (no zone, line,
+    falling-object region or tamper check):
+    a real moving object (trusted track) seen for a second, at most one alert a minute, severity
+    info. A camera with rules raises only what its rules ask for."""
+
+    def __init__(self, scale: Scale):
+        self.scale = scale
+        self.min_area = MOTION_MIN_AREA * scale.w * scale.h
+        self.ready_t = -1e18
+        self.done: set[int] = set()
+
+    def reset(self) -> None:
+        self.done.clear()
+
+    def update(self, tracks: list[Track], t: float) -> list[Event]:
+        self.done &= {tr.id for tr in tracks}
+        for tr in tracks:
+            if tr.missed or tr.id in self.done or not trusted(tr, self.min_area) or t - tr.born_t < MOTION_MIN_S:
+                continue
+            self.done.add(tr.id)
+            if t >= self.ready_t:
+                self.ready_t = t + MOTION_COOLDOWN_S
+                return [Event("motion", "info", t, bbox=self.scale.box(tr.last), score=round(min(1.0, 0.5 + 0.05 * tr.hits), 3),
+                              track=self.scale.path(tr), details={"rule": "motion", "track_id": tr.id})]
+        return []
