@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from gateway.db.models import AlertRow, DeadLetter, Incident
@@ -24,6 +25,8 @@ from tests.support.alert_stream import StreamProcess, expected_incidents, stream
 from tests.support.services import REPO, free_port, wait_port
 
 GRIDS = REPO / "gateway" / "examples" / "grids.geojson"
+# The long variants: 5,000 alerts over 30 s; they wait for a gateway that is slow on a busy machine.
+LONG = [pytest.mark.slow, pytest.mark.timeout(1800)]
 GRID = "G-03-07"  # every stream alert names this grid (grid_hint), so incidents are routed
 
 

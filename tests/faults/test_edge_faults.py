@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.faults.harness import GRID, GatewayProcess, assert_exact, finish_streams, wait_stored
+from tests.faults.harness import GRID, LONG, GatewayProcess, assert_exact, finish_streams, wait_stored
 from tests.faults.netcut import NetCut
 from tests.support.alert_stream import StreamProcess
 
@@ -39,7 +39,7 @@ def _streams(tmp_path, prefix, urls: dict[str, str], per_edge: int, seconds: flo
 
 
 @pytest.mark.parametrize("per_edge,seconds", [pytest.param(120, 4.0, id="short"),
-                                              pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)])
+                                              pytest.param(2500, 30.0, id="long", marks=LONG)])
 def test_edge_sigkilled_with_unsent_alerts_resumes_its_spool(fault_broker, fault_db, prefix, tmp_path,
                                                              per_edge, seconds):
     gw = GatewayProcess(tmp_path, fault_broker.url, prefix, fault_db).start()
@@ -56,7 +56,7 @@ def test_edge_sigkilled_with_unsent_alerts_resumes_its_spool(fault_broker, fault
         link.restore()
         streams["edge-a"].start()  # resumes: first the spool, then the rest of the stream
         assert finish_streams(list(streams.values()), 240 + seconds) > 0
-        wait_stored(fault_db, 2 * per_edge, 180, [gw])
+        wait_stored(fault_db, 2 * per_edge, 180 + 2 * per_edge / 5, [gw])
         assert_exact(fault_db, {"edge-a": per_edge, "edge-b": per_edge}, REPEAT)
         assert streams["edge-a"].lines[0]["resumed_at"] > 0
     finally:
@@ -68,7 +68,7 @@ def test_edge_sigkilled_with_unsent_alerts_resumes_its_spool(fault_broker, fault
 
 @pytest.mark.parametrize("per_edge,seconds,outage", [
     pytest.param(120, 4.0, 5.0, id="short", marks=pytest.mark.slow),
-    pytest.param(2500, 30.0, 60.0, id="long", marks=pytest.mark.slow)])
+    pytest.param(2500, 30.0, 60.0, id="long", marks=LONG)])
 def test_edge_loses_the_broker_and_recovers(fault_broker, fault_db, prefix, tmp_path, per_edge, seconds, outage):
     gw = GatewayProcess(tmp_path, fault_broker.url, prefix, fault_db).start()
     link = NetCut(fault_broker.port)
@@ -81,7 +81,7 @@ def test_edge_loses_the_broker_and_recovers(fault_broker, fault_db, prefix, tmp_
         grown = _spooled(spool_a)
         link.restore()
         assert finish_streams(list(streams.values()), 240 + seconds + outage) == 2 * per_edge
-        wait_stored(fault_db, 2 * per_edge, 180, [gw])
+        wait_stored(fault_db, 2 * per_edge, 180 + 2 * per_edge / 5, [gw])
         assert_exact(fault_db, {"edge-a": per_edge, "edge-b": per_edge}, REPEAT)
         assert grown > 0, "the spool should have grown during the outage"
     finally:

@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from tests.faults.harness import (GatewayProcess, assert_exact, finish_streams, start_streams, stored_alerts,
+from tests.faults.harness import (LONG, GatewayProcess, assert_exact, finish_streams, start_streams, stored_alerts,
                                   wait_stored)
 
 EDGES = ["edge-a", "edge-b"]
 REPEAT = 2  # two consecutive alerts per source: every incident must end with alert_count 2
-SIZES = [pytest.param(120, 4.0, id="short"), pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)]
+SIZES = [pytest.param(120, 4.0, id="short"), pytest.param(2500, 30.0, id="long", marks=LONG)]
 
 
 def _run(broker, prefix, tmp_path, db_url, per_edge, seconds, fault, gateways):
@@ -23,7 +23,7 @@ def _run(broker, prefix, tmp_path, db_url, per_edge, seconds, fault, gateways):
         wait_stored(db_url, total // 4, 60 + seconds, gateways)  # well into the stream
         fault()
         assert finish_streams(streams, 240 + seconds) == total
-        wait_stored(db_url, total, 180, gateways)
+        wait_stored(db_url, total, 180 + total / 5, gateways)
     finally:
         for s in streams:
             s.kill()
@@ -56,7 +56,7 @@ def test_gateway_sigkill_mid_stream_and_restart(fault_broker, fault_db, prefix, 
 
 
 @pytest.mark.parametrize("per_edge,seconds", [pytest.param(120, 4.0, id="short", marks=pytest.mark.slow),
-                                              pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)])
+                                              pytest.param(2500, 30.0, id="long", marks=LONG)])
 def test_postgresql_restart_mid_stream(fault_broker, private_pg, prefix, tmp_path, per_edge, seconds):
     """A private PostgreSQL (never the machine's shared cluster) is restarted under load:
     the gateway holds each alert unacknowledged until its transaction commits."""
@@ -75,7 +75,7 @@ def test_postgresql_restart_mid_stream(fault_broker, private_pg, prefix, tmp_pat
 
 
 @pytest.mark.parametrize("per_edge,seconds", [pytest.param(120, 4.0, id="short", marks=pytest.mark.slow),
-                                              pytest.param(2500, 30.0, id="long", marks=pytest.mark.slow)])
+                                              pytest.param(2500, 30.0, id="long", marks=LONG)])
 def test_two_replicas_on_a_shared_subscription_one_killed(fault_broker, fault_db, prefix, tmp_path,
                                                           per_edge, seconds):
     group = f"grp{prefix}"
