@@ -25,9 +25,9 @@ from rich.table import Table
 
 N_BROKER = 5000
 N_EDGE = 3000
-N_GATEWAY = 600
+N_GATEWAY = 300
 LATENCY_RATE = 500.0
-LATENCY_SECONDS = 2.0
+LATENCY_SECONDS = 1.0
 
 
 def _broker_alone(url: str, prefix: str, n: int) -> float:
@@ -221,7 +221,7 @@ def run(console: Console) -> None:
         t.add_column("p99 ms", justify="right")
         for rate in (LATENCY_RATE, max(5.0, round(one / 2))):
             p50, p99, achieved = _latency(broker, db_url, f"bl{int(rate)}", tmp, rate, LATENCY_SECONDS
-                                          if rate == LATENCY_RATE else 10.0)
+                                          if rate == LATENCY_RATE else 5.0)
             t.add_row(f"{rate:,.0f}", f"{achieved:,.1f}", f"{p50:,.0f}", f"{p99:,.0f}")
         console.print(t)
     finally:
