@@ -48,7 +48,7 @@ function sorted() {
 
 async function load() {
   const params = { grid: filters.grid, level: filters.level, type: filters.type, overdue: filters.overdue ? "true" : "", limit: 500 };
-  if (filters.status !== "active" && filters.status !== "all") params.status = filters.status;
+  if (filters.status !== "all") params.status = filters.status === "active" ? OPEN_STATUSES.join(",") : filters.status;
   const startSeq = state.seq;
   const data = await get("/api/incidents", params);
   state.incidents = new Map(data.items.map((i) => [i.id, i]));

@@ -3,17 +3,19 @@ import { h, svg } from "./ui.js";
 
 export const PALETTE = ["#2dd4bf", "#7cc4ff", "#fb923c", "#f43f5e", "#a78bfa", "#facc15", "#34d399", "#f472b6", "#94a3b8", "#60a5fa"];
 
-function niceMax(v) {
+// A round step of 1, 2 or 5 times a power of ten covering v.
+function niceStep(v) {
   if (v <= 0) return 1;
   const p = 10 ** Math.floor(Math.log10(v));
   return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
 }
+const niceMax = (v) => niceStep(v);
 
 /** Stacked columns: rows [{label, values: {series: n}}], series in order. */
 export function stackedColumns(rows, series, { height = 240 } = {}) {
   const W = 1200, H = height, left = 34, bottom = 26, top = 10;
   const totals = rows.map((r) => series.reduce((s, k) => s + (r.values[k] || 0), 0));
-  const max = niceMax(Math.max(0, ...totals));
+  const max = 4 * Math.max(1, niceStep(Math.max(0, ...totals) / 4));   // four round, whole gridline steps
   const plotH = H - bottom - top;
   const slot = (W - left) / Math.max(rows.length, 1);
   const bw = Math.min(38, slot * 0.7);
