@@ -1,7 +1,8 @@
 """Fault tests around the gateway and the broker: restart the broker, SIGKILL the gateway,
 restart PostgreSQL, lose a replica. Real Mosquitto, real PostgreSQL, real processes.
-The `short` variants (2 edges x 120 alerts over 4 s) run by default, the `long` ones
-(2 edges x 2,500 alerts over 30 s) with `make test-slow`."""
+`short` = 2 edges x 120 alerts over 4 s, `long` = 2 edges x 2,500 alerts over 30 s.
+By default the short broker-restart and gateway-SIGKILL tests run; everything else
+(PostgreSQL restart, replicas, the long variants) with `make test-slow`."""
 from __future__ import annotations
 
 import time
