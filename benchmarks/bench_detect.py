@@ -21,7 +21,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 

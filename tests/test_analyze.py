@@ -2,7 +2,6 @@
 pipeline's public API."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone

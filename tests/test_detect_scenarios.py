@@ -3,6 +3,7 @@ each expected event gets exactly one alert of its type in its time window, distr
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ def test_alert_fields_and_snapshot(vtest_path):
     assert alert.type.value == "intrusion" and alert.zone == "lawn" and alert.severity.value == "major"
     assert alert.camera_id == alert.source.id == "scn-intrusion-lawn"
     assert alert.frame == round(alert.details["pos_s"] * scn.fps)
-    assert alert.ts == S.EPOCH + __import__("datetime").timedelta(seconds=alert.details["pos_s"])
+    assert alert.ts == S.EPOCH + timedelta(seconds=alert.details["pos_s"])
     x, y, w, h = alert.bbox
     walker_x = 0.25 * (alert.details["pos_s"] - 3.0) / 6.0  # where the walker's feet are at that time
     assert x - 0.03 <= walker_x <= x + w + 0.03 and 0.6 < y + h < 1.0

@@ -1,7 +1,6 @@
 """Privacy and motion masks: rasterised once per resolution, applied before anything leaves."""
 from __future__ import annotations
 
-import base64
 
 import cv2
 import numpy as np
