@@ -3,23 +3,15 @@ MQTT prefix on the session's Mosquitto) and Debian's Chromium driven by Playwrig
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tests.browser.gateway_proc import PASSWORD, Gateway
-from tests.support.services import REPO, create_database, drop_database
+from tests.support.services import create_database, drop_database
 
-SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 TIMEOUT_MS = 20_000
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if Path(str(item.fspath)).parent == Path(__file__).parent:
-            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +62,3 @@ def new_page(chromium, gateway):
     yield make
     for ctx in contexts:
         ctx.close()
-
-
-def screenshot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.evaluate("document.querySelector('.toast-host')?.remove()")  # transient notices hide the page
-    page.screenshot(path=str(path), full_page=True)
-    return path

@@ -8,11 +8,14 @@ import re
 import uuid
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from alerts import topics
-from tests.browser.conftest import screenshot
 from tests.browser.gateway_proc import ADMIN_TOKEN, PASSWORD, camera_alert, publish, sensor_alert, vtest_snapshot
+from tests.browser.shots import screenshot
+
+pytestmark = pytest.mark.browser
 
 OPERATOR = "street.duty"      # operator for the whole street office (S-01)
 WORKER = "worker.g0307"       # grid worker of G-03-07 (the campus lawn)
