@@ -37,6 +37,19 @@ def unique(name: str) -> str:
 
 
 def test_alert_published_over_mqtt_appears_on_open_board_without_reload(gateway, new_page, vtest_path):
+    # a board that already has work on it
+    background = [unique(c) for c in ("cam-b3-stair", "cam-market", "cam-gate", "cam-riverside")]
+    for camera, (type_, severity, grid) in zip(background, [("loitering", "minor", "G-03-06"),
+                                                            ("tamper.covered", "major", "G-04-03"),
+                                                            ("line_crossing", "minor", "G-04-01"),
+                                                            ("intrusion", "major", "G-04-02")]):
+        send_alert(gateway, camera, type_=type_, severity=severity, grid=grid)
+    level = sensor_alert(unique("water-ch"), type_="sensor.threshold", severity="major", grid="G-04-01",
+                         details={"level_cm": 84})
+    publish(gateway.mqtt_url, topics.alert(level["edge_id"], level["source"]["id"], prefix=gateway.prefix), level)
+    for camera in background:
+        gateway.wait_incident(camera)
+
     page = new_page(OPERATOR)
     expect(page).to_have_url(re.compile(r"/console/$"))       # an operator lands on the board
     expect(page.locator("#live.on")).to_be_visible()           # the event stream is connected
@@ -269,6 +282,10 @@ def test_pages_fetch_nothing_from_the_internet(gateway, new_page):
         page.wait_for_timeout(300)
     assert outside == [], f"the console reached outside the gateway: {outside}"
     assert page.js_errors == []
+    # static files come from the console's folder and nowhere else
+    assert httpx.get(gateway.url + "/console/static/console.css", timeout=15).status_code == 200
+    for escape in ("..%2Froutes.py", "js/..%2F..%2Froutes.py", "..%2F..%2F..%2Fpyproject.toml"):
+        assert httpx.get(gateway.url + "/console/static/" + escape, timeout=15).status_code == 404, escape
 
 
 def read_events(resp, n: int) -> list[dict]:
