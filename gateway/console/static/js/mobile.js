@@ -5,10 +5,11 @@ import { resolveWithPhoto } from "./actions.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
 import { $, chime, countdown, fill, icon, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, tickCountdowns, toast, typeLabel } from "./ui.js";
 
-const TODO = ["open", "dispatched", "acknowledged", "reopened"];
+const TODO = ["open", "dispatched", "acknowledged"];
+const DONE = ["resolved", "verified", "closed", "dismissed"];
 const root = $("#app");
 let user = null;
-let known = new Set();
+const known = new Set();
 let editing = false;   // a half-written report must survive live refreshes
 
 function frame(title, body, { back = false } = {}) {
@@ -33,8 +34,11 @@ const whoami = () => {
 const mine = (i) => !i.assignee || i.assignee === user.username;
 
 async function list(kind) {
-  const data = await get("/api/incidents", { limit: 200 });
-  const items = data.items.filter(mine).filter((i) => (kind === "todo" ? TODO.includes(i.status) : !TODO.includes(i.status)));
+  // To do: open work in my grid that is mine or nobody's yet; history: what I handled.
+  const data = kind === "todo"
+    ? await get("/api/incidents", { status: TODO.join(","), limit: 200 })
+    : await get("/api/incidents", { status: DONE.join(","), assignee: user.username, limit: 100 });
+  const items = kind === "todo" ? data.items.filter(mine) : data.items;
   items.sort((a, b) => (kind === "todo" ? String(a.due_at || "~").localeCompare(String(b.due_at || "~")) : String(b.opened_at).localeCompare(String(a.opened_at))));
   frame(kind === "todo" ? "My tasks" : "History", items.length ? items.map(card) : h("div.empty", {},
     h("b", {}, kind === "todo" ? "Nothing to do" : "No history yet"),
