@@ -46,13 +46,18 @@ async function list(kind) {
   tickCountdowns(root);
 }
 
+function finished(inc) {
+  const at = inc.closed_at || inc.dismissed_at || inc.verified_at || inc.resolved_at;
+  return h("span.muted", {}, at ? `${inc.status} ${fmtTime(at)}` : inc.status);
+}
+
 function card(inc) {
   return h("div.card.tap", { dataset: { id: inc.id }, class: `sev-${inc.severity}`, onclick: () => { location.hash = `#/i/${inc.id}`; } },
     h("span.sevstripe"),
     h("div.grow", {},
       h("div.title", {}, incidentTitle(inc)),
       h("div.meta", {}, `${inc.grid_id || ""} · ${fmtAgo(inc.opened_at)}`),
-      h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, countdown(inc)))));
+      h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, DONE.includes(inc.status) ? finished(inc) : countdown(inc)))));
 }
 
 async function detail(id) {
