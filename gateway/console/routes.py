@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from gateway.api.common import visible_filter
 from gateway.auth import COOKIE, READ_ROLES, AuthError, Principal, authenticate, current_principal, require_role
 from gateway.db.models import AlertRow, IncidentEvent
 
+log = logging.getLogger("gridwatch.console")
 STATIC = Path(__file__).parent / "static"
 POLL_S = 1.0          # how often the stream polls the events feed
 KEEPALIVE_S = 15.0    # a comment line now and then keeps proxies from closing an idle stream
@@ -142,7 +144,11 @@ async def stream(request: Request, after: int | None = None, principal: Principa
                 except AuthError as e:
                     yield sse_message(last, "error", {"status": e.status, "message": e.message})
                     return
-            page = await run_in_threadpool(events_after, after=last, limit=BATCH, principal=principal, svc=service)
+            try:
+                page = await run_in_threadpool(events_after, after=last, limit=BATCH, principal=principal, svc=service)
+            except Exception as e:  # database away: end this stream, the browser retries in 2 s
+                log.warning("event stream for %s ended: %s", principal.username, e)
+                return
             for item in page["items"]:
                 last = item["id"]
                 yield sse_message(item["id"], "incident", item)
