@@ -10,6 +10,9 @@ import numpy as np
 from edge.detect.blobs import Blob
 
 
+SOLID_LAST = 5  # a track is "solid" when its last this many blobs were all big enough
+
+
 @dataclass(slots=True)
 class Observation:
     t: float
@@ -31,17 +34,17 @@ class Track:
     path_length: float = 0.0  # distance the centre has covered, step by step
     frames: int = 0           # updates since birth, seen or not
     arrived: bool = False     # once it moved away from its origin along a fairly straight path
+    recent_min_area: int = 0  # smallest of its last SOLID_LAST blobs (kept up to date by the tracker)
 
     @property
     def steady(self) -> bool:
         """Seen in most frames since birth: flicker (foliage, noise) comes and goes."""
         return self.hits >= 0.7 * self.frames
 
-    def solid(self, min_area: float, last: int = 5) -> bool:
+    def solid(self, min_area: float) -> bool:
         """Its last few blobs were all at least `min_area`: a real object keeps its size, while
         flicker hops between specks and clumps."""
-        recent = self.history[-last:]
-        return len(recent) >= min(last, 3) and all(o.blob.area >= min_area for o in recent)
+        return self.hits >= 3 and self.recent_min_area >= min_area
 
     @property
     def last(self) -> Blob:
@@ -109,12 +112,15 @@ class Tracker:
         """(track, blob) index pairs within the track's gate, nearest (relative to the gate) first."""
         if not self.tracks or not blobs:
             return []
-        pred = np.array([tr.predict(t) for tr in self.tracks])                      # (T, 2)
-        size = np.array([max(tr.last.w, tr.last.h) for tr in self.tracks])
-        speed = np.array([(abs(tr.vx) + abs(tr.vy)) * max(0.0, t - tr.last_seen_t) for tr in self.tracks])
-        gate = np.maximum(self.s.min_gate_px, 0.75 * size) + 0.5 * speed
-        centres = np.array([b.centre for b in blobs])                                # (B, 2)
-        rel = np.hypot(*(centres[None, :, :] - pred[:, None, :]).transpose(2, 0, 1)) / gate[:, None]
+        # per track: predicted centre, then its gate (bigger for big or fast objects)
+        rows = []
+        for tr in self.tracks:
+            b, dt = tr.last, max(0.0, t - tr.last_seen_t)
+            rows.append((b.x + b.w / 2 + tr.vx * dt, b.y + b.h / 2 + tr.vy * dt,
+                         max(self.s.min_gate_px, 0.75 * max(b.w, b.h)) + 0.5 * (abs(tr.vx) + abs(tr.vy)) * dt))
+        px, py, gate = np.array(rows).T
+        cx, cy = np.array([(b.x + b.w / 2, b.y + b.h / 2) for b in blobs]).T
+        rel = np.hypot(cx[None, :] - px[:, None], cy[None, :] - py[:, None]) / gate[:, None]
         ti, bi = np.nonzero(rel <= 1.0)
         order = np.argsort(rel[ti, bi], kind="stable")
         return list(zip(ti[order].tolist(), bi[order].tolist()))
@@ -147,6 +153,7 @@ class Tracker:
         tr.history.append(Observation(t, b))
         if len(tr.history) > self.s.history:
             del tr.history[: len(tr.history) - self.s.history]
+        tr.recent_min_area = min(o.blob.area for o in tr.history[-SOLID_LAST:])
         tr.hits += 1
         tr.missed = 0
         tr.last_seen_t = t
