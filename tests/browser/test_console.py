@@ -258,6 +258,12 @@ def test_root_sends_each_role_to_its_view_and_unknown_users_to_login(gateway, ne
     worker = new_page(WORKER, phone=True)
     worker.goto("/")
     expect(worker).to_have_url(re.compile(r"/m/$"))
+    # signing out revokes the session: the pages send the user back to the login
+    op.click("text=Sign out")
+    expect(op).to_have_url(re.compile(r"/login$"))
+    assert op.request.get(gateway.url + "/api/me").status == 401
+    op.goto("/console/")
+    expect(op).to_have_url(re.compile(r"/login\?next="))
 
     ctx = chromium.new_context(base_url=gateway.url)
     try:
