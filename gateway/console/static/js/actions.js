@@ -23,15 +23,20 @@ const PROMPTS = {
 
 export const actionTitle = (a) => a[0].toUpperCase() + a.slice(1);
 
-/** Asks what the action needs, sends it, and resolves to the updated incident (or null if cancelled). */
-export async function runAction(incidentId, action) {
+/**
+ * Asks what the action needs, sends it, and resolves to the updated incident (or null if
+ * cancelled). `people` ([{user, name}]) turns an assignee field into a choice among them.
+ */
+export async function runAction(incidentId, action, { people = [] } = {}) {
   const p = PROMPTS[action] || { label: "Note" };
   let extra = null;
   if (p.extra) {
     const [name, label, value] = p.extra;
-    extra = { name, label, el: h("input", { name, value: value || "" }) };
-    extra.value = undefined;
-    Object.defineProperty(extra, "value", { get: () => extra.el.value.trim() });
+    const el = name === "assignee" && people.length
+      ? h("select", { name }, h("option", { value: "" }, action === "dispatch" ? "The responsible person" : "Choose…"),
+        people.map((x) => h("option", { value: x.user }, `${x.name || x.user} (${x.user})`)))
+      : h("input", { name, value: value || "" });
+    extra = { name, label: name === "assignee" && people.length ? "Assignee" : label, el };
   }
   const answer = await ask({ title: `${actionTitle(action)} incident #${incidentId}`, label: p.label,
     required: !!p.required, confirm: actionTitle(action), extra });

@@ -84,9 +84,20 @@ async function drawMinimap(inc) {
   }
 }
 
+// People who can take an incident in its grid: that grid's and those above it.
+let gridsCache = null;
+async function peopleFor(gridId) {
+  gridsCache = gridsCache || (await get("/api/grids").then((d) => d.items).catch(() => []));
+  const byId = new Map(gridsCache.map((g) => [g.id, g]));
+  const out = [];
+  for (let g = byId.get(gridId), hops = 0; g && hops < 20; g = byId.get(g.parent), hops++) out.push(...(g.people || []));
+  return out.filter((x, i) => x.user && out.findIndex((y) => y.user === x.user) === i);
+}
+
 async function act(action) {
   try {
-    const updated = await runAction(current.id, action);
+    const people = ["dispatch", "reassign"].includes(action) ? await peopleFor(current.grid_id) : [];
+    const updated = await runAction(current.id, action, { people });
     if (!updated) return;
     toast(`${actionTitle(action)}: done`);
     await load();

@@ -198,7 +198,7 @@ export function ask({ title, label, required = false, confirm = "Confirm", extra
     const submit = () => {
       const v = input.value.trim();
       if (required && !v) { error.textContent = `${label} is required.`; input.focus(); return; }
-      done({ note: v, extra: extra ? extra.value : null });
+      done({ note: v, extra: extra ? extra.el.value.trim() : null });
     };
     const back = h("div.dialog-backdrop", { onclick: (e) => e.target === back && done(null) },
       h("div.dialog.panel", { role: "dialog", "aria-modal": "true" },
