@@ -245,15 +245,19 @@ def test_unreachable_camera_backs_off_and_costs_nothing():
     assert st["state"] == "lost"
 
 
-def test_wrong_password_is_clear_and_other_cameras_keep_streaming(vtest_path):
-    with RtspCamera(vtest_path, user="admin", password="right") as locked, RtspCamera(vtest_path) as open_cam:
+@pytest.mark.parametrize("digest", [False, True], ids=["basic", "digest"])
+def test_wrong_password_is_clear_and_other_cameras_keep_streaming(vtest_path, digest):
+    with RtspCamera(vtest_path, user="admin", password="right", digest=digest) as locked, \
+            RtspCamera(vtest_path) as open_cam:
         bad_url = locked.url.replace(":right@", ":wrong@")
         bad = CameraStream(profile(bad_url), backoff=fast_backoff())
+        no_path = CameraStream(profile(locked.url.replace("/cam", "/nope")), backoff=fast_backoff())
         good = CameraStream(profile(open_cam.url))
-        bad.start()
-        good.start()
+        for s in (bad, no_path, good):
+            s.start()
         try:
             lost = next_item(bad, "lost", 15)
+            missing = next_item(no_path, "lost", 15)
             frames = [next_item(good, Frame, 15) for _ in range(5)]
             ok = CameraStream(profile(locked.url))
             ok.start()
@@ -262,8 +266,9 @@ def test_wrong_password_is_clear_and_other_cameras_keep_streaming(vtest_path):
             finally:
                 ok.stop()
         finally:
-            bad.stop()
-            good.stop()
-    assert "cannot open stream" in lost.details["reason"] and "credentials" in lost.details["reason"]
+            for s in (bad, no_path, good):
+                s.stop()
+    assert "wrong user name or password" in lost.details["reason"]
     assert ":wrong@" not in lost.details["reason"] and "admin:***@" in lost.details["reason"]
+    assert "no stream at this path" in missing.details["reason"]
     assert len(frames) == 5 and authed.image.size > 0

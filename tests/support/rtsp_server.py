@@ -28,12 +28,13 @@ class RtspCamera:
 
     def __init__(self, file: str | os.PathLike[str], port: int | None = None, path: str = "/cam",
                  user: str | None = None, password: str | None = None, width: int = 384,
-                 extra_paths: tuple[str, ...] = ()):
+                 extra_paths: tuple[str, ...] = (), digest: bool = False):
         from tests.support.services import free_port
 
         self.file, self.port, self.path = str(file), port or free_port(), path
         self.user, self.password, self.width = user, password, width
         self.extra_paths = extra_paths  # more mount points serving the same footage (main/sub)
+        self.digest = digest            # Digest instead of Basic authentication (as Hikvision/Dahua)
         self.proc: subprocess.Popen | None = None
         self.stopped = False
 
@@ -50,7 +51,7 @@ class RtspCamera:
         for p in (self.path, *self.extra_paths):
             cmd += ["--path", p]
         if self.user:
-            cmd += ["--user", self.user, "--password", self.password or ""]
+            cmd += ["--user", self.user, "--password", self.password or ""] + (["--digest"] if self.digest else [])
         # stderr to a file: a pipe nobody reads would block the server once full
         self.log = tempfile.NamedTemporaryFile(prefix="gw-rtsp-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
@@ -97,12 +98,13 @@ class RtspCamera:
 
 
 # ---- the server itself (system python + GStreamer) ------------------------------------
-def serve(file: str, port: int, paths: list[str], width: int, user: str | None, password: str | None) -> None:
+def serve(file: str, port: int, paths: list[str], width: int, user: str | None, password: str | None,
+          digest: bool = False) -> None:
     import gi
 
     gi.require_version("Gst", "1.0")
     gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtspServer
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
     Gst.init(None)
     loop = GLib.MainLoop()
@@ -158,7 +160,11 @@ def serve(file: str, port: int, paths: list[str], width: int, user: str | None, 
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password or ""), token)
+        if digest:
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(user, password or "", token)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password or ""), token)
         server.set_auth(auth)
         perms = GstRtspServer.RTSPPermissions()
         perms.add_role_from_structure(Gst.Structure.new_from_string(
@@ -182,8 +188,9 @@ if __name__ == "__main__":
     ap.add_argument("--width", type=int, default=384)
     ap.add_argument("--user")
     ap.add_argument("--password")
+    ap.add_argument("--digest", action="store_true")
     a = ap.parse_args()
-    serve(a.file, a.port, a.path or ["/cam"], a.width, a.user, a.password)
+    serve(a.file, a.port, a.path or ["/cam"], a.width, a.user, a.password, a.digest)
 
 
 class TcpProxy:
