@@ -28,11 +28,11 @@ from gateway.db.models import AlertRow, IncidentEvent
 log = logging.getLogger("gridwatch.console")
 STATIC = Path(__file__).parent / "static"
 POLL_S = 1.0          # how often the stream polls the events feed
-KEEPALIVE_S = 15.0    # a comment line now and then keeps proxies from closing an idle stream
-REAUTH_S = 15.0       # a revoked token or disabled user stops its streams this soon
+KEEPALIVE_S = 10.0    # a comment line now and then keeps proxies from closing an idle stream
+REAUTH_S = 10.0       # a revoked token or disabled user stops its streams this soon
 # A stream ends after this long and the browser reconnects at once with Last-Event-ID, losing
 # nothing: this bounds how long an open console can hold up a gateway's graceful shutdown.
-MAX_AGE_S = 30.0
+MAX_AGE_S = 15.0
 BATCH = 200
 
 router = APIRouter(include_in_schema=False)
