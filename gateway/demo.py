@@ -130,7 +130,7 @@ class Demo:
         self._wait_http(base + "/healthz")
         self.spawn("edge", [py, "-m", "edge", "run", "--config", str(self.dir / "edge.yaml")], env)
         self.say(f"console:  {base}/            (users from the example grids, password '{DEMO_PASSWORD}',")
-        self.say("          e.g. operator 'operator' and grid worker 'worker.g0307')")
+        self.say("          e.g. operator 'street.duty' and grid worker 'worker.g0307')")
         self.say(f"API:      {base}/api/incidents  (Authorization: Bearer {self.token})")
         self.say(f"MQTT:     {mqtt_url}  (alerts on gridwatch/alerts/#, incidents on gridwatch/incidents/#)")
         self.say(f"logs:     {self.dir}/*.log      Ctrl-C stops everything")
