@@ -12,6 +12,7 @@ A cheap TCP probe runs first, so an unreachable camera costs no WSDL parsing on 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -132,6 +133,28 @@ def _onvif_zeep():
     return onvif, ONVIFService, SERVICES
 
 
+def _wsdl_path(name: str) -> str:
+    import onvif
+
+    return os.path.join(os.path.dirname(os.path.dirname(onvif.__file__)), "wsdl", name)
+
+
+def _settings():
+    from zeep import Settings
+
+    return Settings(strict=False, xml_huge_tree=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _wsdl_document(path: str):
+    """A parsed WSDL, shared by every client: parsing costs ~0.1 s of CPU, and a camera that
+    keeps failing would otherwise pay it on every retry. Read-only once parsed."""
+    from zeep.transports import Transport
+    from zeep.wsdl import Document
+
+    return Document(path, Transport(), settings=_settings())
+
+
 def probe_tcp(host: str, port: int, timeout_s: float) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
@@ -165,12 +188,17 @@ class OnvifDevice:
     def service(self, name: str, xaddr: str, binding: str | None = None, transport=None):
         """An onvif-zeep service client for `xaddr` (binding defaults to the service's own)."""
         try:
-            onvif, ONVIFService, SERVICES = _onvif_zeep()
+            _onvif, ONVIFService, SERVICES = _onvif_zeep()
+            from onvif.client import UsernameDigestTokenDtDiff
+            from zeep import Client
+
             d = SERVICES[name]
-            wsdl = os.path.join(os.path.dirname(os.path.dirname(onvif.__file__)), "wsdl", d["wsdl"])
-            return ONVIFService(xaddr, self.username or "", self.password or "", wsdl, encrypt=True,
-                                no_cache=True, binding_name="{%s}%s" % (d["ns"], binding or d["binding"]),
-                                transport=transport or self.transport)
+            path, settings = _wsdl_path(d["wsdl"]), _settings()
+            transport = transport or self.transport
+            client = Client(wsdl=_wsdl_document(path), transport=transport, settings=settings,
+                            wsse=UsernameDigestTokenDtDiff(self.username or "", self.password or "", use_digest=True))
+            return ONVIFService(xaddr, self.username or "", self.password or "", path, zeep_client=client,
+                                binding_name="{%s}%s" % (d["ns"], binding or d["binding"]), transport=transport)
         except Exception as e:  # noqa: BLE001 - onvif-zeep raises anything; _explain names it
             raise _explain(e, self.where) from None
 
