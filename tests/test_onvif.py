@@ -145,3 +145,29 @@ def test_bad_onvif_cameras_report_clearly_and_others_keep_running(device, rtsp):
     assert states["stream-fails"]["device"]["model"] == "LoopCam-1", "the device answered: its info is known"
     assert all(st["state"] == "lost" and st["error"] for st in states.values())
     assert len(frames) == 5 and good.status["state"] == "streaming"
+
+
+def test_camera_rebooting_with_a_new_stream_uri_is_followed(vtest_path):
+    """After a reboot (firmware update, new credentials) the device may give another URI:
+    the stream asks the device again at every reconnect."""
+    with RtspCamera(vtest_path, path="/video_sub", extra_paths=("/v2_sub",)) as rtsp:
+        port = free_port()
+        dev = OnvifCamera(rtsp.port, port=port, username="admin", password="s3cret").start()
+        s = CameraStream(onvif_profile(port), backoff=Backoff(0.2, 1.0), open_timeout_s=3, read_timeout_s=3)
+        s.start()
+        try:
+            wait_for(s, Frame, 20)
+            assert s.status["source"].endswith("/video_sub")
+            dev.stop()
+            rtsp.kill()
+            wait_for(s, "lost", 10)
+            dev = OnvifCamera(rtsp.port, port=port, username="admin", password="s3cret", sub_path="v2_sub").start()
+            rtsp.start()
+            restored = wait_for(s, "restored", 30)
+            frame = wait_for(s, Frame, 10)
+            st = s.status
+        finally:
+            s.stop()
+            dev.stop()
+    assert restored.details["outage_s"] > 0 and frame.fresh
+    assert st["source"].endswith("/v2_sub") and st["state"] == "streaming"

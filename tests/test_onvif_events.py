@@ -13,7 +13,8 @@ from alerts import parse_alert
 from camera_profiles.loader import profile_from_dict
 from camera_profiles.schema import OnvifSource
 from edge.backoff import Backoff
-from edge.onvif.events import OnvifEvent, PullPointListener, classify, parse_pull_response, to_alert
+from edge.onvif.events import (OnvifEvent, PullPointListener, camera_event_listener, classify, parse_pull_response,
+                               to_alert)
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.pullpoint import PullPointResponder
 from tests.support.services import free_port
@@ -166,3 +167,23 @@ def test_device_without_event_service_says_so(vtest_path):
         finally:
             listener.stop()
     assert "has no event service" in listener.status["error"]
+
+
+def test_camera_event_listener_for_a_profile(device, responder):
+    def prof(**onvif):
+        return profile_from_dict({"id": "cam-b3", "source": {"onvif": {
+            "host": "127.0.0.1", "port": device.port, "username": "admin", "password": "s3cret", **onvif}}})
+
+    assert camera_event_listener(prof(events=False), "edge-1", print) is None
+    assert camera_event_listener(profile_from_dict({"id": "c", "source": "/x.mp4"}), "edge-1", print) is None
+    alerts: queue.Queue = queue.Queue()
+    listener = camera_event_listener(prof(), "edge-1", alerts.put, pull_timeout_s=1)
+    listener.start()
+    try:
+        wait(lambda: listener.status["state"] == "subscribed", 15, "subscription")
+        responder.emit(TAMPER, {"IsTamper": "true"})
+        alert = alerts.get(timeout=10)
+    finally:
+        listener.stop()
+    assert alert.type.value == "camera_event" and alert.camera_id == "cam-b3" and alert.edge_id == "edge-1"
+    assert alert.details["kind"] == "tamper"

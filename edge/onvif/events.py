@@ -244,3 +244,14 @@ class PullPointListener:
                 self.on_event(ev)
             except Exception:  # noqa: BLE001 - a consumer bug must not stop the subscription
                 log.exception("on_event failed for %s", ev.topic)
+
+
+def camera_event_listener(profile: CameraProfile, edge_id: str, emit: Callable[[Alert], None],
+                          **kwargs: Any) -> PullPointListener | None:
+    """The listener an edge worker runs beside a camera's stream: each camera event becomes a
+    `camera_event` alert handed to `emit`. None when the camera is no ONVIF device or its
+    profile switched events off (`source.onvif.events: false`). Call start()/stop()."""
+    src = profile.onvif
+    if src is None or not src.events or not profile.enabled:
+        return None
+    return PullPointListener(src, lambda ev: emit(to_alert(ev, profile, edge_id)), **kwargs)
