@@ -168,13 +168,13 @@ class EdgePublisher:
         self.publish_raw(topic, json.dumps(body), qos=1, retain=True)
 
     def publish_raw(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
-        """Publish outside the spool (e.g. Home Assistant discovery); retained ones are
-        re-published after every reconnect."""
+        """Publish outside the spool (e.g. Home Assistant discovery). Retained ones are
+        re-published after every reconnect; others, while offline, wait in paho's memory."""
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         if retain:
             with self._lock:
                 self._retained[topic] = (data, qos)
-        if self._connected:
+        if self._connected or not retain:
             self._publish(topic, data, qos, retain, None, None)
 
     def flush(self, timeout: float) -> bool:

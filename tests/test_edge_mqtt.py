@@ -199,6 +199,21 @@ def test_a_restarted_edge_resumes_its_spool(own_broker, prefix, tmp_path):
         col.close()
 
 
+def test_a_raw_message_published_while_offline_goes_out_after_reconnecting(own_broker, prefix, tmp_path):
+    col = Collector(own_broker.url, f"{prefix}/raw/#", session=f"col-{prefix}")
+    own_broker.stop()
+    pub = EdgePublisher(MqttSettings(url=own_broker.url, prefix=prefix, reconnect_max_s=1), "edge-w", None)
+    try:
+        pub.start()
+        pub.publish_raw(f"{prefix}/raw/discovery", '{"n": 1}')
+        own_broker.start()
+        assert col.wait_for(1, 30)
+        assert col.payloads() == [{"n": 1}]
+    finally:
+        pub.stop()
+        col.close()
+
+
 def test_an_unpublishable_message_is_refused_with_a_reason_and_alerts_still_flow(broker, prefix, tmp_path, caplog):
     col = Collector(broker.url, topics.alerts_filter(prefix))
     pub = EdgePublisher(MqttSettings(url=broker.url, prefix=prefix), "edge-b", tmp_path / "spool.db")
