@@ -87,6 +87,20 @@ def test_alert_published_over_mqtt_appears_on_open_board_without_reload(gateway,
     assert page.js_errors == []
 
 
+def test_board_keeps_up_across_stream_renewals(gateway, new_page):
+    """The server ends each stream after MAX_AGE_S; the browser resumes it by Last-Event-ID."""
+    from gateway.console.routes import MAX_AGE_S
+
+    page = new_page(OPERATOR)
+    expect(page.locator("#live.on")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_timeout((MAX_AGE_S + 2) * 1000)   # at least one renewal has happened
+    camera = unique("cam-late")
+    send_alert(gateway, camera, grid="G-04-03")
+    expect(page.locator("#board tbody tr", has_text=camera)).to_be_visible()
+    assert page.evaluate("window.__sameDocument") is True
+
+
 def test_dispatch_acknowledge_resolve_with_photo_verify_close_and_audit_trail(gateway, new_page, vtest_path, tmp_path):
     camera = unique("cam-walkway")
     snapshot = vtest_snapshot(vtest_path, PEDESTRIAN_BOX, PEDESTRIAN_TRACK)
@@ -329,6 +343,17 @@ def test_event_stream_resumes_after_last_event_id_and_keeps_to_the_callers_grids
     with httpx.stream("GET", url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Last-Event-ID": str(ids[1])},
                       timeout=timeout) as resp:
         assert int(read_events(resp, 1)[0]["id"]) == ids[2]
+
+    # a stream says where it starts; resuming from there catches what happened while away
+    with httpx.stream("GET", url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=timeout) as resp:
+        position = next(line for line in resp.iter_lines() if line.startswith("id:")).split(":", 1)[1].strip()
+    assert int(position) >= ids[2]
+    away = unique("cam-away")
+    send_alert(gateway, away, grid="G-03-06")
+    gateway.wait_incident(away)
+    with httpx.stream("GET", url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Last-Event-ID": position},
+                      timeout=timeout) as resp:
+        assert read_events(resp, 1)[0]["data"]["incident"]["source_id"] == away
 
     # a grid worker's stream carries only their grid's incidents, and starts from now
     login = httpx.post(gateway.url + "/api/auth/login", json={"username": WORKER, "password": PASSWORD}, timeout=15)
