@@ -173,29 +173,28 @@ def work_width_costs(path: Path, dec: float) -> dict[int, float]:
     return out
 
 
-def scenario_scores() -> tuple[Table, float]:
+def scenario_scores(title: str, scenarios: list) -> Table:
+    """Recall and false alarms per alert type (and per analysis fps) over labelled scenarios."""
     from tests import scenarios as S
 
     expected, hits, false = Counter(), Counter(), Counter()
-    a = time.perf_counter()
-    for scn in S.catalogue():
+    for scn in scenarios:
         alerts = S.run(scn)
         score = S.score(scn, alerts)
         for e in scn.expected:
-            expected[e.type] += 1
+            expected[e.type, scn.fps] += 1
         for e, _ in score.hits:
-            hits[e.type] += 1
+            hits[e.type, scn.fps] += 1
         for al in score.false + score.doubled:
-            false[al.type.value] += 1
-    took = time.perf_counter() - a
-    table = Table(title=f"scenario scores ({len(S.catalogue())} labelled scenarios on real footage)")
-    for col in ("alert type", "expected", "found", "recall", "false/doubled"):
+            false[al.type.value, scn.fps] += 1
+    table = Table(title=title)
+    for col in ("alert type", "fps", "expected", "found", "recall", "false/doubled"):
         table.add_column(col, justify="right" if col != "alert type" else "left")
-    for kind in S.RULE_TYPES:
-        if expected[kind] or false[kind]:
-            rec = f"{hits[kind] / expected[kind]:.2f}" if expected[kind] else "-"
-            table.add_row(kind, str(expected[kind]), str(hits[kind]), rec, str(false[kind]))
-    return table, took
+    for kind, fps in sorted(set(expected) | set(false)):
+        n = expected[kind, fps]
+        table.add_row(kind, f"{fps:g}", str(n), str(hits[kind, fps]), f"{hits[kind, fps] / n:.2f}" if n else "-",
+                      str(false[kind, fps]))
+    return table
 
 
 def run(console: Console) -> None:
@@ -244,6 +243,13 @@ def run(console: Console) -> None:
         widths.add_row(f"{width}{' (used)' if width == pipeline_mod.WORK_WIDTH else ''}", f"{ratio:.3f}")
     console.print(widths)
 
-    table, took = scenario_scores()
-    console.print(table)
-    console.print(f"[dim]scenarios took {took:.1f} s")
+    from tests import scenarios as S
+
+    a = time.perf_counter()
+    catalogue = S.catalogue()
+    console.print(scenario_scores(f"labelled scenarios on real footage ({len(catalogue)}, incl. "
+                                  f"{sum(1 for x in catalogue if not x.expected)} distractor-only)", catalogue))
+    varied = [x for seed in (101, 102, 103) for x in S.varied(seed, per_type=8)]
+    console.print(scenario_scores(f"varied layouts ({len(varied)}: random zones, lines, sizes, speeds, "
+                                  "falls)", varied))
+    console.print(f"[dim]scenarios took {time.perf_counter() - a:.1f} s")

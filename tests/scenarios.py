@@ -436,3 +436,67 @@ def catalogue() -> list[Scenario]:
         Scenario("distractor-foliage-ramp", TREE_RULES, [brightness_ramp(3.0, 9.0, 1.0, 0.6)], footage="tree",
                  duration_s=12.0, fps=7.5),
     ]
+
+
+# ---------------------------------------------------------------- varied layouts
+
+PALETTE = ((40, 40, 190), (200, 200, 60), (60, 160, 60), (30, 30, 30), (230, 230, 230), (160, 60, 160))
+
+
+def _first_inside(keys: list[tuple[float, float, float]], inside: Callable[[float, float], bool]) -> float | None:
+    t = keys[0][0]
+    while t <= keys[-1][0]:
+        p = _interp(keys, t)
+        if p and inside(*p):
+            return t
+        t += 0.05
+    return None
+
+
+def varied(seed: int, per_type: int = 4) -> list[Scenario]:
+    """Randomised layouts (zone and line placement, object size, speed, colour, footage segment;
+    falling start, gravity scale, size and drift), so the detectors are not tuned to one layout.
+    Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    out: list[Scenario] = []
+    for i in range(per_type):
+        # intrusion: a box-shaped zone somewhere on the lower-left lawn, a walker heading into it
+        zx, zy = rng.uniform(0.05, 0.25), rng.uniform(0.68, 0.80)
+        zw, zh = rng.uniform(0.12, 0.18), rng.uniform(0.12, 0.16)
+        zone = [[zx, zy], [zx + zw, zy], [zx + zw, zy + zh], [zx, zy + zh]]
+        gx, gy = zx + zw * rng.uniform(0.4, 0.7), zy + zh * rng.uniform(0.4, 0.8)
+        t0, speed = rng.uniform(2.5, 4.0), rng.uniform(0.03, 0.06)
+        sx = 0.0
+        keys = [(t0, sx, gy + rng.uniform(-0.03, 0.03)), (t0 + (gx - sx) / speed, gx, gy)]
+        keys.append((keys[-1][0] + 4.0, gx + 0.01, gy))
+        entry = _first_inside(keys, lambda x, y: zx <= x <= zx + zw and zy <= y <= zy + zh)
+        out.append(Scenario(f"varied-intrusion-{seed}-{i}",
+                            {"zones": [{"name": "z", "polygon": zone, "intrusion": {"min_seconds": 1.0}}]},
+                            [walker(keys, height=rng.uniform(0.10, 0.18), colours=(PALETTE[rng.integers(6)], PALETTE[rng.integers(6)]))],
+                            [Expect("intrusion", entry + 0.8, entry + 3.0, zone="z")],
+                            start_s=float(rng.choice([0.0, 10.0, 20.0, 30.0])), duration_s=min(15.0, keys[-1][0] + 1)))
+        # line crossing: a vertical line on the lawn, crossed left to right or right to left
+        lx, ly = rng.uniform(0.12, 0.32), rng.uniform(0.76, 0.92)
+        left_to_right = bool(rng.integers(2))
+        xa, xb = (lx - 0.12, lx + 0.12) if left_to_right else (lx + 0.12, lx - 0.12)
+        t0, speed = rng.uniform(2.5, 4.0), rng.uniform(0.03, 0.06)
+        t1 = t0 + 0.24 / speed
+        cross = t0 + 0.12 / speed
+        out.append(Scenario(f"varied-line-{seed}-{i}",
+                            {"lines": [{"name": "l", "points": [[lx, 0.66], [lx, 0.98]]}]},
+                            [walker([(t0, max(0.0, xa), ly), (t1, xb, ly + rng.uniform(-0.03, 0.03))],
+                                    height=rng.uniform(0.10, 0.18), colours=(PALETTE[rng.integers(6)], PALETTE[rng.integers(6)]))],
+                            [Expect("line_crossing", cross, cross + 2.0, line="l")],
+                            start_s=float(rng.choice([0.0, 10.0, 20.0, 40.0])), duration_s=min(15.0, t1 + 1.5)))
+        # falling object: let go somewhere in a facade region, gravity scale, size and drift vary
+        rx = rng.uniform(0.0, 0.45)
+        region = [[rx, 0.0], [rx + 0.3, 0.0], [rx + 0.3, 0.22], [rx, 0.22]]
+        fps = float(rng.choice([5.0, 10.0]))
+        t0, accel = rng.uniform(3.0, 5.0), rng.uniform(0.35, 0.9)
+        fx, fy = rx + rng.uniform(0.05, 0.25), rng.uniform(0.02, 0.08)
+        out.append(Scenario(f"varied-falling-{seed}-{i}", {"falling_object": {"region": region}},
+                            [falling(t0, fx, fy, accel=accel, vx=rng.uniform(-0.04, 0.04),
+                                     size=rng.uniform(0.015, 0.03), y_end=0.95)],
+                            [Expect("falling_object", t0 + 0.4, t0 + 2.5)],
+                            start_s=float(rng.choice([0.0, 20.0, 40.0])), duration_s=t0 + 4.0, fps=fps))
+    return out

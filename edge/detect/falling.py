@@ -26,6 +26,7 @@ MAX_BACK_S = 3.0         # the start point is extrapolated at most this far back
 SIZE_SPREAD = 3.0        # a falling thing keeps its size within this factor (one frame, partly hidden
                          # by rain or a window frame, may be smaller); foliage flicker grows and shrinks
 MIN_SEEN = 0.8           # seen in this share of frames since it appeared
+MIN_AREA_PX = 9          # median blob area: a 3x3 object at least (foliage glints are specks)
 
 
 class FallingRule:
@@ -66,11 +67,15 @@ class FallingRule:
     def fit(self, tr: Track) -> tuple[float, tuple[float, float], float] | None:
         """(score, start point in work px, acceleration in frame heights/s^2), or None if not a fall."""
         s = self.scale
-        obs = tr.history[-MIN_POINTS * 4:]
+        obs = _until_merged(tr.history[-MIN_POINTS * 4:])
+        if len(obs) < MIN_POINTS:
+            return None
         first = obs[0].blob
         if not self._in_region(*first.centre):
             return None
         if max(b.blob.w for b in obs) > MAX_SIZE * s.w or max(b.blob.h for b in obs) > MAX_SIZE * s.h:
+            return None
+        if np.median([o.blob.area for o in obs]) < MIN_AREA_PX:
             return None
         for side in (sorted(o.blob.w for o in obs)[1:], sorted(o.blob.h for o in obs)[1:]):
             if side[-1] > SIZE_SPREAD * side[0]:
@@ -102,3 +107,14 @@ class FallingRule:
         score = 1.0 - min(0.5, y_res / drop + x_res / drop) if drop > 0 else 0.5
         score = min(1.0, score * min(1.0, accel / (2 * MIN_ACCEL)) + 0.1)
         return min(1.0, max(0.0, score)), start, float(accel)
+
+
+def _until_merged(obs: list) -> list:
+    """The observations before the object merged with something bigger (it fell in front of a
+    passer-by): from there on its box is the other thing's."""
+    w0 = float(np.median([o.blob.w for o in obs[:MIN_POINTS - 1]]))
+    h0 = float(np.median([o.blob.h for o in obs[:MIN_POINTS - 1]]))
+    for i, o in enumerate(obs):
+        if i >= MIN_POINTS - 1 and (o.blob.w > SIZE_SPREAD * w0 or o.blob.h > SIZE_SPREAD * h0):
+            return obs[:i]
+    return obs

@@ -116,11 +116,15 @@ class Tracker:
         rows = []
         for tr in self.tracks:
             b, dt = tr.last, max(0.0, t - tr.last_seen_t)
-            rows.append((b.x + b.w / 2 + tr.vx * dt, b.y + b.h / 2 + tr.vy * dt,
-                         max(self.s.min_gate_px, 0.75 * max(b.w, b.h)) + 0.5 * (abs(tr.vx) + abs(tr.vy)) * dt))
-        px, py, gate = np.array(rows).T
+            gate = max(self.s.min_gate_px, 0.75 * max(b.w, b.h)) + 0.5 * (abs(tr.vx) + abs(tr.vy)) * dt
+            rows.append((b.x + b.w / 2 + tr.vx * dt, b.y + b.h / 2 + tr.vy * dt, gate, tr.hits == 1))
+        px, py, gate, new = np.array(rows).T
         cx, cy = np.array([(b.x + b.w / 2, b.y + b.h / 2) for b in blobs]).T
-        rel = np.hypot(cx[None, :] - px[:, None], cy[None, :] - py[:, None]) / gate[:, None]
+        dy = cy[None, :] - py[:, None]
+        # no speed known yet: a thing that just started to fall is already fast, so a new
+        # track's gate reaches three times as far downwards
+        dy = np.where((new[:, None] > 0) & (dy > 0), dy / 3, dy)
+        rel = np.hypot(cx[None, :] - px[:, None], dy) / gate[:, None]
         ti, bi = np.nonzero(rel <= 1.0)
         order = np.argsort(rel[ti, bi], kind="stable")
         return list(zip(ti[order].tolist(), bi[order].tolist()))
