@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.support.services import REPO, free_port
 
 GRIDS = REPO / "gateway" / "examples" / "grids.geojson"
+# A point well inside each example grid cell (lat, lon), where the test's devices stand.
+GRID_CENTRES = {"G-03-06": (36.7300, 104.8312), "G-03-07": (36.7300, 104.8437), "G-04-01": (36.7200, 104.8291),
+                "G-04-02": (36.7200, 104.8375), "G-04-03": (36.7200, 104.8458)}
 PASSWORD = "console-test-pw"
 ADMIN_TOKEN = "console-test-admin-" + uuid.uuid4().hex[:8]
 
@@ -124,6 +128,12 @@ def vtest_snapshot(vtest_path: Path, bbox: list[float], track: list[list[float]]
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
 
+def location_in(grid: str) -> dict:
+    """A point near the middle of `grid`, a little apart for each device so markers do not pile up."""
+    lat, lon = GRID_CENTRES[grid]
+    return {"lat": round(lat + random.uniform(-0.003, 0.003), 6), "lon": round(lon + random.uniform(-0.003, 0.003), 6)}
+
+
 def camera_alert(camera_id: str, *, type_: str = "intrusion", severity: str = "major", grid: str = "G-03-07",
                  snapshot: str | None = None, bbox=None, track=None, edge_id: str = "edge-console-test") -> dict:
     from alerts import new_alert_id
@@ -134,7 +144,7 @@ def camera_alert(camera_id: str, *, type_: str = "intrusion", severity: str = "m
             "severity": severity, "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
             "frame": 250, "zone": "lawn", "line": None, "bbox": bbox, "score": 0.91,
             "details": {"pos_s": 25.0, **({"track": track} if track else {})}, "snapshot": snapshot,
-            "location": {"lat": 36.7260, "lon": 104.8411}, "grid_hint": grid}
+            "location": location_in(grid), "grid_hint": grid}
 
 
 def sensor_alert(sensor_id: str, *, type_: str = "sensor.battery_low", severity: str = "minor", grid: str = "G-03-07",
@@ -146,4 +156,4 @@ def sensor_alert(sensor_id: str, *, type_: str = "sensor.battery_low", severity:
             "source": {"kind": "sensor", "id": sensor_id}, "camera_id": None, "type": type_, "severity": severity,
             "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z", "frame": None, "zone": None,
             "line": None, "bbox": None, "score": None, "details": details or {}, "snapshot": None,
-            "location": {"lat": 36.7290, "lon": 104.8440}, "grid_hint": grid}
+            "location": location_in(grid), "grid_hint": grid}

@@ -36,6 +36,8 @@ function render() {
   const markers = [
     ...state.cameras.map((c) => ({ ...(c.location || {}), kind: "camera", state: c.state === "lost" ? "lost" : "", label: `Camera ${c.id} — ${c.state || "unknown"}` })),
     ...state.sensors.map((s) => ({ ...(s.location || {}), kind: "sensor", state: s.state, label: `Sensor ${s.id} (${s.kind || "sensor"}) — ${s.state || "unknown"}` })),
+    ...state.incidents.filter((i) => i.location).map((i) => ({ ...i.location, kind: "incident", severity: i.severity,
+      label: `#${i.id} ${incidentTitle(i)} (${i.severity})`, href: `/console/incidents/${i.id}` })),
   ];
   const map = gridMap(state.geo, {
     open: openByGrid(), highlight: state.selected, markers, interactive: true, tileUrl: state.tileUrl,
@@ -54,7 +56,8 @@ function render() {
       h("span", {}, h("i.swatch", { style: { background: "rgba(244,63,94,.35)", borderColor: "#f43f5e" } }), "critical incident open"),
       h("span", {}, h("i.swatch", { style: { background: "rgba(251,146,60,.3)", borderColor: "#fb923c" } }), "incidents open"),
       h("span", {}, h("i.swatch", { style: { background: "rgba(45,212,191,.08)", borderColor: "#3b5168" } }), "quiet"),
-      h("span", {}, svgDot("#7cc4ff"), "camera"), h("span", {}, svgDot("#2dd4bf", true), "sensor")));
+      h("span", {}, svgDot("#f43f5e"), "open incident"), h("span", {}, svgDot("#7cc4ff"), "camera"),
+      h("span", {}, svgDot("#2dd4bf", true), "sensor")));
   root.replaceChildren(
     h("div.page-head", {}, h("h1", {}, "Map"), h("span.sub", {}, `${state.grids.filter((g) => g.level === "grid").length} grids · ${state.incidents.length} open incidents`),
       h("span.muted", { style: { marginLeft: "auto" } }, "Scroll to zoom, drag to pan, click a grid for its incidents")),

@@ -82,9 +82,17 @@ export function gridMap(geojson, options = {}) {
     const [x, y] = project([m.lon, m.lat]);
     let mark;
     if (m.kind === "sensor") mark = svg("rect", { x: x - 6, y: y - 6, width: 12, height: 12, transform: `rotate(45 ${x} ${y})`, class: `marker-sensor ${m.state || ""}` });
-    else if (m.kind === "incident") mark = svg("g", {}, svg("circle", { cx: x, cy: y, r: 16, fill: "rgba(244,63,94,.25)" }), svg("circle", { cx: x, cy: y, r: 7, fill: "#f43f5e", stroke: "#fff", "stroke-width": 2 }));
+    else if (m.kind === "incident") {
+      const color = m.severity === "critical" || !m.severity ? "#f43f5e" : "#fb923c";
+      mark = svg("g", { class: "marker-incident" }, svg("circle", { cx: x, cy: y, r: 16, fill: color, "fill-opacity": 0.25 }),
+        svg("circle", { cx: x, cy: y, r: 7, fill: color, stroke: "#fff", "stroke-width": 2 }));
+    }
     else mark = svg("circle", { cx: x, cy: y, r: 7, class: `marker-camera ${m.state || ""}` });
     if (m.label) mark.append(svg("title", {}, m.label));
+    if (m.href) {
+      mark.style.cursor = "pointer";
+      mark.addEventListener("click", () => { location.href = m.href; });
+    }
     layer.append(mark);
   }
   const pad = 24;
