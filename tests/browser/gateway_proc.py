@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,10 +73,11 @@ class Gateway:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---- API as an admin, for setting the scene and checking results ----
     def api(self, method: str, path: str, token: str = ADMIN_TOKEN, **kw) -> httpx.Response:
