@@ -126,6 +126,20 @@ def test_alerts_become_incidents_end_to_end(broker, prefix, tmp_path, db_url):
             letters = {d.reason_code: d for d in s.scalars(select(DeadLetter))}
             assert letters["not_json"].payload == b"{not json" and letters["not_json"].topic == topic
             assert "type" in letters["invalid"].reason
+        # the same, as operators see it through the API and monitoring through /metrics
+        from fastapi.testclient import TestClient
+        from gateway.api import create_app
+
+        api = TestClient(create_app(make_settings(tmp_path, broker.url, prefix, db_url), db))
+        admin = {"Authorization": "Bearer test-admin-token"}
+        dead = api.get("/api/dead-letters", headers=admin).json()
+        assert dead["total"] == 2 and {d["reason_code"] for d in dead["items"]} == {"not_json", "invalid"}
+        assert any(d["payload"] == "{not json" for d in dead["items"])
+        metrics = api.get("/metrics").text
+        assert 'gridwatch_gateway_dead_letters_total{reason="not_json"}' in metrics
+        assert 'gridwatch_gateway_alerts_total{disposition="unrouted"}' in metrics
+        listed = api.get("/api/incidents", headers=admin, params={"status": "dispatched"}).json()["items"]
+        assert [(i["grid_id"], i["alert_count"], i["assignee"]) for i in listed] == [("G-03-07", 2, "worker.g0307")]
     finally:
         pub.close()
         ingest.stop()
