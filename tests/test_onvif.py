@@ -79,6 +79,7 @@ def test_resolve_media_from_real_device(device, rtsp):
     assert media.profile.token == "Profile_Sub" and media.profile.resolution == "384x288"
     assert media.device["manufacturer"] == "Gridwatch Test" and media.device["model"] == "LoopCam-1"
     assert media.device["serial"] == "GW-0001" and media.device["firmware"] == "1.3.0-test"
+    assert media.device["snapshot_uri"] == f"http://127.0.0.1:{device.port}/snapshot.jpg"
     assert "s3cret" not in str(media.device)
     main = resolve_media(src.model_copy(update={"profile": "768x576"}))
     assert main.stream_uri.endswith("/video_main") and main.profile.token == "Profile_Main"

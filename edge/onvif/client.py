@@ -267,7 +267,7 @@ def resolve_media(source: OnvifSource, timeout_s: float = 5.0) -> OnvifMedia:
         raise OnvifError("protocol", f"ONVIF device {dev.where} gave no stream URI for profile {chosen.token}")
     snapshot = dev.snapshot_uri(chosen.token)
     info.update({"profile": chosen.token, "resolution": chosen.resolution, "encoding": chosen.encoding,
-                 "profiles": [p.token for p in profiles]})
+                 "profiles": [p.token for p in profiles], "snapshot_uri": snapshot})  # as the device gave it: no password
     return OnvifMedia(stream_uri=with_credentials(stream, source.username, source.password),
                       snapshot_uri=with_credentials(snapshot, source.username, source.password) if snapshot else None,
                       profile=chosen, profiles=profiles, device=info)
