@@ -126,3 +126,12 @@ def test_nothing_to_probe_is_an_error():
     assert proc.returncode == 2 and "nothing to probe" in proc.stderr
     proc = discover("--range", "10.0.0.0/8", "--no-multicast")
     assert proc.returncode == 2 and "more than 4096" in proc.stderr
+
+
+def test_interface_by_name_or_address():
+    from edge.discover import interface_address
+
+    assert interface_address("lo") == "127.0.0.1"
+    assert interface_address("127.0.0.1") == "127.0.0.1"
+    with pytest.raises(ValueError, match="interface 'nosuch0'"):
+        interface_address("nosuch0")
