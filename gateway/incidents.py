@@ -417,10 +417,14 @@ class IncidentService:
         s.add(IncidentEvent(incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
                             to_status=to_status or inc.status, note=note, reason=reason, data={**_jsonable(data or {}), "incident": body}))
         if name in PUBLISHED_EVENTS:
-            s.add(OutboxMessage(topic=topics.incident(inc.grid_id or "unrouted", self.prefix),
-                                payload={"event": name, "at": iso(at), "actor": actor, "note": note, "reason": reason,
-                                         "incident": body},
-                                created_at=at, attempts=0, next_attempt_at=at))
+            # to the grid where it happened, and to the professional grid it was sent to (e.g. fire safety)
+            for grid in dict.fromkeys([inc.grid_id or "unrouted", inc.professional_grid_id]):
+                if grid is None:
+                    continue
+                s.add(OutboxMessage(topic=topics.incident(grid, self.prefix),
+                                    payload={"event": name, "at": iso(at), "actor": actor, "note": note,
+                                             "reason": reason, "incident": body},
+                                    created_at=at, attempts=0, next_attempt_at=at))
 
     def _sync_timers(self, s: Session, inc: Incident, state, now: datetime) -> None:
         """Make the pending timer rows equal to the engine's due timers for this state."""

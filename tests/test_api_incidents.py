@@ -251,3 +251,15 @@ def test_tokens_are_listed_without_secrets_and_revocable(gw):
     assert gw.delete(f"/api/tokens/{made['id']}", headers=ADMIN).json()["revoked_at"]
     assert gw.get("/api/me", headers=who).status_code == 401
     assert gw.delete("/api/tokens/999999", headers=ADMIN).status_code == 404
+
+
+def test_professional_grid_sees_the_incidents_sent_to_it(gw):
+    fire = login(gw, "fire.duty")
+    smoke = alert(source="smoke-b3-201", type_="sensor.alarm", camera_id=None, severity="critical",
+                  details={"sensor_kind": "smoke"})
+    smoke["source"] = {"kind": "sensor", "id": "smoke-b3-201"}
+    inc = gw.svc.ingest(parse_alert(json.dumps(smoke))).incident_id
+    other = open_incident(gw)  # an intrusion: not the fire-safety grid's business
+    assert gw.get(f"/api/incidents/{inc}", headers=fire).json()["professional_grid_id"] == "P-FIRE-01"
+    assert gw.get(f"/api/incidents/{other}", headers=fire).status_code == 404
+    assert [i["id"] for i in gw.get("/api/incidents", headers=fire).json()["items"]] == [inc]

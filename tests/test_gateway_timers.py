@@ -85,3 +85,19 @@ def test_concurrent_workers_fire_each_timer_once_on_postgresql(pg_url, tmp_path)
         by = s.scalars(select(Timer.fired_by).where(Timer.fired_at.is_not(None))).all()
         assert len(by) == len(ids) and all(b.startswith("w") for b in by)
     db.dispose()
+
+
+def test_smoke_alarm_reaches_the_community_and_the_fire_safety_grid(tmp_path):
+    db = make_db(f"sqlite:///{tmp_path}/gw.db")
+    svc = IncidentService(db, media_dir=tmp_path, clock=FakeClock(T0))
+    a = alert(source="smoke-b3-201", type_="sensor.alarm", camera_id=None, severity="critical",
+              details={"sensor_kind": "smoke"})
+    a["source"] = {"kind": "sensor", "id": "smoke-b3-201"}
+    inc_id = svc.ingest(parse_alert(json.dumps(a))).incident_id
+    with db.session() as s:
+        inc = s.get(Incident, inc_id)
+        assert (inc.grid_id, inc.level, inc.assignee, inc.professional_grid_id) == (
+            "G-03-07", "community", "community.c03", "P-FIRE-01")
+        topics_ = {m.topic for m in s.scalars(select(OutboxMessage))}
+        assert topics_ == {"gridwatch/incidents/G-03-07", "gridwatch/incidents/P-FIRE-01"}
+    db.dispose()
