@@ -172,3 +172,20 @@ def test_camera_rebooting_with_a_new_stream_uri_is_followed(vtest_path):
             dev.stop()
     assert restored.details["outage_s"] > 0 and frame.fresh
     assert st["source"].endswith("/v2_sub") and st["state"] == "streaming"
+
+
+def test_device_behind_nat_advertising_an_unreachable_address(rtsp):
+    """The camera names its LAN address (192.0.2.10, unreachable from here) in every URL it
+    gives; we use the address we reached it by, and the device's RTSP port."""
+    with OnvifCamera(rtsp.port, username="admin", password="s3cret", advertised_ip="192.0.2.10") as dev:
+        media = resolve_media(OnvifSource(host="127.0.0.1", port=dev.port, username="admin", password="s3cret",
+                                          profile="sub"), timeout_s=3)
+        s = CameraStream(onvif_profile(dev.port))
+        s.start()
+        try:
+            frame = wait_for(s, Frame, 20)
+        finally:
+            s.stop()
+    assert media.stream_uri == f"rtsp://admin:s3cret@127.0.0.1:{rtsp.port}/video_sub"
+    assert media.snapshot_uri.endswith(f"@127.0.0.1:{dev.port}/snapshot.jpg")
+    assert frame.image.shape == (288, 384, 3)

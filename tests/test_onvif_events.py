@@ -187,3 +187,19 @@ def test_camera_event_listener_for_a_profile(device, responder):
         listener.stop()
     assert alert.type.value == "camera_event" and alert.camera_id == "cam-b3" and alert.edge_id == "edge-1"
     assert alert.details["kind"] == "tamper"
+
+
+def test_events_of_a_device_behind_nat(responder):
+    with OnvifCamera(free_port(), username="admin", password="s3cret", pullpoint=responder,
+                     advertised_ip="192.0.2.10") as dev:
+        responder.base_url = "http://192.0.2.10:80"  # the subscription address names the LAN address too
+        got: queue.Queue = queue.Queue()
+        listener = PullPointListener(source(dev), got.put, pull_timeout_s=1)
+        listener.start()
+        try:
+            wait(lambda: listener.status["state"] == "subscribed", 15, "subscription")
+            responder.emit(MOTION, {"IsMotion": "true"})
+            ev = next_event(got)
+        finally:
+            listener.stop()
+    assert ev.kind == "motion" and responder.subscriptions == 0

@@ -23,6 +23,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from camera_profiles.schema import OnvifSource
 
+log = logging.getLogger("gridwatch.edge.onvif")
+
 
 class OnvifError(Exception):
     """A failed ONVIF exchange. `kind`: unreachable | auth | profile | protocol."""
@@ -180,7 +182,8 @@ class OnvifDevice:
         # connect and never closes it, which exhausts the few subscription slots a camera has.
         self.devicemgmt = self.service("devicemgmt", f"http://{host}:{port}/onvif/device_service")
         caps = self.call(self.devicemgmt.GetCapabilities, {"Category": "All"})
-        self.xaddrs = {name: getattr(getattr(caps, name, None), "XAddr", None) for name in ("Media", "Events")}
+        self.xaddrs = {name: self.reachable(getattr(getattr(caps, name, None), "XAddr", None))
+                       for name in ("Media", "Events")}
         if not self.xaddrs["Media"]:
             raise OnvifError("protocol", f"ONVIF device {self.where} has no media service (not a Profile S camera)")
         self.media = self.service("media", self.xaddrs["Media"])
@@ -237,13 +240,28 @@ class OnvifDevice:
                 fps=getattr(rate, "FrameRateLimit", None) if rate is not None else None))
         return out
 
+    def reachable(self, url: str | None, keep_port: bool = False) -> str | None:
+        """`url` pointed at the address we reach the device by. Cameras behind NAT or port
+        forwarding, or renumbered by DHCP, advertise addresses we cannot reach."""
+        if not url:
+            return url
+        parts = urlsplit(url)
+        if not parts.hostname or parts.hostname == self.host:
+            return url
+        port = parts.port if keep_port else self.port
+        auth = url.split("//", 1)[1].split("@", 1)[0] + "@" if parts.username else ""
+        log.info("ONVIF device %s advertises %s; using %s instead", self.where, parts.hostname, self.host)
+        netloc = f"{auth}{self.host}" + (f":{port}" if port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
     def stream_uri(self, token: str) -> str:
         req = {"StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}, "ProfileToken": token}
-        return self.call(self.media.GetStreamUri, req).Uri
+        # the RTSP port stays the device's: only the host is ours
+        return self.reachable(self.call(self.media.GetStreamUri, req).Uri, keep_port=True)
 
     def snapshot_uri(self, token: str) -> str | None:
         try:
-            return self.media.GetSnapshotUri({"ProfileToken": token}).Uri
+            return self.reachable(self.media.GetSnapshotUri({"ProfileToken": token}).Uri)
         except Exception:  # noqa: BLE001 - snapshots are optional in Profile S
             return None
 

@@ -193,7 +193,7 @@ class PullPointListener:
             raise OnvifError("protocol", f"ONVIF device {dev.where} has no event service")
         events = dev.service("events", xaddr)
         resp = dev.call(events.CreatePullPointSubscription, {"InitialTerminationTime": f"PT{int(self.termination_s)}S"})
-        address = resp.SubscriptionReference.Address._value_1
+        address = dev.reachable(resp.SubscriptionReference.Address._value_1)
         # a pull waits up to pull_timeout_s on the camera: the HTTP read must wait longer
         long_transport = Transport(timeout=self.timeout_s, operation_timeout=self.pull_timeout_s + self.timeout_s)
         pull = dev.service("pullpoint", address, transport=long_transport)

@@ -25,13 +25,15 @@ class OnvifCamera:
     def __init__(self, rtsp_port: int, *, username: str = "admin", password: str = "secret",
                  main_path: str = "video_main", sub_path: str = "video_sub", port: int | None = None,
                  pullpoint=None, snapshot: np.ndarray | None = None, name: str = "Loopback Cam",
-                 manufacturer: str = "Gridwatch Test", model: str = "LoopCam-1", serial: str = "GW-0001"):
+                 manufacturer: str = "Gridwatch Test", model: str = "LoopCam-1", serial: str = "GW-0001",
+                 advertised_ip: str = "127.0.0.1"):
         from ipycam import CameraConfig, ONVIFService
 
         self.port = port or free_port()
         self.config = CameraConfig(
             name=name, manufacturer=manufacturer, model=model, serial_number=serial,
-            firmware_version="1.3.0-test", local_ip="127.0.0.1", onvif_port=self.port, rtsp_port=rtsp_port,
+            # advertised_ip other than 127.0.0.1: a camera behind NAT, naming its LAN address
+            firmware_version="1.3.0-test", local_ip=advertised_ip, onvif_port=self.port, rtsp_port=rtsp_port,
             main_stream_name=main_path, sub_stream_name=sub_path, main_width=768, main_height=576,
             main_fps=10, sub_width=384, sub_height=288, sub_fps=10, username=username, password=password)
         self.onvif = ONVIFService(self.config)
