@@ -169,6 +169,16 @@ def brightness_ramp(t0: float, t1: float, f0: float, f1: float) -> Effect:
     return apply
 
 
+def ir_switch(t0: float) -> Effect:
+    """Day/night switch: colour goes, the IR illuminator lifts and flattens the picture."""
+    def apply(img, t, rng):
+        if t < t0:
+            return img
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(cv2.convertScaleAbs(grey, alpha=0.8, beta=40), cv2.COLOR_GRAY2BGR)
+    return apply
+
+
 def rain(density: int = 300, length: float = 0.05, t0: float = 0.0) -> Effect:
     """Thin bright streaks, new ones every frame."""
     def apply(img, t, rng):
@@ -359,6 +369,12 @@ def catalogue() -> list[Scenario]:
                          colours=((200, 200, 60), (40, 40, 40))),
                   walker([(3.0, 0.0, 0.68), (9.0, 0.22, 0.70)], height=0.13)],  # a passer-by outside the zone
                  [Expect("intrusion", 7.0, 10.5, zone="patch")], start_s=20.0),
+        Scenario("intrusion-close-to-lens",  # fills a fifth of the frame at once: an object, not a lighting change
+                 {"zones": [{"name": "front", "polygon": [[0.0, 0.6], [0.7, 0.6], [0.7, 1.0], [0.0, 1.0]],
+                             "intrusion": {"min_seconds": 1.0}}]},
+                 [walker([(6.0, 0.3, 0.99), (9.2, 0.5, 0.99), (12.0, 0.52, 0.99)], height=1.0,
+                         colours=((200, 200, 200), (220, 220, 220)))],
+                 [Expect("intrusion", 6.8, 9.0, zone="front")], start_s=15.0),
         # ---- loitering
         Scenario("loitering-lawn-occluded", {"zones": [{"name": "lawn", "polygon": LAWN, "loitering": {"seconds": 6}}]},
                  [walker([(3.0, 0.0, 0.80), (5.0, 0.14, 0.82), (8.0, 0.17, 0.84), (11.0, 0.15, 0.83),
@@ -414,6 +430,9 @@ def catalogue() -> list[Scenario]:
         Scenario("moved-pan", {**ALL_RULES},
                  [shift(5.0, None, 0.10, 0.0)],
                  [Expect("tamper.moved", 6.9, 8.5, state="raised")]),
+        Scenario("moved-turned-away", {"tamper": {"min_seconds": 2}, "zones": ALL_RULES["zones"]},
+                 [shift(5.0, None, 0.35, -0.25)],
+                 [Expect("tamper.moved", 6.9, 8.5, state="raised")], start_s=25.0),
         Scenario("moved-tilt-and-back", {"tamper": {"min_seconds": 2}},
                  [shift(4.0, 10.0, -0.06, 0.07)],
                  [Expect("tamper.moved", 5.9, 7.5, state="raised"), Expect("tamper.moved", 10.0, 12.5, state="restored")],
@@ -427,6 +446,7 @@ def catalogue() -> list[Scenario]:
         Scenario("distractor-brightness-step-up", ALL_RULES, [brightness_step(5.0, 1.5)], start_s=20.0),
         Scenario("distractor-brightness-ramp", ALL_RULES, [brightness_ramp(3.0, 12.0, 1.0, 0.4)], start_s=10.0),
         Scenario("distractor-rain", ALL_RULES, [rain(400)], start_s=30.0),
+        Scenario("distractor-ir-switch", ALL_RULES, [ir_switch(6.0)], start_s=35.0),
         Scenario("distractor-noise", ALL_RULES, [noise(10.0)], start_s=5.0),
         Scenario("distractor-birds-leaves", ALL_RULES,
                  [bird(3.0, 8.0, (0.38, 0.06), (0.80, 0.10)), bird(8.0, 12.0, (0.78, 0.02), (0.42, 0.15), size=0.015),

@@ -4,7 +4,7 @@ Each frame is first divided by its global gain against the background (measured 
 last frame's background pixels), so clouds, lights and auto-exposure steps do not light
 up the whole frame. A pixel is foreground when it departs from the mean by more than k
 times its noise level (waving foliage and noisy pixels learn a wide band) and by a floor.
-When most of the frame changes at once (lights switched on one side, day/night IR
+When much of the frame changes at once (lights switched on one side, day/night IR
 switch, the camera knocked), the model relearns from the current frame instead of
 reporting one huge object.
 
@@ -37,7 +37,10 @@ class BackgroundSettings:
     init_sigma: float = 6.0
     max_step: int = 40            # one frame's change counts at most this much towards the noise
     warmup_learn_s: float = 1.0   # time constant while warming up after a (re)connect
-    relearn_fraction: float = 0.45  # this much foreground at once is a global change, not objects
+    relearn_fraction: float = 0.45  # this much foreground at once is a global change, not objects...
+    relearn_jump: float = 0.08      # ...and so is this much more than last frame, in one frame and spread
+                                    # over many places (IR switch, a light on one side); one big object
+                                    # close to the lens is an object
 
 
 class BackgroundModel:
@@ -105,9 +108,12 @@ class BackgroundModel:
                 self._keep_src, self._keep = ignore, cv2.bitwise_not(ignore)
             cv2.bitwise_and(raw, self._keep, dst=raw)
         fg = cv2.morphologyEx(raw, cv2.MORPH_OPEN, self._kernel, dst=self._fg)  # drops noise, rain streaks, specks
+        previous = self.fg_fraction
         self.fg_fraction = cv2.countNonZero(fg) / fg.size
 
-        if self.fg_fraction > self.s.relearn_fraction:
+        jump = self.fg_fraction - previous
+        if self.fg_fraction > self.s.relearn_fraction or (
+                jump > self.s.relearn_jump and self.fg_fraction > 3 * previous and not _one_object(fg)):
             self._restart(t)
             self.relearned = True
             return self._fg
@@ -139,3 +145,15 @@ class BackgroundModel:
         self._bg_mask[:] = 255
         self._fg[:] = 0
         return self._fg
+
+
+def _one_object(fg: np.ndarray) -> bool:
+    """Most of the foreground is one blob (someone right in front of the camera), not a
+    scattered change of the whole scene."""
+    joined = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, _JOIN)  # legs, torso and head are one body
+    contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    largest = max((cv2.contourArea(c) for c in contours), default=0.0)
+    return largest >= 0.5 * cv2.countNonZero(fg)
+
+
+_JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))

@@ -65,7 +65,8 @@ class TrackerSettings:
     max_missed_s: float = 1.5     # inertia: a track survives this long without a blob
     min_gate_px: float = 12.0
     history: int = 300
-    min_travel_px: float = 4.0    # an object has "arrived" after travelling this far (and its half height)
+    min_travel_px: float = 4.0    # an object has "arrived" after travelling this far (and a third of its
+                                  # height, up to 2.5 times this)
 
 
 class Tracker:
@@ -149,7 +150,7 @@ class Tracker:
                 tr.path_length += ((cx - ox) ** 2 + (cy - oy) ** 2) ** 0.5
                 tr.max_travel = max(tr.max_travel, ((cx - fx) ** 2 + (cy - fy) ** 2) ** 0.5)
             # people and things arrive; foliage and flicker wobble round a spot (long path, no travel)
-            if not tr.arrived and tr.max_travel >= max(self.s.min_travel_px, 0.35 * b.h) \
+            if not tr.arrived and tr.max_travel >= max(self.s.min_travel_px, min(0.35 * b.h, 2.5 * self.s.min_travel_px)) \
                     and tr.max_travel >= 0.4 * tr.path_length:
                 tr.arrived = True
         else:
