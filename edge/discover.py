@@ -188,13 +188,16 @@ def ws_discover(unicast: list[str], interface_ip: str | None, multicast: bool, t
         while (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
             try:
-                data, _addr = sock.recvfrom(65536)
+                data, sender = sock.recvfrom(65536)
             except (socket.timeout, OSError):
                 break
             matches = parse_probe_match(data)
             if not matches:
                 bad += 1
             for f in matches:
+                if f.host != sender[0]:  # a device naming an address we cannot reach (NAT): use the one that answered
+                    parts = urlsplit(f.xaddr)
+                    f.xaddr = parts._replace(netloc=f"{sender[0]}:{f.port}").geturl()
                 found.setdefault(f.endpoint or f.xaddr, f)
     finally:
         sock.close()

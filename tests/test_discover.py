@@ -53,14 +53,16 @@ def test_starter_profile_keeps_the_password_out():
 @pytest.fixture
 def cameras(vtest_path):
     with RtspCamera(vtest_path, path="/video_main", extra_paths=("/video_sub",)) as rtsp, \
-            OnvifCamera(rtsp.port, username="admin", password="s3cret", model="LoopCam-1") as a, \
+            OnvifCamera(rtsp.port, username="admin", password="s3cret", model="LoopCam-1",
+                        advertised_ip="192.0.2.10") as a, \
             OnvifCamera(rtsp.port, username="admin", password="s3cret", model="LoopCam-2", serial="GW-0002") as b:
         yield rtsp, a, b
 
 
 def test_discover_by_ws_discovery_and_by_http_then_write_profiles(cameras, tmp_path):
     rtsp, a, b = cameras
-    wsd_port = a.start_discovery()   # a answers WS-Discovery; b only HTTP (discovery switched off)
+    # a answers WS-Discovery (naming an unreachable LAN address, as behind NAT); b only HTTP
+    wsd_port = a.start_discovery()
     out_dir = tmp_path / "profiles"
     proc = discover("--no-multicast", "--range", "127.0.0.1", "--wsd-port", str(wsd_port),
                     "--ports", f"{a.port},{b.port},{free_port()}", "--username", "admin", "--password", "s3cret",
