@@ -221,6 +221,8 @@ class CameraStream:
             "device": self._device,
             "attempts": self._attempts,
             "source": self._url,
+            "reconnects": self.reconnects,
+            "dropped": self.frames_dropped,  # frames replaced by a newer one before analysis took them
             "ts": _iso(_utc_now()),
         }
 
