@@ -70,7 +70,7 @@ class BadRequest(ValueError):
 
 @dataclass
 class IngestOutcome:
-    disposition: str  # opened | attached | suppressed | unrouted | duplicate
+    disposition: str  # opened | attached | cleared | suppressed | unrouted | duplicate
     incident_id: int | None = None
     grid_id: str | None = None
     reason: str | None = None
@@ -148,7 +148,10 @@ class IncidentService:
             grid_id, reason = self._resolve_grid(s, grids, alert)
             self._register_source(s, alert, grid_id, now)
             media_id = self._store_snapshot(s, alert, snapshot, now)
-            outcome = self._open_or_attach(s, grids, alert, grid_id, reason, now)
+            if is_recovery(alert):
+                outcome = self._clear(s, alert, grid_id, now)
+            else:
+                outcome = self._open_or_attach(s, grids, alert, grid_id, reason, now)
             s.execute(update(AlertRow).where(AlertRow.id == alert.id).values(
                 grid_id=grid_id, incident_id=outcome.incident_id, disposition=outcome.disposition,
                 reason=outcome.reason, snapshot_media_id=media_id,
@@ -197,7 +200,8 @@ class IncidentService:
             s.execute(_insert_ignore(s, Sensor).values(id=alert.source.id, state="online", last_seen=now))
             sensor = s.get(Sensor, alert.source.id, with_for_update=True, populate_existing=True)
             sensor.edge_id, sensor.last_seen, sensor.last_alert_type = alert.edge_id, now, alert.type.value
-            sensor.state = "offline" if alert.type.value == "sensor.offline" else "online"
+            # any message means the sensor speaks again; a cleared sensor.offline says so explicitly
+            sensor.state = "offline" if alert.type.value == "sensor.offline" and not is_recovery(alert) else "online"
             kind = d.get("sensor_kind") or d.get("kind")
             sensor.kind = kind if isinstance(kind, str) else sensor.kind
             battery = d.get("battery", (d.get("value") if alert.type.value == "sensor.battery_low" else None))
@@ -294,6 +298,45 @@ class IncidentService:
         state, events = lifecycle.attach(_to_state(inc), now, alert_id=alert.id, severity=alert.severity.value)
         self._after_change(s, inc, inc.status, state, events, now=now)
         return inc_id
+
+    def _clear(self, s: Session, alert: Alert, grid_id: str | None, now: datetime) -> IngestOutcome:
+        """A recovery notice (the condition ended): a 'cleared' entry on the timeline of the
+        incident it ends, no status change, and never a new incident."""
+        inc_id, why = self._clear_target(s, alert)
+        if inc_id is None:
+            return IngestOutcome("cleared", None, grid_id, why)
+        inc = s.scalar(select(Incident).where(Incident.id == inc_id).execution_options(populate_existing=True))
+        raised_id = (alert.details or {}).get("raised_id")
+        self._event(s, inc, "cleared", "system", now, note=f"{alert.type.value} ended at {alert.source.id}",
+                    data={"alert_id": alert.id, "raised_id": raised_id, "ts": iso(alert.ts)},
+                    from_status=inc.status, to_status=inc.status)
+        return IngestOutcome("cleared", inc_id, grid_id)
+
+    def _clear_target(self, s: Session, alert: Alert) -> tuple[int | None, str | None]:
+        """The open incident a recovery notice ends, locked (one UPDATE, as in `_attach`): the
+        incident of the alert it clears (after merges) when that alert is known, else the open
+        incident of the same source and type. (A late notice of an earlier episode must not
+        mark a newer, still ongoing one as ended.)"""
+        where = [Incident.status.in_(OPEN_STATUSES)]
+        raised_id = (alert.details or {}).get("raised_id")
+        raised = s.get(AlertRow, raised_id) if isinstance(raised_id, str) else None
+        if raised is not None:
+            inc_id = raised.incident_id
+            for _ in range(10):  # follow merges to the incident that took the alerts over
+                merged = s.scalar(select(Incident.merged_into).where(Incident.id == inc_id)) if inc_id else None
+                if merged is None:
+                    break
+                inc_id = merged
+            if inc_id is None:
+                return None, f"recovery notice: the alert it clears ({raised_id}) opened no incident"
+            where.append(Incident.id == inc_id)
+        else:
+            where += [Incident.source_id == alert.source.id, Incident.type == alert.type.value]
+        stmt = update(Incident).where(*where).values(version=Incident.version + 1).returning(Incident.id)
+        inc_id = s.execute(stmt).scalar()
+        if inc_id is None:
+            return None, f"recovery notice: no open {alert.type.value} incident of {alert.source.id}"
+        return inc_id, None
 
     # -- lifecycle ----------------------------------------------------------------------
     def act(self, incident_id: int, action: str, principal, params: dict[str, Any]) -> Incident:
@@ -439,6 +482,12 @@ class IncidentService:
                 t.cancelled_at = now
         for kind, due in wanted - have:
             s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
+
+
+def is_recovery(alert: Alert) -> bool:
+    """A sensor's recovery notice (edge/sensors/README.md): same type, severity info,
+    `details.cleared: true`, `details.raised_id` naming the alert it clears."""
+    return (alert.details or {}).get("cleared") is True
 
 
 def sees(principal, inc: Incident) -> bool:

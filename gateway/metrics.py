@@ -4,7 +4,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 ALERTS = Counter("gridwatch_gateway_alerts_total", "alerts received, by disposition",
-                 ["disposition"])  # opened | attached | suppressed | unrouted | duplicate
+                 ["disposition"])  # opened | attached | cleared | suppressed | unrouted | duplicate
 DEAD_LETTERS = Counter("gridwatch_gateway_dead_letters_total", "bad payloads kept in the dead-letter table, by reason",
                        ["reason"])
 STATUS_MESSAGES = Counter("gridwatch_gateway_status_messages_total", "edge and camera status messages", ["kind"])

@@ -1,7 +1,8 @@
 """Sensors to incidents: the real bridge and the real gateway (MQTT ingest, PostgreSQL, REST API)
 on the real Mosquitto. A Zigbee2MQTT smoke alarm opens an incident in its configured grid; a
 ChirpStack water gauge's threshold opens one in the grid its location lies in; a duplicate
-uplink and the recovery notice add nothing; the sensor shows up in the gateway's register."""
+uplink adds nothing; a recovery notice marks the open incident's condition as ended (no new
+incident, no status change); the sensor shows up in the gateway's register."""
 from __future__ import annotations
 
 import json
@@ -58,6 +59,12 @@ class Gateway:
                      if ln.startswith('gridwatch_gateway_alerts_total{disposition="duplicate"}')), None)
         return float(line.split()[-1]) if line else 0.0
 
+    def post(self, path: str, body: dict) -> dict:
+        r = httpx.post(f"http://127.0.0.1:{self.port}/api{path}", json=body,
+                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=15)
+        assert r.status_code == 200, r.text
+        return r.json()
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
@@ -102,6 +109,48 @@ def test_sensor_alarms_become_incidents_routed_by_grid_and_location(system, pref
     wait_until(lambda: gw.duplicates() == before + 1, "the gateway to drop the repeat", timeout=20)
     assert gw.get("/alerts")["total"] == 2
     assert incidents()["smoke-b3-201"]["alert_count"] == 1
+
+
+def test_recovery_notices_end_the_condition_without_opening_incidents(system, prefix):
+    gw, bridge, sender, wire = system
+    smoke = f"{prefix}-z2m/b3-201-smoke"
+
+    def incidents() -> list[dict]:
+        return gw.get("/incidents", type="sensor.alarm")["items"] + gw.get("/incidents", type="sensor.offline")["items"]
+
+    def sensor() -> dict:
+        return {s["id"]: s for s in gw.get("/sensors")["items"]}["smoke-b3-201"]
+
+    # the smoke alarm goes off, then the smoke is gone: the bridge's recovery notice
+    bridge.deliver(sender, smoke, '{"smoke": true, "battery": 87}')
+    wait_until(lambda: len(incidents()) == 1, "the smoke incident")
+    bridge.bridge.clock.t += 60
+    bridge.deliver(sender, smoke, '{"smoke": false, "battery": 87}')
+    wait_until(lambda: gw.get("/alerts")["total"] == 2, "the recovery notice to be stored")
+    [inc] = incidents()
+    detail = gw.get(f"/incidents/{inc['id']}")
+    raised, cleared = sorted(detail["alerts"], key=lambda a: a["ts"])
+    assert cleared["details"]["cleared"] is True and cleared["details"]["raised_id"] == raised["id"]
+    assert (cleared["disposition"], cleared["incident_id"], cleared["severity"]) == ("cleared", inc["id"], "info")
+    assert (detail["alert_count"], detail["severity"], detail["status"]) == (1, "critical", inc["status"])
+    last = detail["timeline"][-1]
+    assert (last["event"], last["from_status"], last["to_status"]) == ("cleared", inc["status"], inc["status"])
+    assert last["data"]["raised_id"] == raised["id"] and last["data"]["alert_id"] == cleared["id"]
+
+    # the detector falls silent: offline incident and register; an operator dismisses the incident
+    bridge.bridge.clock.t += 301
+    bridge.bridge.tick()
+    wait_until(lambda: len(incidents()) == 2 and sensor()["state"] == "offline", "the offline incident")
+    offline = next(i for i in incidents() if i["type"] == "sensor.offline")
+    gw.post(f"/incidents/{offline['id']}/dismiss", {"reason": "battery swapped, detector rebooting"})
+    # it speaks again: the notice is stored with nothing to attach to, and the register says online
+    bridge.bridge.clock.t += 10
+    bridge.deliver(sender, smoke, '{"smoke": false, "battery": 99}')
+    wait_until(lambda: gw.get("/alerts")["total"] == 4, "the offline recovery notice")
+    back = gw.get("/alerts", type="sensor.offline", disposition="cleared")["items"]
+    assert len(back) == 1 and back[0]["incident_id"] is None and "no open" in back[0]["reason"]
+    assert len(incidents()) == 2 and sensor()["state"] == "online"
+    assert gw.get(f"/incidents/{offline['id']}")["status"] == "dismissed"
 
 
 @pytest.mark.slow   # ~20 s: three gateway commands start from scratch; the in-process test above is the default

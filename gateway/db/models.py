@@ -164,7 +164,7 @@ class AlertRow(Base):
     received_at: Mapped[datetime]
     grid_id: Mapped[str | None] = mapped_column(String(64), index=True)
     incident_id: Mapped[int | None] = mapped_column(BigId, index=True)
-    disposition: Mapped[str] = mapped_column(String(16))  # opened | attached | suppressed | unrouted
+    disposition: Mapped[str] = mapped_column(String(16))  # opened | attached | cleared | suppressed | unrouted
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]  # the alert JSON without its inline snapshot
     snapshot_media_id: Mapped[int | None] = mapped_column(BigId)
