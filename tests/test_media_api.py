@@ -42,8 +42,8 @@ MASK = [[0.55, 0.55], [0.85, 0.55], [0.85, 0.85], [0.55, 0.85]]
 class Gateway:
     """The real gateway app on a loopback port, in this process (uvicorn in a thread)."""
 
-    def __init__(self, pg_url: str, media_dir: Path, clock=None):
-        self.settings = Settings(db_url=pg_url, media_dir=media_dir, admin_token="admin-secret")
+    def __init__(self, pg_url: str, media_dir: Path, clock=None, **settings):
+        self.settings = Settings(db_url=pg_url, media_dir=media_dir, admin_token="admin-secret", **settings)
         self.db = Database(pg_url)
         self.db.upgrade()
         self.service = IncidentService.from_settings(self.settings, self.db, **({"clock": clock} if clock else {}))
@@ -273,3 +273,42 @@ def test_blurring_level_per_role(gateway, vtest_path, tmp_path):
     assert sorted(r["id"] for r in report["removed"]) == sorted([snap.media_id, clip.media_id])
     assert list((gateway.settings.media_dir / ".derived").iterdir()) == []
     assert http.get(f"/api/media/{snap.media_id}", headers=operator).status_code == 404
+
+
+def test_professional_grid_sees_the_media_of_incidents_sent_to_it(pg_url, tmp_path):
+    """A smoke alarm goes to the community and to the fire-safety grid (the example routing):
+    the fire-safety duty officer sees its picture and evidence, another grid's worker does not."""
+    gw = Gateway(pg_url, tmp_path / "gateway-media", routing=REPO / "gateway/examples/routing.yaml").start()
+    try:
+        smoke = Alert(id=new_alert_id(), edge_id="edge-t", source=AlertSource(kind="sensor", id="smoke-b3-201"),
+                      type=AlertType.sensor_alarm, severity="critical", ts=T0, grid_hint="G-03-07",
+                      location={"lat": 36.7260, "lon": 104.8411}, details={"sensor_kind": "smoke"})
+        inc = gw.service.ingest(smoke).incident_id
+        http = httpx.Client(base_url=gw.url, timeout=30)
+        fire = {"Authorization": f"Bearer {gw.token('fire.duty', 'grid_worker', 'P-FIRE-01')}"}
+        other = {"Authorization": f"Bearer {gw.token('worker-b', 'grid_worker', 'G-04-01')}"}
+        assert http.get(f"/api/incidents/{inc}", headers=fire).json()["professional_grid_id"] == "P-FIRE-01"
+
+        # the camera next to the detector sends a snapshot of the moment
+        img = np.zeros((120, 160, 3), np.uint8)
+        cv2.putText(img, "smoke", (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+        data = cv2.imencode(".jpg", img)[1].tobytes()
+        key = new_alert_id()
+        meta = {"kind": "snapshot", "content_type": "image/jpeg", "camera_id": "cam-b3", "alert_ids": [smoke.id]}
+        r = http.put(f"/api/media/{key}", content=data, headers={
+            "Authorization": f"Bearer {gw.token('edge-t', 'edge', None)}", "X-Media-Meta": json.dumps(meta),
+            "X-Media-Sha256": hashlib.sha256(data).hexdigest()})
+        assert r.json()["complete"] is True, r.text
+
+        r = http.get(f"/api/media/{key}", headers=fire)
+        assert r.status_code == 200 and r.content == data
+        listed = http.get(f"/api/incidents/{inc}/media", headers=fire).json()["items"]
+        assert [(i["id"], i["status"]) for i in listed] == [(key, "ready")]
+        z = zipfile.ZipFile(io.BytesIO(http.get(f"/api/incidents/{inc}/evidence", headers=fire).content))
+        assert z.read(f"media/{key}.jpg") == data
+
+        assert http.get(f"/api/media/{key}", headers=other).status_code == 403
+        assert http.get(f"/api/incidents/{inc}/media", headers=other).status_code == 404
+        assert http.get(f"/api/incidents/{inc}/evidence", headers=other).status_code == 404
+    finally:
+        gw.stop()

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import audit
 from gateway.auth import Principal, current_principal, require_role
 from gateway.db.models import Incident
+from gateway.incidents import sees
 from gateway.media import service
 from gateway.media.metrics import UPLOAD_BYTES, UPLOADS, VIEWS
 from gateway.media.export import write_evidence_zip
@@ -284,7 +285,7 @@ def _blurred(store: MediaStore, path: Path, level: int) -> Path:
 
 def _incident_for(s, incident_id: int, principal: Principal) -> Incident | JSONResponse:
     inc = s.get(Incident, incident_id)
-    if inc is None or principal.role not in service.VIEW_ROLES or not principal.visible(inc.grid_id):
+    if inc is None or principal.role not in service.VIEW_ROLES or not sees(principal, inc):
         return _err(404, "not_found", f"incident {incident_id} not found")  # do not reveal what exists elsewhere
     return inc
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.db.models import OPEN_STATUSES, AlertRow, Incident, Media
+from gateway.incidents import sees
 from gateway.media.metrics import REMOVED
 from gateway.media.retention import RetentionPolicy, StoredMedia, plan_retention
 from gateway.media.storage import MediaStore, candidate_relpaths
@@ -77,7 +78,7 @@ def may_view(principal, alerts: list[AlertRow], incidents: list[Incident]) -> bo
     if principal.is_admin:
         return True
     if incidents:
-        return any(principal.visible(i.grid_id) for i in incidents)
+        return any(sees(principal, i) for i in incidents)  # also the professional grid it was sent to
     if alerts:
         return any(principal.visible(a.grid_id) for a in alerts)
     return principal.visible(None)
