@@ -67,11 +67,14 @@ class FallingRule:
     def fit(self, tr: Track) -> tuple[float, tuple[float, float], float] | None:
         """(score, start point in work px, acceleration in frame heights/s^2), or None if not a fall."""
         s = self.scale
-        obs = _until_merged(tr.history[-MIN_POINTS * 4:])
-        if len(obs) < MIN_POINTS:
-            return None
+        obs = tr.history[-MIN_POINTS * 4:]
         first = obs[0].blob
-        if not self._in_region(*first.centre):
+        if not self._in_region(*first.centre) or first.w > MAX_SIZE * s.w or first.h > MAX_SIZE * s.h:
+            return None  # the cheap tests first: this runs for every track, every frame
+        if obs[-1].blob.centre[1] - first.centre[1] < MIN_DROP * s.h:
+            return None
+        obs = _until_merged(obs)
+        if len(obs) < MIN_POINTS:
             return None
         if max(b.blob.w for b in obs) > MAX_SIZE * s.w or max(b.blob.h for b in obs) > MAX_SIZE * s.h:
             return None
