@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 import yaml
 
 from edge.masks import PRIVACY_FILL

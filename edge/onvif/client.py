@@ -66,17 +66,21 @@ def pick_profile(profiles: list[StreamProfile], wanted: str) -> StreamProfile:
     a token or profile name (case-insensitive), or "WIDTHxHEIGHT"."""
     if not profiles:
         raise OnvifError("profile", "the device has no media profile")
-    by_size = sorted(profiles, key=lambda p: (p.width or 0) * (p.height or 0), reverse=True)
+    def area(p: StreamProfile) -> int:
+        return (p.width or 0) * (p.height or 0)
+
+    by_size = sorted(profiles, key=area, reverse=True)
     w = wanted.strip()
     if w.lower() == "main":
         return by_size[0]
     if w.lower() == "sub":
-        smaller = [p for p in by_size[1:] if (p.width or 0) * (p.height or 0) < (by_size[0].width or 0) * (by_size[0].height or 0)]
+        smaller = [p for p in by_size[1:] if area(p) < area(by_size[0])]
         if smaller:
             return smaller[0]
         if len(by_size) > 1:
             return by_size[1]
-        raise OnvifError("profile", f"no sub stream: the device has one profile, {by_size[0].describe()}; use profile: main")
+        raise OnvifError("profile", f"no sub stream: the device has one profile, {by_size[0].describe()}; "
+                                    "use profile: main")
     for p in profiles:
         if w == p.token or w.lower() == p.token.lower() or w.lower() == p.name.lower():
             return p

@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from xml.sax.saxutils import escape, quoteattr
 
+DIALECT = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
 NS = ('xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
       'xmlns:wsa5="http://www.w3.org/2005/08/addressing" '
       'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" '
@@ -57,9 +58,11 @@ class PullPointResponder:
     def emit(self, topic: str, data: dict[str, str], source: dict[str, str] | None = None,
              operation: str = "Changed", utc: datetime | None = None) -> None:
         utc = utc or datetime.now(timezone.utc)
-        items = lambda d: "".join(f"<tt:SimpleItem Name={quoteattr(k)} Value={quoteattr(str(v))}/>" for k, v in d.items())  # noqa: E731
+        def items(d: dict[str, str]) -> str:
+            return "".join(f"<tt:SimpleItem Name={quoteattr(k)} Value={quoteattr(str(v))}/>" for k, v in d.items())
+
         msg = ('<wsnt:NotificationMessage>'
-               f'<wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">{escape(topic)}</wsnt:Topic>'
+               f'<wsnt:Topic Dialect="{DIALECT}">{escape(topic)}</wsnt:Topic>'
                f'<wsnt:Message><tt:Message UtcTime="{_iso(utc)}" PropertyOperation="{operation}">'
                f'<tt:Source>{items(source or {})}</tt:Source><tt:Data>{items(data)}</tt:Data>'
                '</tt:Message></wsnt:Message></wsnt:NotificationMessage>')
@@ -93,14 +96,16 @@ class PullPointResponder:
         if action == "CreatePullPointSubscription":
             return 200, self._create(body)
         if action == "GetEventProperties":
-            return 200, self._envelope('<tev:GetEventPropertiesResponse>'
-                                       '<tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/topicns.xml</tev:TopicNamespaceLocation>'
-                                       '<wsnt:FixedTopicSet>true</wsnt:FixedTopicSet>'
-                                       '<wstop:TopicSet xmlns:wstop="http://docs.oasis-open.org/wsn/t-1"/>'
-                                       '<wsnt:TopicExpressionDialect>http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet</wsnt:TopicExpressionDialect>'
-                                       '<tev:MessageContentFilterDialect>http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter</tev:MessageContentFilterDialect>'
-                                       '<tev:MessageContentSchemaLocation>http://www.onvif.org/onvif/ver10/schema/onvif.xsd</tev:MessageContentSchemaLocation>'
-                                       '</tev:GetEventPropertiesResponse>')
+            return 200, self._envelope(
+                "<tev:GetEventPropertiesResponse>"
+                "<tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/topicns.xml"
+                "</tev:TopicNamespaceLocation><wsnt:FixedTopicSet>true</wsnt:FixedTopicSet>"
+                '<wstop:TopicSet xmlns:wstop="http://docs.oasis-open.org/wsn/t-1"/>'
+                f"<wsnt:TopicExpressionDialect>{DIALECT}</wsnt:TopicExpressionDialect>"
+                "<tev:MessageContentFilterDialect>http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter"
+                "</tev:MessageContentFilterDialect>"
+                "<tev:MessageContentSchemaLocation>http://www.onvif.org/onvif/ver10/schema/onvif.xsd"
+                "</tev:MessageContentSchemaLocation></tev:GetEventPropertiesResponse>")
         sub_id = path.rstrip("/").rsplit("/", 1)[-1]
         with self._cond:
             self._expire()
@@ -155,7 +160,7 @@ class PullPointResponder:
         if sub is None:  # the camera "rebooted" while we waited
             return 400, self._fault("wsrf-rw:ResourceUnknownFault", f"no subscription {sub_id}")
         now = datetime.now(timezone.utc)
-        initial = ('<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">'
+        initial = (f'<wsnt:NotificationMessage><wsnt:Topic Dialect="{DIALECT}">'
                    'tns1:RuleEngine/CellMotionDetector/Motion</wsnt:Topic><wsnt:Message>'
                    f'<tt:Message UtcTime="{_iso(now)}" PropertyOperation="Initialized"><tt:Source>'
                    '<tt:SimpleItem Name="VideoSourceConfigurationToken" Value="VSC_1"/></tt:Source>'
