@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     http_port: int = 8080
     admin_token: str | None = None
     media_dir: Path = Path("media")
+    media_retention_interval_s: float = Field(3600.0, gt=0, description="how often `serve` applies the media retention policy")
     grids: Path | None = Field(None, description="GeoJSON grids imported at start")
     routing: Path | None = Field(None, description="routing rules YAML for the engine")
     timer_interval_s: float = 1.0

@@ -1,5 +1,5 @@
-"""`python -m gateway serve`: MQTT ingest, deadline timers, the outbox relay and the HTTP API
-(with the console) in one process; stops cleanly on SIGINT/SIGTERM."""
+"""`python -m gateway serve`: MQTT ingest, deadline timers, the outbox relay, the media retention
+loop and the HTTP API (with the console) in one process; stops cleanly on SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +47,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     from gateway.api import create_app
     from gateway.incidents import IncidentService
     from gateway.ingest import Ingestor
+    from gateway.media.api import start_retention
     from edge.mqtt import MqttSettings
     from gateway.outbox_relay import OutboxRelay
     from gateway.timers import TimerWorker
@@ -77,6 +78,8 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
         server.should_exit = True
 
     threading.Thread(target=watch, name="stop-watch", daemon=True).start()
+    # first, so a bad retention policy stops the start before anything else runs
+    retention = start_retention(app, settings.media_retention_interval_s)
     if ingestor:
         ingestor.start()
     timers.start()
@@ -90,6 +93,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
             ingestor.stop()
         timers.stop()
         relay.stop()
+        retention.stop()
         db.dispose()
         log.info("gateway stopped")
 

@@ -9,13 +9,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts import topics
+from alerts import new_alert_id, topics
 from gateway.config import Settings
 from gateway.serve import run
 from tests.support.services import free_port, wait_port
@@ -26,7 +28,8 @@ def test_serve_runs_the_whole_loop_and_stops(broker, prefix, tmp_path):
     port = free_port()
     settings = Settings(db_url=f"sqlite:///{tmp_path}/gw.db", mqtt_url=broker.url, mqtt_prefix=prefix,
                         mqtt_client_id=f"gw-{prefix}", http_port=port, media_dir=tmp_path / "media",
-                        admin_token="adm-token", grids=GRIDS, outbox_interval_s=0.1)
+                        admin_token="adm-token", grids=GRIDS, outbox_interval_s=0.1, media_retention_interval_s=0.2)
+    first = orphan_media(tmp_path / "media")  # a file no row refers to (an upload whose row never got written)
     events: queue.Queue = queue.Queue()
     sub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
     sub.on_message = lambda _c, _u, m: events.put((m.topic, json.loads(m.payload)))
@@ -49,6 +52,10 @@ def test_serve_runs_the_whole_loop_and_stops(broker, prefix, tmp_path):
                                                      (f"{prefix}/incidents/G-03-07", "dispatched")]
         assert got[1][1]["incident"]["assignee"] == "worker.g0307"
         assert "gridwatch_gateway_alerts_total" in api.get("/metrics").text
+        # the media retention loop runs at start and then every media_retention_interval_s
+        wait_for(lambda: not first.exists(), what="the retention loop to sweep the orphan")
+        second = orphan_media(tmp_path / "media")
+        wait_for(lambda: not second.exists(), what="the next retention run")
     finally:
         stop.set()
         server.join(30)
@@ -56,6 +63,18 @@ def test_serve_runs_the_whole_loop_and_stops(broker, prefix, tmp_path):
         sub.loop_stop()
         sub.disconnect()
     assert not server.is_alive()
+    assert not [t for t in threading.enumerate() if t.name == "media-retention"]
+
+
+def orphan_media(media_dir: Path) -> Path:
+    """A media file in the store's layout, an hour old (past the sweep's grace for fresh uploads)."""
+    key = new_alert_id()
+    path = media_dir / "2026-11-21" / f"{key}.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8orphan\xff\xd9")
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    return path
 
 
 def test_environment_wins_over_the_config_file(tmp_path, monkeypatch):
