@@ -1,9 +1,10 @@
 """`python -m edge snapshot --profile P.yaml [--out FILE.jpg]`: save one privacy-masked frame
 of a camera, to draw zones and lines on.
 
-The frame comes through the same capture as analysis (RTSP, ONVIF or file), after the
-warm-up so a reconnect's grey frame is not what you draw on; privacy masks are burnt in
-before the JPEG is written, so no masked pixel ever leaves the edge.
+An ONVIF camera is asked for its own snapshot (GetSnapshotUri) first; otherwise, or when
+that fails, the frame comes through the same capture as analysis (RTSP, ONVIF or file),
+after the warm-up so a reconnect's grey frame is not what you draw on. Privacy masks are
+burnt in before the JPEG is written, so no masked pixel ever leaves the edge.
 """
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from camera_profiles import ProfileError, load_profile
+from camera_profiles.schema import OnvifSource
 from edge.capture import CameraStream
 from edge.frames import Frame, StreamEvent
 from edge.masks import apply_privacy_masks
@@ -53,24 +56,54 @@ def draw_grid(image):
     return image
 
 
+def onvif_snapshot(source: OnvifSource, timeout: float) -> np.ndarray | None:
+    """The device's own JPEG (GetSnapshotUri): full resolution, no stream to open.
+    None when the device has none or it fails; the caller then uses the stream."""
+    import httpx
+
+    from edge.onvif.client import OnvifDevice, OnvifError, pick_profile
+
+    try:
+        dev = OnvifDevice.from_source(source, timeout)
+        uri = dev.snapshot_uri(pick_profile(dev.profiles(), source.profile).token)
+        if not uri:
+            return None
+        with httpx.Client(timeout=timeout) as http:
+            r = http.get(uri)
+            if r.status_code == 401 and source.username:  # answer the camera's challenge, Digest or Basic
+                digest = r.headers.get("www-authenticate", "").lower().startswith("digest")
+                auth_cls = httpx.DigestAuth if digest else httpx.BasicAuth
+                r = http.get(uri, auth=auth_cls(source.username, source.password or ""))
+        if r.status_code != 200:
+            return None
+        image = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+        return image if image is not None and image.size else None
+    except (OnvifError, httpx.HTTPError, ValueError):
+        return None
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         profile = load_profile(args.profile)
     except ProfileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    stream = CameraStream(profile)
-    stream.start()
-    try:
-        frame, error = grab_frame(stream, args.timeout)
-        status = stream.status
-    finally:
-        stream.stop()
-    if frame is None:
-        print(f"error: camera {profile.id}: no frame within {args.timeout:.0f} s: "
-              f"{error or status.get('error') or 'nothing received'}", file=sys.stderr)
-        return 1
-    image = apply_privacy_masks(frame.image, profile.privacy_masks)
+    image = onvif_snapshot(profile.onvif, min(args.timeout, 10.0)) if profile.onvif else None
+    origin = "the device's snapshot URI"
+    if image is None:
+        stream = CameraStream(profile)
+        stream.start()
+        try:
+            frame, error = grab_frame(stream, args.timeout)
+            status = stream.status
+        finally:
+            stream.stop()
+        if frame is None:
+            print(f"error: camera {profile.id}: no frame within {args.timeout:.0f} s: "
+                  f"{error or status.get('error') or 'nothing received'}", file=sys.stderr)
+            return 1
+        image, origin = frame.image, f"the stream, frame {frame.index}"
+    image = apply_privacy_masks(image, profile.privacy_masks)
     if args.grid:
         image = draw_grid(image)
     out = Path(args.out or f"{profile.id}.jpg")
@@ -79,5 +112,5 @@ def main(args: argparse.Namespace) -> int:
         return 1
     h, w = image.shape[:2]
     masks = len(profile.privacy_masks)
-    print(f"saved {out}: camera {profile.id}, {w}x{h}, frame {frame.index}, {masks} privacy mask(s) applied")
+    print(f"saved {out}: camera {profile.id}, {w}x{h}, from {origin}, {masks} privacy mask(s) applied")
     return 0

@@ -67,3 +67,17 @@ def test_snapshot_with_a_broken_profile_names_the_field(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "edge", "snapshot", "--profile", str(prof)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "detect.fps" in proc.stderr
+
+
+def test_snapshot_of_an_onvif_camera_uses_its_snapshot_uri(tmp_path, vtest_path):
+    from tests.support.onvif_camera import OnvifCamera
+
+    still = cv2.VideoCapture(str(vtest_path)).read()[1]
+    with OnvifCamera(free_port(), username="admin", password="s3cret", snapshot=still) as dev:
+        proc, out = snapshot(tmp_path, {"onvif": {"host": "127.0.0.1", "port": dev.port, "username": "admin",
+                                                  "password": "s3cret", "profile": "main"}})
+    assert proc.returncode == 0, proc.stderr
+    assert "from the device's snapshot URI" in proc.stdout  # the RTSP side does not even exist here
+    image = cv2.imread(str(out))
+    assert image.shape == still.shape
+    assert_masked(image)
