@@ -86,12 +86,43 @@ def run(console: Console) -> None:
     rows.append(("ONVIF camera down", "retry without backoff", naive_dead, "CameraStream with backoff",
                  ours_onvif_dead, "TCP probe before any WSDL"))
 
+    onvif_rows = _onvif_resolve_cpu()
+
     table = Table(title="capture: CPU per camera (share of one core; lower is better)")
     for col in ("case", "baseline", "baseline CPU", "gridwatch", "gridwatch CPU", "ratio", "note"):
         table.add_column(col)
     for case, bname, b, oname, o, note in rows:
         table.add_row(case, bname, f"{b * 100:.1f}%", oname, f"{o * 100:.2f}%", f"{o / b:.3f}x" if b else "-", note)
     console.print(table)
+
+    t2 = Table(title="ONVIF: CPU to resolve a camera's stream (device info, profiles, URIs) at each (re)connect")
+    for col in ("baseline: WSDL parsed per client", "gridwatch: WSDL parsed once, shared", "ratio"):
+        t2.add_column(col)
+    base_ms, ours_ms = onvif_rows
+    t2.add_row(f"{base_ms:.0f} ms", f"{ours_ms:.1f} ms", f"{ours_ms / base_ms:.3f}x")
+    console.print(t2)
+
+
+def _onvif_resolve_cpu(n: int = 10) -> tuple[float, float]:
+    """CPU ms per resolve_media against the loopback ONVIF device, with and without the WSDL cache."""
+    from camera_profiles.schema import OnvifSource
+    from edge.onvif import client
+    from tests.support.onvif_camera import OnvifCamera
+    from tests.support.services import free_port
+
+    with OnvifCamera(free_port(), username="admin", password="pw") as dev:
+        src = OnvifSource(host="127.0.0.1", port=dev.port, username="admin", password="pw")
+        client.resolve_media(src)  # imports, first parse
+
+        def per_call(clear: bool) -> float:
+            c0 = time.process_time()
+            for _ in range(n):
+                if clear:
+                    client._wsdl_document.cache_clear()
+                client.resolve_media(src)
+            return (time.process_time() - c0) / n * 1000
+
+        return per_call(True), per_call(False)
 
 
 if __name__ == "__main__":
