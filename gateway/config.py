@@ -2,11 +2,13 @@
 variables; the environment wins over the file, explicit arguments win over both."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic import Field, field_validator
+from pydantic_settings import (BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict,
+                               YamlConfigSettingsSource)
 
 
 class Settings(BaseSettings):
@@ -27,7 +29,10 @@ class Settings(BaseSettings):
     http_port: int = 8080
     admin_token: str | None = None
     media_dir: Path = Path("media")
+    media_retention: Path | None = Field(None, description="media retention policy YAML (gateway/media/retention.py)")
     media_retention_interval_s: float = Field(3600.0, gt=0, description="how often `serve` applies the media retention policy")
+    # blur level per role for served media, e.g. {"grid_worker": 31}; in the environment JSON or "grid_worker=31,integration=15"
+    media_blur: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     grids: Path | None = Field(None, description="GeoJSON grids imported at start")
     routing: Path | None = Field(None, description="routing rules YAML for the engine")
     timer_interval_s: float = 1.0
@@ -36,6 +41,21 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # signed webhooks for incident events (see gateway.webhooks.Webhook): [{name, url, secret, ...}]
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("media_blur", mode="before")
+    @classmethod
+    def _blur_table(cls, value: Any) -> Any:
+        """JSON, or the older "role=level,role=level" form (parts without a whole number are ignored)."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("{"):
+            return json.loads(value)
+        table = {}
+        for part in value.split(","):
+            role, _, level = part.partition("=")
+            if role.strip() and level.strip().isdigit():
+                table[role.strip()] = int(level)
+        return table
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -293,12 +293,7 @@ def test_professional_grid_sees_the_media_of_incidents_sent_to_it(pg_url, tmp_pa
         img = np.zeros((120, 160, 3), np.uint8)
         cv2.putText(img, "smoke", (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
         data = cv2.imencode(".jpg", img)[1].tobytes()
-        key = new_alert_id()
-        meta = {"kind": "snapshot", "content_type": "image/jpeg", "camera_id": "cam-b3", "alert_ids": [smoke.id]}
-        r = http.put(f"/api/media/{key}", content=data, headers={
-            "Authorization": f"Bearer {gw.token('edge-t', 'edge', None)}", "X-Media-Meta": json.dumps(meta),
-            "X-Media-Sha256": hashlib.sha256(data).hexdigest()})
-        assert r.json()["complete"] is True, r.text
+        key = upload_snapshot(gw, http, data, smoke.id, "cam-b3")
 
         r = http.get(f"/api/media/{key}", headers=fire)
         assert r.status_code == 200 and r.content == data
@@ -310,5 +305,66 @@ def test_professional_grid_sees_the_media_of_incidents_sent_to_it(pg_url, tmp_pa
         assert http.get(f"/api/media/{key}", headers=other).status_code == 403
         assert http.get(f"/api/incidents/{inc}/media", headers=other).status_code == 404
         assert http.get(f"/api/incidents/{inc}/evidence", headers=other).status_code == 404
+    finally:
+        gw.stop()
+
+
+def upload_snapshot(gw: Gateway, http: httpx.Client, data: bytes, alert_id: str, camera_id: str) -> str:
+    """PUT a JPEG as the edge does (one request); returns its media id."""
+    key = new_alert_id()
+    meta = {"kind": "snapshot", "content_type": "image/jpeg", "camera_id": camera_id, "alert_ids": [alert_id]}
+    r = http.put(f"/api/media/{key}", content=data, headers={
+        "Authorization": f"Bearer {gw.token('edge-t', 'edge', None)}", "X-Media-Meta": json.dumps(meta),
+        "X-Media-Sha256": hashlib.sha256(data).hexdigest()})
+    assert r.json()["complete"] is True, r.text
+    return key
+
+
+def test_media_settings_from_file_and_environment(tmp_path, monkeypatch):
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text("media_blur: {grid_worker: 15}\nmedia_retention: /etc/gridwatch/retention.yaml\n")
+    s = Settings.load(cfg)
+    assert (s.media_blur, s.media_retention) == ({"grid_worker": 15}, Path("/etc/gridwatch/retention.yaml"))
+    monkeypatch.setenv("GRIDWATCH_MEDIA_BLUR", '{"grid_worker": 31, "integration": 9}')
+    assert Settings.load(cfg).media_blur == {"grid_worker": 31, "integration": 9}  # the environment wins
+    monkeypatch.setenv("GRIDWATCH_MEDIA_BLUR", "grid_worker=21, integration=x")    # the older form still reads
+    assert Settings().media_blur == {"grid_worker": 21}
+    assert Settings().media_retention_interval_s == 3600.0
+
+
+def test_blur_and_retention_come_from_the_environment(pg_url, vtest_path, tmp_path, monkeypatch):
+    """GRIDWATCH_MEDIA_BLUR and GRIDWATCH_MEDIA_RETENTION reach the media endpoints through Settings."""
+    policy = tmp_path / "retention.yaml"
+    policy.write_text("max_age_days: {snapshot: 1}\n")
+    monkeypatch.setenv("GRIDWATCH_MEDIA_BLUR", '{"grid_worker": 31}')
+    monkeypatch.setenv("GRIDWATCH_MEDIA_RETENTION", str(policy))
+    now = [datetime.now(timezone.utc)]
+    gw = Gateway(pg_url, tmp_path / "gateway-media", clock=lambda: now[0]).start()
+    try:
+        assert gw.settings.media_blur == {"grid_worker": 31} and gw.settings.media_retention == policy
+        cap = cv2.VideoCapture(str(vtest_path))
+        ok, frame = cap.read()
+        cap.release()
+        assert ok
+        original = cv2.imencode(".jpg", frame)[1].tobytes()
+        a = Alert(id=new_alert_id(), edge_id="edge-t", source=AlertSource(kind="camera", id="cam-walkway"),
+                  camera_id="cam-walkway", type=AlertType.intrusion, ts=now[0], grid_hint="G-03-07")
+        inc = gw.service.ingest(a).incident_id
+        http = httpx.Client(base_url=gw.url, timeout=60)
+        key = upload_snapshot(gw, http, original, a.id, "cam-walkway")
+        worker = {"Authorization": f"Bearer {gw.token('worker-a', 'grid_worker', 'G-03-07')}"}
+        operator = {"Authorization": f"Bearer {gw.token('op', 'operator', 'C-03')}"}
+        sharpness = lambda data: cv2.Laplacian(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE),  # noqa: E731
+                                               cv2.CV_64F).var()
+        assert http.get(f"/api/media/{key}", headers=operator).content == original
+        assert sharpness(http.get(f"/api/media/{key}", headers=worker).content) < sharpness(original) / 5
+
+        # the policy file says snapshots go after a day: kept while the case is open, then removed
+        admin = {"Authorization": "Bearer admin-secret"}
+        now[0] += timedelta(days=2)
+        assert http.post("/api/media/cleanup", headers=admin).json()["removed"] == []
+        gw.service.act(inc, "dismiss", make_principal("admin", "admin", None, gw.service.grids()),
+                       {"reason": "false alarm"})
+        assert [r["id"] for r in http.post("/api/media/cleanup", headers=admin).json()["removed"]] == [key]
     finally:
         gw.stop()

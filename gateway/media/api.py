@@ -71,10 +71,11 @@ def _store(app: FastAPI) -> MediaStore:
 
 
 def _policy(app: FastAPI) -> RetentionPolicy:
-    """`app.state.media_retention`, else the file named by GRIDWATCH_MEDIA_RETENTION (YAML), else defaults."""
+    """`app.state.media_retention`, else the file named by the `media_retention` setting
+    (GRIDWATCH_MEDIA_RETENTION, YAML), else defaults."""
     policy = getattr(app.state, "media_retention", None)
     if policy is None:
-        path = os.environ.get("GRIDWATCH_MEDIA_RETENTION")
+        path = app.state.settings.media_retention
         data = yaml.safe_load(Path(path).read_text()) if path else {}
         policy = app.state.media_retention = RetentionPolicy.model_validate(data or {})
     return policy
@@ -246,15 +247,10 @@ def _first_request(request: Request) -> bool:
 
 
 def _blur_for(request: Request, principal: Principal) -> int:
-    """Optional blurring per role: `app.state.media_blur` or GRIDWATCH_MEDIA_BLUR ("grid_worker=15,integration=31")."""
+    """Optional blurring per role: `app.state.media_blur`, else the `media_blur` setting (GRIDWATCH_MEDIA_BLUR)."""
     table = getattr(request.app.state, "media_blur", None)
     if table is None:
-        table = {}
-        for part in os.environ.get("GRIDWATCH_MEDIA_BLUR", "").split(","):
-            role, _, level = part.partition("=")
-            if role.strip() and level.strip().isdigit():
-                table[role.strip()] = int(level)
-        request.app.state.media_blur = table
+        table = request.app.state.media_blur = dict(request.app.state.settings.media_blur)
     return int(table.get(principal.role, 0))
 
 
