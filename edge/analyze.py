@@ -4,6 +4,7 @@ terminal, a summary table of alerts per type and the analysis speed at the end."
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from collections import Counter
@@ -55,8 +56,16 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         return _fail(f"--start: not an ISO 8601 time: {e}")
     fps = args.fps or profile.detect.fps
+    frames = iter_file_frames(source, fps, start)
+    try:
+        first = next(frames, None)  # opens the file: refuse a bad one before writing anything
+    except VideoOpenError as e:
+        return _fail(f"{e}")
     pipe = CameraPipeline(profile, args.edge_id, snapshots=not args.no_snapshots)
-    out = open(args.jsonl, "w", encoding="utf-8") if args.jsonl else sys.stdout
+    try:
+        out = open(args.jsonl, "w", encoding="utf-8") if args.jsonl else sys.stdout
+    except OSError as e:
+        return _fail(f"--jsonl: cannot write {args.jsonl}: {e.strerror}")
     counts: Counter[str] = Counter()
     total = frame_count(source)
     analysed, last_index, busy = 0, -1, 0.0
@@ -66,8 +75,7 @@ def main(args: argparse.Namespace) -> int:
                       TextColumn("{task.completed}/{task.total} frames"), TextColumn("{task.fields[alerts]} alerts"),
                       TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(Path(source).name, total=total, alerts=0)
-            frames = iter_file_frames(source, fps, start)
-            for frame in frames:
+            for frame in itertools.chain([first] if first else [], frames):
                 a = time.perf_counter()
                 alerts = pipe.process(frame)
                 busy += time.perf_counter() - a
@@ -77,8 +85,6 @@ def main(args: argparse.Namespace) -> int:
                 analysed += 1
                 last_index = frame.index
                 progress.update(task, completed=frame.index + 1, alerts=sum(counts.values()))
-    except VideoOpenError as e:
-        return _fail(f"{e}")
     finally:
         if out is not sys.stdout:
             out.close()

@@ -83,8 +83,9 @@ def test_analyze_defaults_start_to_the_file_mtime_and_can_skip_snapshots(tmp_pat
 
 def test_analyze_refuses_bad_input_with_a_reason(tmp_path, walker_clip):
     prof = _profile(tmp_path, walker_clip)
-    r = _analyze("--profile", str(prof), "--source", str(tmp_path / "missing.mp4"))
-    assert r.returncode == 2 and "no such file" in r.stderr
+    out = tmp_path / "never.jsonl"
+    r = _analyze("--profile", str(prof), "--source", str(tmp_path / "missing.mp4"), "--jsonl", str(out))
+    assert r.returncode == 2 and "no such file" in r.stderr and not out.exists()
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 100)
     r = _analyze("--profile", str(prof), "--source", str(junk))
