@@ -378,7 +378,7 @@ def catalogue() -> list[Scenario]:
         # ---- loitering
         Scenario("loitering-lawn-occluded", {"zones": [{"name": "lawn", "polygon": LAWN, "loitering": {"seconds": 6}}]},
                  [walker([(3.0, 0.0, 0.80), (5.0, 0.14, 0.82), (8.0, 0.17, 0.84), (11.0, 0.15, 0.83),
-                          (15.0, 0.18, 0.84)], hidden=(8.0, 9.0))],
+                          (15.0, 0.18, 0.84)], hidden=(6.0, 8.5))],  # behind something for 2.5 s
                  [Expect("loitering", 8.5, 11.5, zone="lawn")], duration_s=16.0),
         Scenario("loitering-patch-passerby",
                  {"zones": [{"name": "patch", "polygon": LAWN_B, "loitering": {"seconds": 5}}]},
