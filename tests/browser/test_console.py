@@ -127,6 +127,8 @@ def test_dispatch_acknowledge_resolve_with_photo_verify_close_and_audit_trail(ga
     screenshot(phone, "phone-list")
     card.click()
     phone.locator("#ack").click()
+    expect(phone.locator(".badge.st-acknowledged")).to_be_visible()
+    expect(phone.locator("#ack")).to_have_count(0)
     expect(phone.locator("#resolve-form")).to_be_visible()
     photo = tmp_path / "lawn-checked.jpg"
     import base64

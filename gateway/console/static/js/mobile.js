@@ -64,6 +64,7 @@ async function detail(id) {
   let inc;
   try {
     inc = await get(`/api/incidents/${encodeURIComponent(id)}`);
+    if (editing) return;   // the worker started a report meanwhile: keep it on screen
   } catch (err) {
     frame("Incident", h("div.card", {}, h("div.empty", {}, h("b", {}, err.status === 404 ? "Not found" : "Cannot load"),
       err.status === 404 ? "This incident does not exist or is outside your grid." : err.message)), { back: true });
@@ -88,6 +89,7 @@ async function detail(id) {
     busy(b, true);
     try {
       await resolveWithPhoto(inc.id, note.value.trim(), photo.files[0]);
+      editing = false;
       toast("Reported. Thank you.");
       location.hash = "#/";
     } catch (err) { toast(err.message, "error"); busy(b, false); }
@@ -108,7 +110,7 @@ async function detail(id) {
     allowed.includes("acknowledge") ? h("div.big-actions", {}, h("button.primary", { id: "ack", onclick: async (e) => {
       busy(e.target, true);
       try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast("Acknowledged."); } catch (err) { toast(err.message, "error"); }
-      route();
+      if (editing) e.target.remove(); else route();
     } }, "Acknowledge — I'm on it")) : null,
     resolveForm,
     photos.length ? h("div.card", {}, h("h2", {}, "Photos"), h("div.photos", { style: { marginTop: "8px" } }, photos.map((u) => h("img", { src: u, alt: "Resolution photo" })))) : null,
@@ -118,7 +120,6 @@ async function detail(id) {
 }
 
 function route() {
-  editing = false;
   const m = location.hash.match(/^#\/i\/(.+)$/);
   const done = m ? detail(decodeURIComponent(m[1])) : list(location.hash.startsWith("#/history") ? "history" : "todo");
   return done.catch((err) => toast(err.message, "error"));
@@ -138,7 +139,7 @@ function onEvent(item) {
 
 (async () => {
   user = await me();
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => { editing = false; route(); });
   await route();
   liveEvents(onEvent);
   setInterval(() => tickCountdowns(root), 1000);
