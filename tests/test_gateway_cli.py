@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from gateway.db import Database
 from gateway.db.models import Camera, Grid, User
@@ -30,6 +31,33 @@ def test_migrations_match_the_models(tmp_path, pg_url):
         command.check(db.alembic_config())  # raises when the models need a migration
         command.downgrade(db.alembic_config(), "base")
         db.upgrade()
+        db.dispose()
+
+
+def test_media_path_index_upgrades_and_downgrades_with_data(tmp_path, pg_url):
+    """0002 adds ix_media_path to a database already in use at 0001 (rows kept) and removes it again."""
+    def media_indexes(db: Database) -> set[str]:
+        return {i["name"] for i in inspect(db.engine).get_indexes("media")}
+
+    for url in (f"sqlite:///{tmp_path}/gw.db", pg_url):
+        db = Database(url)
+        db.upgrade("0001")
+        assert "ix_media_path" not in media_indexes(db)
+        with db.engine.begin() as c:
+            c.execute(text("INSERT INTO media (sha256, kind, path, size, created_at, complete) "
+                           "VALUES (:sha, 'clip', '2026-11-21/01KAJ8Z0R0AAAAAAAAAAAAAAAA.mp4', 10, :at, :yes)"),
+                      {"sha": "0" * 64, "at": datetime(2026, 11, 21, 8, 0), "yes": True})
+        db.upgrade()
+        assert "ix_media_path" in media_indexes(db)
+        with db.engine.connect() as c:
+            assert c.execute(text("SELECT path FROM media")).scalars().all() == [
+                "2026-11-21/01KAJ8Z0R0AAAAAAAAAAAAAAAA.mp4"]
+        command.downgrade(db.alembic_config(), "0001")
+        assert "ix_media_path" not in media_indexes(db)
+        with db.engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM media")).scalar() == 1
+        db.upgrade()
+        assert "ix_media_path" in media_indexes(db)
         db.dispose()
 
 

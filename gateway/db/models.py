@@ -250,7 +250,7 @@ class Media(Base):
     incident_id: Mapped[int | None] = mapped_column(BigId, index=True)
     camera_id: Mapped[str | None] = mapped_column(String(128))
     type: Mapped[str | None] = mapped_column(String(64))  # MIME type
-    path: Mapped[str] = mapped_column(String(1024))
+    path: Mapped[str] = mapped_column(String(1024), index=True)  # evidence is looked up by path (its key is the file name)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     complete: Mapped[bool] = mapped_column(Boolean, default=True)
