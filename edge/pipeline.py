@@ -92,14 +92,14 @@ class CameraPipeline:
             self._learn_until = frame.pos_s + self.profile.detect.warmup_s
         learn = frame.fresh or frame.pos_s < self._learn_until
         try:
-            events = self.detector_step(image, frame.pos_s, learn)
+            events = self._detect(image, frame.pos_s, learn)
             return [self._alert(e, frame) for e in events]
         except Exception as e:  # noqa: BLE001 - one bad frame must not stop the camera
             self.errors += 1
             self.last_error = f"frame {frame.index}: {type(e).__name__}: {e}"
             return []
 
-    def detector_step(self, image: np.ndarray, pos_s: float, learn_only: bool) -> list[Event]:
+    def _detect(self, image: np.ndarray, pos_s: float, learn_only: bool) -> list[Event]:
         grey = self._prepare(image)
         return self.detector.step(grey, pos_s, learn_only=learn_only)
 
