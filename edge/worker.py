@@ -31,8 +31,14 @@ class CameraWorker(threading.Thread):
         self.status_interval_s = status_interval_s
         self.clips = clips           # optional edge.clips.ClipRecorder
         self.alerts_sent = 0
+        self.pipeline = None
 
     def _status(self, status: dict) -> None:
+        # the capture's view (state, fps, device) plus the analysis counters, so a camera whose
+        # frames fail analysis shows it on the board instead of going quiet
+        if self.pipeline is not None:
+            status = {**status, "analysis": {"frames": self.pipeline.frames, "errors": self.pipeline.errors,
+                                             "last_error": self.pipeline.last_error, "alerts": self.alerts_sent}}
         self.publisher.publish_status(self.profile.id, status)
 
     def _emit(self, alert: Alert) -> None:
@@ -52,7 +58,7 @@ class CameraWorker(threading.Thread):
         from edge.pipeline import CameraPipeline
 
         # with clips, the snapshot is uploaded with them; without, it rides inline in the alert
-        pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
+        pipeline = self.pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
         stream = CameraStream(self.profile, on_status=self._status)
         stream.start()
         last_status = 0.0

@@ -158,6 +158,9 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
     assert body.status_code == 200 and body.content[4:8] == b"ftyp", body.headers   # an MP4
     assert detail["snapshot_url"].startswith("/api/media/")     # no JPEG bytes over MQTT
 
+    lawn = retained(broker.url, f"{prefix}/status/edge-e2e/cam-demo-lawn")
+    assert lawn["analysis"]["frames"] > 0 and lawn["analysis"]["errors"] == 0, lawn
+
     # a clean stop says so on the retained edge status
     system["edge"].send_signal(signal.SIGTERM)
     assert system["edge"].wait(30) == 0
