@@ -56,7 +56,7 @@ function card(inc) {
     h("span.sevstripe"),
     h("div.grow", {},
       h("div.title", {}, incidentTitle(inc)),
-      h("div.meta", {}, `${inc.grid_id || ""} · ${fmtAgo(inc.opened_at)}`),
+      h("div.meta", {}, [inc.grid_id, inc.camera_id || inc.source_id, fmtAgo(inc.opened_at)].filter(Boolean).join(" · ")),
       h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, DONE.includes(inc.status) ? finished(inc) : countdown(inc)))));
 }
 
