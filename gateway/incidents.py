@@ -331,11 +331,11 @@ class IncidentService:
                 return None, f"recovery notice: the alert it clears ({raised_id}) opened no incident"
             where.append(Incident.id == inc_id)
         else:
-            where += [Incident.source_id == alert.source.id, Incident.type == alert.type.value]
+            where += [Incident.source_id == alert.source.id, Incident.type == recovered_type(alert)]
         stmt = update(Incident).where(*where).values(version=Incident.version + 1).returning(Incident.id)
         inc_id = s.execute(stmt).scalar()
         if inc_id is None:
-            return None, f"recovery notice: no open {alert.type.value} incident of {alert.source.id}"
+            return None, f"recovery notice: no open {recovered_type(alert)} incident of {alert.source.id}"
         return inc_id, None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -484,10 +484,22 @@ class IncidentService:
             s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
 
 
+# A notice of this type ends the condition that an alert of the other type raised.
+RECOVERS = {"stream.restored": "stream.lost"}
+
+
 def is_recovery(alert: Alert) -> bool:
-    """A sensor's recovery notice (edge/sensors/README.md): same type, severity info,
-    `details.cleared: true`, `details.raised_id` naming the alert it clears."""
-    return (alert.details or {}).get("cleared") is True
+    """A notice that a condition ended, never a new incident: a sensor's recovery notice
+    (edge/sensors/README.md: `details.cleared: true`, `details.raised_id`), a camera's view
+    coming back after tampering (`tamper.*` with `details.state: restored`), a stream restored."""
+    details = alert.details or {}
+    return (details.get("cleared") is True or alert.type.value in RECOVERS
+            or (alert.type.value.startswith("tamper.") and details.get("state") == "restored"))
+
+
+def recovered_type(alert: Alert) -> str:
+    """The alert type whose condition this recovery notice ends."""
+    return RECOVERS.get(alert.type.value, alert.type.value)
 
 
 def sees(principal, inc: Incident) -> bool:
