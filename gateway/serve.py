@@ -67,7 +67,8 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
                                           protocol=settings.mqtt_protocol))
     app = create_app(settings, db, service=service, ingestor=ingestor)
     server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
-                                    log_level="warning", lifespan="on"))
+                                    log_level="warning", lifespan="on",
+                                    timeout_graceful_shutdown=5))  # open event streams must not hold a stop
     stop_event = stop_event or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
