@@ -1,6 +1,7 @@
 // One incident: snapshots with their tracks, the audit trail, facts, and the actions allowed.
 import { get, liveEvents } from "./api.js";
 import { ACTION_ORDER, actionTitle, PRIMARY, runAction, SHORTCUT } from "./actions.js";
+import { clipsPanel } from "./clips.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
 import { gridMap } from "./mapdraw.js";
 import {
@@ -10,6 +11,7 @@ import {
 const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
 const root = $("#app");
 let current = null;
+let clips = null;   // one panel for the page's life: a playing clip survives re-renders
 
 async function load() {
   try {
@@ -22,6 +24,8 @@ async function load() {
     document.title = "Not found · gridwatch";
     return;
   }
+  if (clips) clips.refresh();      // a new alert may have brought a new clip
+  else clips = clipsPanel(current.id, { onReady: load });
   render(current);
 }
 
@@ -40,6 +44,7 @@ function render(inc) {
       h("div.stack", {},
         h("section.panel", {}, h("header", {}, h("h2", {}, "Snapshots"), h("span.muted", {}, `${alerts.length} alert${alerts.length === 1 ? "" : "s"} attached`)),
           h("div.body", {}, alerts.length ? h("div.snapshots", {}, alerts.map(snapshotFigure)) : h("div.muted", {}, "No alerts attached."))),
+        clips.el,
         photos.length ? h("section.panel", {}, h("header", {}, h("h2", {}, "Resolution photos")),
           h("div.body.photos", {}, photos.map((u) => h("a", { href: u, target: "_blank" }, h("img", { src: u, alt: "Resolution photo" }))))) : null,
         h("section.panel", {}, h("header", {}, h("h2", {}, "Location"), h("span.muted", {}, inc.grid_id || "unrouted")),

@@ -2,6 +2,7 @@
 // photo, and my history. Hash routes: #/ (to do), #/history, #/i/<id>.
 import { get, liveEvents, logout, me, post } from "./api.js";
 import { resolveWithPhoto } from "./actions.js";
+import { clipsPanel } from "./clips.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
 import { $, chime, countdown, fill, icon, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, tickCountdowns, toast, typeLabel } from "./ui.js";
 
@@ -11,6 +12,7 @@ const root = $("#app");
 let user = null;
 const known = new Set();
 let editing = false;   // a half-written report must survive live refreshes
+let clips = null;      // the open incident's clips panel, kept across refreshes so a clip plays on
 
 function frame(title, body, { back = false } = {}) {
   const tab = location.hash.startsWith("#/history") ? "history" : "todo";
@@ -71,6 +73,13 @@ async function detail(id) {
     return;
   }
   const allowed = inc.allowed_actions || [];
+  if (!clips || clips.incident !== String(inc.id)) {
+    clips = { ...clipsPanel(inc.id, { compact: true, onReady: () => { if (!editing && !$(".dialog")) route(); } }),
+      incident: String(inc.id), alerts: inc.alert_count };
+  } else if (clips.alerts !== inc.alert_count || !clips.el.isConnected) {
+    clips.alerts = inc.alert_count;   // a new alert may bring a new clip; or back from the list
+    clips.refresh();
+  }
   const photo = h("input", { type: "file", accept: "image/*", capture: "environment", name: "photo",
     onchange: () => {
       const f = photo.files[0];
@@ -107,6 +116,7 @@ async function detail(id) {
           `${(+inc.location.lat).toFixed(5)}, ${(+inc.location.lon).toFixed(5)}`))] : null,
         h("dt", {}, "Source"), h("dd.mono", {}, inc.camera_id || inc.source_id || "—"))),
     (inc.alerts || []).slice(0, 3).map(snapshotFigure),
+    clips.el,
     allowed.includes("acknowledge") ? h("div.big-actions", {}, h("button.primary", { id: "ack", onclick: async (e) => {
       busy(e.target, true);
       try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast("Acknowledged."); } catch (err) { toast(err.message, "error"); }
