@@ -15,7 +15,8 @@ flagged, while a person standing still (no change) does not blind the pixels und
 Speed: the per-frame comparison runs on uint8 images (16 pixels per SIMD instruction, a
 quarter of the memory traffic); only the slow-moving state (mean, noise) is float32 and
 is fed by cv2.accumulateWeighted straight from uint8. Every array is allocated once: fresh
-230 KB arrays per frame each cost an mmap and page faults.
+230 KB arrays per frame each cost an mmap and page faults. cv2.min/max with a scalar, not
+np.minimum/maximum: 8 us against 40-55 us on a 320x180 uint8 frame here.
 """
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ class BackgroundModel:
         cv2.accumulateWeighted(g, self.mean, min(1.0, dt / self.s.learn_fg_s), fg)
         cv2.convertScaleAbs(self.mean, dst=self._mean8)
         step = cv2.absdiff(g, self._prev, dst=self._tmp)
-        np.minimum(step, self.s.max_step, out=step)  # one passing object cannot blind a pixel
+        cv2.min(step, self.s.max_step, dst=step)  # one passing object cannot blind a pixel
         cv2.accumulateWeighted(step, self.noise, min(1.0, dt / (fast or self.s.noise_learn_s)))
         self._update_band()
         self._g, self._prev = self._prev, self._g  # this frame is the next one's previous
@@ -132,7 +133,7 @@ class BackgroundModel:
 
     def _update_band(self) -> None:
         cv2.convertScaleAbs(self.noise, dst=self._band8, alpha=self.s.k_sigma * MAD_TO_SIGMA)
-        np.maximum(self._band8, int(self.s.min_diff), out=self._band8)
+        cv2.max(self._band8, int(self.s.min_diff), dst=self._band8)
 
     def _restart(self, t: float) -> np.ndarray:
         """Learn the current frame (in self._g) as the background."""
