@@ -3,8 +3,9 @@
     publish_alert -> Spool.put (durable) -> sender thread -> paho publish (QoS 1)
                                                      PUBACK -> Spool.remove
 
-Ordering: alerts spooled while connected go out first ("live"); whatever piled up during an
-outage (the backlog) drains behind them in its own order, so a long backlog never holds
+Ordering: strict spool order, except after an outage that left more than
+LIVE_FIRST_BACKLOG alerts waiting: then alerts spooled since the reconnection go out first
+("live") and the backlog drains behind them in its own order, so a long backlog never holds
 back a fresh alert for long. Status messages are retained and re-published on every
 (re)connect, so a broker that lost its retained store learns the current state again.
 """
@@ -34,6 +35,9 @@ from edge.spool import Spool, SpoolEntry
 log = logging.getLogger(__name__)
 
 REJECTED_RETRY_S = 5.0  # a PUBACK with an error reason (e.g. quota) is retried after this
+# A backlog larger than this at (re)connection drains behind live alerts; a smaller one
+# (about a second of sending) simply goes first, keeping strict order.
+LIVE_FIRST_BACKLOG = 1000
 
 
 class MqttSettings(BaseModel):
@@ -107,7 +111,7 @@ class EdgePublisher:
         self._early_acks: dict[int, bool] = {}    # PUBACKs that beat the mid's registration
         self._inflight: set[int] = set()          # spool seqs handed to paho, not yet acked
         self._retry: collections.deque[tuple[float, int]] = collections.deque()
-        self._live_from = self.spool.last_seq() + 1  # seqs below this are the backlog
+        self._live_from = 0  # seqs below this are the backlog (see _on_connect)
         self._live_cursor = 0
         self._backlog_cursor = 0
         self._retained: dict[str, tuple[bytes, int]] = {}  # topic -> last retained payload, qos
@@ -197,8 +201,9 @@ class EdgePublisher:
             log.warning("edge %s: broker refused the connection: %s", self.edge_id, reason_code)
             return
         with self._lock:
-            # Everything spooled before now is backlog; it drains behind live alerts.
-            self._live_from = self.spool.last_seq() + 1
+            if len(self.spool) > LIVE_FIRST_BACKLOG:
+                # Everything spooled before now is backlog: it drains behind live alerts.
+                self._live_from = self.spool.last_seq() + 1
             retained = dict(self._retained)
             self._connected = True
         # The edge itself is online again; camera statuses and other retained state are
