@@ -1,28 +1,31 @@
 """Foreground mask -> blobs (connected components with box, area and ground point)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 
-@dataclass(frozen=True, slots=True)
 class Blob:
-    x: float   # box in work pixels
-    y: float
-    w: float
-    h: float
-    area: int  # foreground pixels
+    """One foreground blob: box in work pixels, pixel count, and its centre (kept, not
+    recomputed: the tracker and rules read it many times per frame)."""
+
+    __slots__ = ("x", "y", "w", "h", "area", "cx", "cy")
+
+    def __init__(self, x: float, y: float, w: float, h: float, area: int):
+        self.x, self.y, self.w, self.h, self.area = x, y, w, h, area
+        self.cx, self.cy = x + w / 2, y + h / 2
 
     @property
     def centre(self) -> tuple[float, float]:
-        return self.x + self.w / 2, self.y + self.h / 2
+        return self.cx, self.cy
 
     @property
     def ground(self) -> tuple[float, float]:
         """Bottom-centre of the box: where the object stands on the ground."""
-        return self.x + self.w / 2, self.y + self.h
+        return self.cx, self.y + self.h
+
+    def __repr__(self) -> str:
+        return f"Blob({self.x}, {self.y}, {self.w}, {self.h}, {self.area})"
 
 
 _CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # (a rect is faster but joins too much)

@@ -35,6 +35,7 @@ class Track:
     frames: int = 0           # updates since birth, seen or not
     arrived: bool = False     # once it moved away from its origin along a fairly straight path
     recent_min_area: int = 0  # smallest of its last SOLID_LAST blobs (kept up to date by the tracker)
+    recent_areas: list[int] = field(default_factory=list)  # those blobs' areas
 
     @property
     def steady(self) -> bool:
@@ -51,9 +52,8 @@ class Track:
         return self.history[-1].blob
 
     def predict(self, t: float) -> tuple[float, float]:
-        cx, cy = self.last.centre
-        dt = t - self.last_seen_t
-        return cx + self.vx * dt, cy + self.vy * dt
+        last, dt = self.last, t - self.last_seen_t
+        return last.cx + self.vx * dt, last.cy + self.vy * dt
 
     def path(self) -> list[tuple[float, float, float]]:
         """(t, ground x, ground y) per observation."""
@@ -110,55 +110,60 @@ class Tracker:
         return alive
 
     def _candidates(self, blobs: list[Blob], t: float) -> list[tuple[int, int]]:
-        """(track, blob) index pairs within the track's gate, nearest (relative to the gate) first."""
+        """(track, blob) index pairs within the track's gate, nearest (relative to the gate) first.
+        All pairs at once in numpy: one array per side, a handful of array operations."""
         if not self.tracks or not blobs:
             return []
-        # per track: predicted centre, then its gate (bigger for big or fast objects)
-        rows = []
-        for tr in self.tracks:
-            b, dt = tr.last, max(0.0, t - tr.last_seen_t)
-            gate = max(self.s.min_gate_px, 0.75 * max(b.w, b.h)) + 0.5 * (abs(tr.vx) + abs(tr.vy)) * dt
-            rows.append((b.x + b.w / 2 + tr.vx * dt, b.y + b.h / 2 + tr.vy * dt, gate, tr.hits == 1))
-        px, py, gate, new = np.array(rows).T
-        cx, cy = np.array([(b.x + b.w / 2, b.y + b.h / 2) for b in blobs]).T
-        dy = cy[None, :] - py[:, None]
+        trk = np.array([(tr.last.cx, tr.last.cy, tr.vx, tr.vy, tr.last_seen_t, max(tr.last.w, tr.last.h),
+                         tr.hits == 1) for tr in self.tracks])
+        blb = np.array([(b.cx, b.cy) for b in blobs])
+        dt = np.maximum(t - trk[:, 4], 0.0)
+        vx, vy = trk[:, 2], trk[:, 3]
+        # the gate is bigger for big or fast objects
+        gate = np.maximum(self.s.min_gate_px, 0.75 * trk[:, 5]) + 0.5 * (np.abs(vx) + np.abs(vy)) * dt
+        dx = blb[None, :, 0] - (trk[:, 0] + vx * dt)[:, None]
+        dy = blb[None, :, 1] - (trk[:, 1] + vy * dt)[:, None]
         # no speed known yet: a thing that just started to fall is already fast, so a new
         # track's gate reaches three times as far downwards
-        dy = np.where((new[:, None] > 0) & (dy > 0), dy / 3, dy)
-        rel = np.hypot(cx[None, :] - px[:, None], dy) / gate[:, None]
+        dy[(trk[:, 6] > 0)[:, None] & (dy > 0)] /= 3
+        rel = np.hypot(dx, dy) / gate[:, None]
         ti, bi = np.nonzero(rel <= 1.0)
         order = np.argsort(rel[ti, bi], kind="stable")
         return list(zip(ti[order].tolist(), bi[order].tolist()))
 
     def _observe(self, tr: Track, b: Blob, t: float) -> None:
         if tr.history:
+            last = tr.history[-1].blob
             dt = t - tr.last_seen_t
             if dt > 0:
-                (ox, oy), (nx, ny) = tr.last.centre, b.centre
-                vx, vy = (nx - ox) / dt, (ny - oy) / dt
+                vx, vy = (b.cx - last.cx) / dt, (b.cy - last.cy) / dt
                 w = 0.6 if tr.hits > 1 else 1.0
                 tr.vx += w * (vx - tr.vx)
                 tr.vy += w * (vy - tr.vy)
-            cx, cy = b.centre
-            if not tr.arrived and not tr.last.area / 3 <= b.area <= 3 * tr.last.area:
-                # a speck grew into a clump (or a clump fell apart): the box centre jumps without
-                # anything moving, so travel is counted afresh from here
-                tr.origin, tr.path_length, tr.max_travel = b.centre, 0.0, 0.0
-            else:
-                ox, oy = tr.last.centre
-                fx, fy = tr.origin
-                tr.path_length += ((cx - ox) ** 2 + (cy - oy) ** 2) ** 0.5
-                tr.max_travel = max(tr.max_travel, ((cx - fx) ** 2 + (cy - fy) ** 2) ** 0.5)
-            # people and things arrive; foliage and flicker wobble round a spot (long path, no travel)
-            if not tr.arrived and tr.max_travel >= max(self.s.min_travel_px, min(0.35 * b.h, 2.5 * self.s.min_travel_px)) \
-                    and tr.max_travel >= 0.4 * tr.path_length:
-                tr.arrived = True
+            if not tr.arrived:  # (travel only matters until then)
+                cx, cy = b.cx, b.cy
+                if not last.area / 3 <= b.area <= 3 * last.area:
+                    # a speck grew into a clump (or a clump fell apart): the box centre jumps without
+                    # anything moving, so travel is counted afresh from here
+                    tr.origin, tr.path_length, tr.max_travel = (cx, cy), 0.0, 0.0
+                else:
+                    fx, fy = tr.origin
+                    tr.path_length += ((cx - last.cx) ** 2 + (cy - last.cy) ** 2) ** 0.5
+                    tr.max_travel = max(tr.max_travel, ((cx - fx) ** 2 + (cy - fy) ** 2) ** 0.5)
+                # people and things arrive; foliage and flicker wobble round a spot (long path, no travel)
+                if tr.max_travel >= max(self.s.min_travel_px, min(0.35 * b.h, 2.5 * self.s.min_travel_px)) \
+                        and tr.max_travel >= 0.4 * tr.path_length:
+                    tr.arrived = True
         else:
-            tr.origin = b.centre
+            tr.origin = b.cx, b.cy
         tr.history.append(Observation(t, b))
         if len(tr.history) > self.s.history:
             del tr.history[: len(tr.history) - self.s.history]
-        tr.recent_min_area = min(o.blob.area for o in tr.history[-SOLID_LAST:])
+        areas = tr.recent_areas
+        areas.append(b.area)
+        if len(areas) > SOLID_LAST:
+            del areas[0]
+        tr.recent_min_area = min(areas)
         tr.hits += 1
         tr.missed = 0
         tr.last_seen_t = t
