@@ -26,6 +26,7 @@ from typing import Callable
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from edge.mqtt import MqttSettings, host_port, make_client
 from gateway.db.models import OutboxMessage
@@ -121,7 +122,11 @@ class OutboxRelay:
         while not self._stop.is_set():
             try:
                 done = self.run_once()
-            except Exception:  # the database may be restarting: the rows wait, we retry
+            except OperationalError as e:  # the database may be restarting: the rows wait
+                log.warning("outbox relay: database unavailable (%s); retrying", str(e.orig).strip()[:200])
+                self._stop.wait(max(2.0, self.poll_interval_s))
+                continue
+            except Exception:
                 log.exception("outbox relay: pass failed; retrying")
                 done = 0
             if not done:

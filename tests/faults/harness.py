@@ -167,6 +167,31 @@ def assert_exact(db_url: str, expected: dict[str, int], repeat: int, *, dead_let
     return t
 
 
+def assert_every_incident_announced(db_url: str, collector, timeout: float = 120) -> None:
+    """The outbox delivered: every incident's `opened` event reached MQTT at least once
+    (a crash between commit and publish may repeat one, never lose one)."""
+    from gateway.db.models import OutboxMessage
+
+    deadline = time.monotonic() + timeout
+    eng = create_engine(db_url)
+    try:
+        while time.monotonic() < deadline:
+            with eng.connect() as c:
+                pending = c.scalar(select(func.count()).select_from(OutboxMessage)
+                                   .where(OutboxMessage.sent_at.is_(None)))
+                incidents = set(c.scalars(select(Incident.id)))
+            if pending == 0:
+                break
+            time.sleep(0.5)
+    finally:
+        eng.dispose()
+    assert pending == 0, f"{pending} outbox rows still unsent after {timeout}s"
+    time.sleep(0.5)
+    announced = {p["incident"]["id"] for p in collector.payloads() if p.get("event") == "opened"}
+    missing = incidents - announced
+    assert not missing, f"{len(missing)} incident(s) never announced, e.g. {sorted(missing)[:5]}"
+
+
 def start_streams(broker_url: str, prefix: str, tmp_path: Path, edges: list[str], count: int, seconds: float,
                   repeat: int) -> list[StreamProcess]:
     return [StreamProcess(broker_url, prefix, edge, tmp_path / f"{edge}.spool.db", count, seconds, repeat,

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from tests.faults.harness import (LONG, GatewayProcess, assert_exact, finish_streams, start_streams, stored_alerts,
-                                  wait_stored)
+from tests.faults.harness import (LONG, GatewayProcess, assert_every_incident_announced, assert_exact,
+                                  finish_streams, start_streams, stored_alerts, wait_stored)
+from tests.support.alert_stream import Collector
 
 EDGES = ["edge-a", "edge-b"]
 REPEAT = 2  # two consecutive alerts per source: every incident must end with alert_count 2
@@ -44,15 +45,18 @@ def test_broker_restart_mid_stream(fault_broker, fault_db, prefix, tmp_path, per
 @pytest.mark.parametrize("per_edge,seconds", SIZES)
 def test_gateway_sigkill_mid_stream_and_restart(fault_broker, fault_db, prefix, tmp_path, per_edge, seconds):
     gw = GatewayProcess(tmp_path, fault_broker.url, prefix, fault_db).start()
+    events = Collector(fault_broker.url, f"{prefix}/incidents/#")
 
     def fault():
-        gw.kill()
+        gw.kill()  # also between some incident's commit and its event's publish
         time.sleep(1.0)  # the broker queues for the gateway's persistent session meanwhile
         gw.start()
 
     try:
         _run(fault_broker, prefix, tmp_path, fault_db, per_edge, seconds, fault, [gw])
+        assert_every_incident_announced(fault_db, events)
     finally:
+        events.close()
         gw.stop()
 
 
@@ -62,6 +66,7 @@ def test_postgresql_restart_mid_stream(fault_broker, private_pg, prefix, tmp_pat
     """A private PostgreSQL (never the machine's shared cluster) is restarted under load:
     the gateway holds each alert unacknowledged until its transaction commits."""
     gw = GatewayProcess(tmp_path, fault_broker.url, prefix, private_pg.url).start()
+    events = Collector(fault_broker.url, f"{prefix}/incidents/#")
 
     def fault():
         private_pg.stop("fast")  # every connection is cut
@@ -71,7 +76,9 @@ def test_postgresql_restart_mid_stream(fault_broker, private_pg, prefix, tmp_pat
     try:
         _run(fault_broker, prefix, tmp_path, private_pg.url, per_edge, seconds, fault, [gw])
         assert gw.alive()
+        assert_every_incident_announced(private_pg.url, events)  # the outbox relay survived it too
     finally:
+        events.close()
         gw.stop()
 
 
