@@ -32,6 +32,7 @@ class CameraWorker(threading.Thread):
         self.clips = clips           # optional edge.clips.ClipRecorder
         self.alerts_sent = 0
         self.pipeline = None
+        self._emit_lock = threading.Lock()   # the camera's own ONVIF events arrive on another thread
 
     def _status(self, status: dict) -> None:
         # the capture's view (state, fps, device) plus the analysis counters, so a camera whose
@@ -42,6 +43,10 @@ class CameraWorker(threading.Thread):
         self.publisher.publish_status(self.profile.id, status)
 
     def _emit(self, alert: Alert) -> None:
+        with self._emit_lock:
+            self._emit_locked(alert)
+
+    def _emit_locked(self, alert: Alert) -> None:
         if self.clips is not None:
             ref = self.clips.on_alert(alert)
             if ref:
@@ -55,12 +60,17 @@ class CameraWorker(threading.Thread):
 
     def run(self) -> None:
         from edge.capture import CameraStream
+        from edge.onvif.events import camera_event_listener
         from edge.pipeline import CameraPipeline
 
         # with clips, the snapshot is uploaded with them; without, it rides inline in the alert
         pipeline = self.pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
         stream = CameraStream(self.profile, on_status=self._status)
         stream.start()
+        # an ONVIF camera's own motion/tamper/line events become camera_event alerts
+        events = camera_event_listener(self.profile, self.edge_id, self._emit)
+        if events is not None:
+            events.start()
         last_status = 0.0
         try:
             while not self.stop_event.is_set():
@@ -84,6 +94,8 @@ class CameraWorker(threading.Thread):
                 except Exception:  # a bug on one frame must not take the camera down
                     log.exception("camera %s: frame processing failed", self.profile.id)
         finally:
+            if events is not None:
+                events.stop()
             stream.stop()
             if self.clips is not None:
                 self.clips.close()     # finishes the clip being recorded, hands it to the uploader
