@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	# test-only parts: an ONVIF camera (its deps would pin ours, hence --no-deps) and an RTSP server
+	# test-only: an ONVIF camera on loopback (its own deps would pin ours, hence --no-deps);
+	# the RTSP server in tests is Debian's GStreamer one (system-deps)
 	$(BIN)/pip install -q --no-deps ipycam==1.3.0
-	$(BIN)/pip install -q aio-rtsp-toolkit==0.1.4
 	touch $(STAMP)
 
 install: $(STAMP)
