@@ -51,6 +51,7 @@ class MosquittoBroker:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="gw-mosq-"))
+        os.chmod(self.dir, 0o777)  # mosquitto drops to its own user when started as root
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
