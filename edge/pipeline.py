@@ -29,14 +29,16 @@ def work_step(width: int, detect_width: int) -> int:
     return max(1, round(width / min(WORK_WIDTH, detect_width)))
 
 
-def sample_grey(image: np.ndarray, step: int) -> np.ndarray:
+def sample_grey(image: np.ndarray, step: int, out: np.ndarray | None = None) -> np.ndarray:
     """The green channel (59% of luma) on a regular grid: the work frame, ~10x cheaper than a
     resize plus a colour conversion of a 1080p frame, and the same pixels every frame, so the
-    background model learns their own noise."""
+    background model learns their own noise. `out`: a buffer of the right shape to fill."""
     off = step // 2
-    if image.ndim == 2:
-        return np.ascontiguousarray(image[off::step, off::step])
-    return np.ascontiguousarray(image[off::step, off::step, 1])
+    grid = image[off::step, off::step] if image.ndim == 2 else image[off::step, off::step, 1]
+    if out is None:
+        return np.ascontiguousarray(grid)
+    np.copyto(out, grid)
+    return out
 
 
 class CameraPipeline:
@@ -47,6 +49,8 @@ class CameraPipeline:
         self.detector: Detector | None = None
         self._src_shape: tuple[int, int] | None = None
         self._keep: np.ndarray | None = None  # 255 outside the privacy masks, at the work size
+        self._grey: np.ndarray | None = None  # the work frame, refilled every frame: a fresh array
+                                              # per frame costs more than the copy (cold memory)
         self._step = 1
         self._learn_until: float | None = None
         self._last_pos: float | None = None
@@ -65,14 +69,15 @@ class CameraPipeline:
         if self._src_shape != (h, w):
             self._src_shape = (h, w)
             self._step = work_step(w, self.profile.detect.width)
-            wh, ww = sample_grey(image, self._step).shape
+            self._grey = sample_grey(image, self._step)
+            wh, ww = self._grey.shape
             self.detector = Detector(self.profile, ww, wh)
             masks = self.profile.privacy_masks
             self._keep = cv2.bitwise_not(polygon_mask(masks, ww, wh)) if masks else None
             self._learn_until = None
-        grey = sample_grey(image, self._step)
+        grey = sample_grey(image, self._step, self._grey)
         if self._keep is not None:
-            grey = cv2.bitwise_and(grey, self._keep)  # nothing under a privacy mask is analysed
+            cv2.bitwise_and(grey, self._keep, dst=grey)  # nothing under a privacy mask is analysed
         return grey
 
     def process(self, frame: Frame) -> list[Alert]:
