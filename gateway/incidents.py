@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, null, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alerts import Alert
@@ -134,29 +135,84 @@ class IncidentService:
     def ingest(self, alert: Alert, *, topic: str | None = None) -> IngestOutcome:
         """Store the alert and open or attach its incident, all in one transaction.
         Idempotent on the alert id (a unique key, insert ... on conflict do nothing)."""
-        now = self.clock()
-        payload = alert.to_dict()
-        snapshot = payload.pop("snapshot", None)
         with self.db.session() as s:
-            inserted = s.execute(_insert_ignore(s, AlertRow).values(
+            result = self.ingest_many(s, [alert])[0]
+            if isinstance(result, Exception):
+                raise result
+            return result
+
+    def ingest_many(self, s: Session, alerts: list[Alert]) -> list[IngestOutcome | Exception]:
+        """Store a batch of alerts in the caller's transaction: one INSERT ... ON CONFLICT DO
+        NOTHING for all their rows (a known id is a duplicate), then each new alert's incident
+        work in its own SAVEPOINT. An alert that fails there is rolled back alone (its row too)
+        and comes back as its exception; the caller dead-letters it. Database outages
+        (OperationalError) propagate: the caller retries the whole batch."""
+        now = self.clock()
+        new_ids = self._insert_alerts(s, alerts, now)
+        grids = self.grids(s)
+        active = self._active_silences(s, now)
+        results: list[IngestOutcome | Exception] = []
+        row_updates: list[dict[str, Any]] = []
+        for alert in alerts:
+            if alert.id not in new_ids:  # stored before, or earlier in this batch
+                results.append(IngestOutcome("duplicate", reason=f"alert {alert.id} was already received"))
+                continue
+            new_ids.discard(alert.id)
+            if is_recovery(alert) and row_updates:  # it may clear an alert of this batch: write their incidents
+                s.execute(update(AlertRow), row_updates)
+                row_updates = []
+            try:
+                with s.begin_nested():
+                    outcome, row = self._ingest_new(s, grids, active, alert, now)
+            except OperationalError:
+                raise
+            except Exception as e:  # one poisoned alert must not cost the others
+                s.execute(delete(AlertRow).where(AlertRow.id == alert.id))
+                results.append(e)
+                continue
+            row_updates.append(row)
+            results.append(outcome)
+        if row_updates:
+            s.execute(update(AlertRow), row_updates)  # one executemany by primary key
+        return results
+
+    def _insert_alerts(self, s: Session, alerts: list[Alert], now: datetime) -> set[str]:
+        """Insert the batch's alert rows (pending); returns the ids that were new."""
+        rows = {}
+        for alert in alerts:
+            payload = alert.to_dict()
+            payload.pop("snapshot", None)
+            rows.setdefault(alert.id, dict(
                 id=alert.id, edge_id=alert.edge_id, source_kind=alert.source.kind, source_id=alert.source.id,
                 camera_id=alert.camera_id, type=alert.type.value, severity=alert.severity.value, ts=alert.ts,
-                received_at=now, disposition="pending", payload=payload).returning(AlertRow.id)).scalar()
-            if inserted is None:
-                return IngestOutcome("duplicate", reason=f"alert {alert.id} was already received")
-            grids = self.grids(s)
-            grid_id, reason = self._resolve_grid(s, grids, alert)
-            self._register_source(s, alert, grid_id, now)
-            media_id = self._store_snapshot(s, alert, snapshot, now)
-            if is_recovery(alert):
-                outcome = self._clear(s, alert, grid_id, now)
-            else:
-                outcome = self._open_or_attach(s, grids, alert, grid_id, reason, now)
-            s.execute(update(AlertRow).where(AlertRow.id == alert.id).values(
-                grid_id=grid_id, incident_id=outcome.incident_id, disposition=outcome.disposition,
-                reason=outcome.reason, snapshot_media_id=media_id,
-                payload={**payload, "snapshot_url": (f"/api/alerts/{alert.id}/snapshot" if media_id else snapshot)}))
-            return outcome
+                received_at=now, disposition="pending", payload=payload))
+        values, new = list(rows.values()), set()
+        for i in range(0, len(values), 200):  # well under SQLite's limit of bound parameters
+            stmt = _insert_ignore(s, AlertRow).values(values[i:i + 200]).returning(AlertRow.id)
+            new.update(s.scalars(stmt))
+        return new
+
+    def _active_silences(self, s: Session, now: datetime) -> list[silences.Silence]:
+        rows = s.scalars(select(Silence).where(Silence.deleted_at.is_(None), Silence.starts_at <= now,
+                                               Silence.ends_at > now)).all()
+        return [silence_of(r) for r in rows]
+
+    def _ingest_new(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
+                    now: datetime) -> tuple[IngestOutcome, dict[str, Any]]:
+        """The incident work of a newly stored alert; returns the outcome and its row's update."""
+        payload = alert.to_dict()
+        snapshot = payload.pop("snapshot", None)
+        grid_id, reason = self._resolve_grid(s, grids, alert)
+        self._register_source(s, alert, grid_id, now)
+        media_id = self._store_snapshot(s, alert, snapshot, now)
+        if is_recovery(alert):
+            outcome = self._clear(s, alert, grid_id, now)
+        else:
+            outcome = self._open_or_attach(s, grids, active, alert, grid_id, reason, now)
+        row = dict(id=alert.id, grid_id=grid_id, incident_id=outcome.incident_id, disposition=outcome.disposition,
+                   reason=outcome.reason, snapshot_media_id=media_id,
+                   payload={**payload, "snapshot_url": (f"/api/alerts/{alert.id}/snapshot" if media_id else snapshot)})
+        return outcome, row
 
     def _resolve_grid(self, s: Session, grids: GridSet, alert: Alert) -> tuple[str | None, str | None]:
         loc = alert.location
@@ -183,32 +239,39 @@ class IncidentService:
         return None, "unrouted: " + "; ".join(why)
 
     def _register_source(self, s: Session, alert: Alert, grid_id: str | None, now: datetime) -> None:
-        """Keep the camera / sensor row current: insert-or-ignore, then update the locked row
-        (read-then-insert would race between replicas)."""
-        loc = alert.location.model_dump() if alert.location else None
+        """Keep the camera / sensor row current with one race-safe upsert each (INSERT ... ON
+        CONFLICT DO UPDATE: no read-then-write between replicas, no re-read of the row).
+        A value the alert does not carry (NULL in the insert) keeps the stored one."""
+        loc = alert.location.model_dump() if alert.location else null()  # SQL NULL, not JSON null
         if alert.camera_id:
-            s.execute(_insert_ignore(s, Camera).values(id=alert.camera_id, edge_id=alert.edge_id, state="unknown",
-                                                       last_seen=now, device={}))
-            cam = s.get(Camera, alert.camera_id, with_for_update=True, populate_existing=True)
-            cam.last_seen, cam.edge_id = now, alert.edge_id
-            cam.grid_id = grid_id or cam.grid_id
-            cam.location = loc or cam.location
-            if alert.grid_hint:
-                cam.device = {**(cam.device or {}), "grid_hint": alert.grid_hint}
+            stmt = _insert(s, Camera).values(id=alert.camera_id, edge_id=alert.edge_id, state="unknown", last_seen=now,
+                                             grid_id=grid_id, location=loc,
+                                             device={"grid_hint": alert.grid_hint} if alert.grid_hint else {})
+            new = stmt.excluded
+            s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
+                last_seen=new.last_seen, edge_id=new.edge_id, grid_id=func.coalesce(new.grid_id, Camera.grid_id),
+                location=func.coalesce(new.location, Camera.location))))
+            if alert.grid_hint:  # a merge into the device JSON; flushed only when the hint changed
+                cam = s.get(Camera, alert.camera_id, with_for_update=True, populate_existing=True)
+                if (cam.device or {}).get("grid_hint") != alert.grid_hint:
+                    cam.device = {**(cam.device or {}), "grid_hint": alert.grid_hint}
         if alert.source.kind == "sensor":
             d = alert.details or {}
-            s.execute(_insert_ignore(s, Sensor).values(id=alert.source.id, state="online", last_seen=now))
-            sensor = s.get(Sensor, alert.source.id, with_for_update=True, populate_existing=True)
-            sensor.edge_id, sensor.last_seen, sensor.last_alert_type = alert.edge_id, now, alert.type.value
-            # any message means the sensor speaks again; a cleared sensor.offline says so explicitly
-            sensor.state = "offline" if alert.type.value == "sensor.offline" and not is_recovery(alert) else "online"
             kind = d.get("sensor_kind") or d.get("kind")
-            sensor.kind = kind if isinstance(kind, str) else sensor.kind
             battery = d.get("battery", (d.get("value") if alert.type.value == "sensor.battery_low" else None))
-            if isinstance(battery, (int, float)) and not isinstance(battery, bool):
-                sensor.battery = float(battery)
-            sensor.grid_id = grid_id or sensor.grid_id
-            sensor.location = loc or sensor.location
+            battery = float(battery) if isinstance(battery, (int, float)) and not isinstance(battery, bool) else None
+            # any message means the sensor speaks again; a cleared sensor.offline says so explicitly
+            state = "offline" if alert.type.value == "sensor.offline" and not is_recovery(alert) else "online"
+            stmt = _insert(s, Sensor).values(id=alert.source.id, edge_id=alert.edge_id, state=state, last_seen=now,
+                                             last_alert_type=alert.type.value,
+                                             kind=kind if isinstance(kind, str) else None, battery=battery,
+                                             grid_id=grid_id, location=loc)
+            new = stmt.excluded
+            s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
+                edge_id=new.edge_id, state=new.state, last_seen=new.last_seen, last_alert_type=new.last_alert_type,
+                kind=func.coalesce(new.kind, Sensor.kind), battery=func.coalesce(new.battery, Sensor.battery),
+                grid_id=func.coalesce(new.grid_id, Sensor.grid_id),
+                location=func.coalesce(new.location, Sensor.location))))
 
     def _store_snapshot(self, s: Session, alert: Alert, snapshot: str | None, now: datetime) -> int | None:
         """An inline base64 snapshot becomes a file under media_dir and a `media` row."""
@@ -233,16 +296,11 @@ class IncidentService:
         s.flush()
         return m.id
 
-    def _silence_for(self, s: Session, grids: GridSet, alert: Alert, grid_id: str | None, now: datetime):
-        rows = s.scalars(select(Silence).where(Silence.deleted_at.is_(None), Silence.starts_at <= now,
-                                               Silence.ends_at > now)).all()
+    def _open_or_attach(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
+                        grid_id: str | None, unrouted: str | None, now: datetime) -> IngestOutcome:
         fields = {"camera_id": alert.camera_id, "source_id": alert.source.id, "type": alert.type.value,
                   "grid_id": grid_id}
-        return silences.is_silenced([silence_of(r) for r in rows], fields, now, grids.subtree)
-
-    def _open_or_attach(self, s: Session, grids: GridSet, alert: Alert, grid_id: str | None,
-                        unrouted: str | None, now: datetime) -> IngestOutcome:
-        silence = self._silence_for(s, grids, alert, grid_id, now)
+        silence = silences.is_silenced(active, fields, now, grids.subtree)
         if silence is not None:
             return IngestOutcome("suppressed", None, grid_id, f"silenced by {silence.kind} {silence.id}: {silence.reason}")
         attached = self._attach(s, alert, now)
@@ -254,18 +312,17 @@ class IncidentService:
             source_id=alert.source.id, camera_id=alert.camera_id, calendar=self.rules.calendar_for(route.calendar))
         values = dict(
             source_kind=alert.source.kind, edge_id=alert.edge_id, first_alert_id=alert.id, title=_title(alert),
-            location=alert.location.model_dump() if alert.location else None, unrouted_reason=unrouted, version=0,
-            **_state_columns(state))
+            location=alert.location.model_dump() if alert.location else None, unrouted_reason=unrouted, version=1,
+            dispatched_at=next((ev.at for ev in events if ev.name == "dispatched"), None), **_state_columns(state))
         ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
-        new_id = s.execute(ins.values(**values).returning(Incident.id)).scalar()
-        if new_id is None:  # another replica opened it between our attach and our insert: attach now
+        inc = s.scalar(ins.values(**values).returning(Incident))  # the new row as an entity: no re-read
+        if inc is None:  # another replica opened it between our attach and our insert: attach now
             attached = self._attach(s, alert, now)
             if attached is None:
                 raise RuntimeError(f"incident for {alert.source.id}/{alert.type.value} neither opened nor attachable")
             return IngestOutcome("attached", attached, grid_id)
-        inc = s.get(Incident, new_id)
-        state = dataclasses.replace(state, id=str(new_id))
-        self._after_change(s, inc, None, state, events, now=now, extra_data={"alert_id": alert.id})
+        state = dataclasses.replace(state, id=str(inc.id))
+        self._after_change(s, inc, None, state, events, now=now, extra_data={"alert_id": alert.id}, written=True)
         audit.record(s, at=now, actor="system", action="incident.open", object_type="incident", object_id=inc.id,
                      grid_id=inc.grid_id, reason=unrouted or f"alert {alert.id} (rule {route.rule})",
                      details={"alert_id": alert.id, "assignee": inc.assignee, "level": inc.level})
@@ -436,22 +493,24 @@ class IncidentService:
         return self.rules.calendar_for((inc.engine_state or {}).get("calendar", "calendar"))
 
     def _after_change(self, s: Session, inc: Incident, before: str | None, state, events, *, now: datetime,
-                      extra_data: dict[str, Any] | None = None) -> None:
-        """Write the new state, its timeline events (+ outbox) and its timer rows."""
-        for k, v in _state_columns(state).items():
-            setattr(inc, k, v)
-        for ev in events:
-            if ev.name == "dispatched":
-                inc.dispatched_at = ev.at
-        inc.version = (inc.version or 0) + 1
-        s.flush()
+                      extra_data: dict[str, Any] | None = None, written: bool = False) -> None:
+        """Write the new state, its timeline events (+ outbox) and its timer rows.
+        `written`: the row was just inserted with this state (nothing to update, no timers yet)."""
+        if not written:
+            for k, v in _state_columns(state).items():
+                setattr(inc, k, v)
+            for ev in events:
+                if ev.name == "dispatched":
+                    inc.dispatched_at = ev.at
+            inc.version = (inc.version or 0) + 1
+            s.flush()
         for n, ev in enumerate(events):
             # several events in one change (opened + dispatched): each gets the status it led to
             after = inc.status if n == len(events) - 1 else _EVENT_STATUS.get(ev.name, before)
             self._event(s, inc, ev.name, ev.actor or "system", ev.at, note=ev.note, reason=ev.reason,
                         data={**ev.data, **(extra_data or {})}, from_status=before, to_status=after)
             before = after
-        self._sync_timers(s, inc, state, now)
+        self._sync_timers(s, inc, state, now, none_pending=written)
 
     def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
                reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None,
@@ -469,11 +528,11 @@ class IncidentService:
                                              "reason": reason, "incident": body},
                                     created_at=at, attempts=0, next_attempt_at=at))
 
-    def _sync_timers(self, s: Session, inc: Incident, state, now: datetime) -> None:
+    def _sync_timers(self, s: Session, inc: Incident, state, now: datetime, none_pending: bool = False) -> None:
         """Make the pending timer rows equal to the engine's due timers for this state."""
         wanted = {(f"{t.kind}_deadline", t.due_at) for t in lifecycle.due_timers(state)}
-        pending = s.scalars(select(Timer).where(Timer.incident_id == inc.id, Timer.fired_at.is_(None),
-                                                Timer.cancelled_at.is_(None))).all()
+        pending = [] if none_pending else s.scalars(select(Timer).where(
+            Timer.incident_id == inc.id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))).all()
         have = set()
         for t in pending:
             if (t.kind, t.due_at) in wanted:
@@ -570,13 +629,18 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def _insert_ignore(s: Session, model, conflict: tuple[str, ...] | None = None, where=None):
-    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite."""
+def _insert(s: Session, model):
+    """The dialect's INSERT (PostgreSQL or SQLite), which knows ON CONFLICT."""
     if s.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(model)
+    return insert(model)
+
+
+def _insert_ignore(s: Session, model, conflict: tuple[str, ...] | None = None, where=None):
+    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite."""
+    stmt = _insert(s, model)
     if conflict:
         return stmt.on_conflict_do_nothing(index_elements=list(conflict), index_where=where)
     return stmt.on_conflict_do_nothing()

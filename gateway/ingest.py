@@ -5,13 +5,21 @@ off, session expiry) so the broker queues alerts while the gateway is down; ever
 is acknowledged only after its transaction committed (paho manual acks), so a crash
 between receive and commit means a redelivery, which the unique alert id makes harmless.
 Bad payloads are committed to the dead-letter table (and counted per reason) and then
-acknowledged: they are kept, never retried forever, never crash the process."""
+acknowledged: they are kept, never retried forever, never crash the process.
+
+Throughput: paho's thread only queues messages. One database worker takes them in batches
+(up to BATCH_MAX messages or BATCH_WAIT_S, whichever comes first), stores a batch in one
+transaction (a SAVEPOINT per alert, so a failing alert is rolled back and dead-lettered
+alone), commits, and only then acknowledges every message of the batch. A database outage
+rolls the batch back, acknowledges nothing and retries it with backoff."""
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -22,8 +30,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from alerts import parse_alert, topics
+from alerts import Alert, parse_alert, topics
 from gateway import metrics
 from gateway.config import Settings
 from gateway.db import Database
@@ -33,6 +42,24 @@ from gateway.incidents import IncidentService, _insert_ignore, utcnow
 log = logging.getLogger("gridwatch.ingest")
 MAX_STATUS_BYTES = 64 * 1024
 MAX_DEAD_LETTER_BYTES = 256 * 1024
+BATCH_MAX = 500  # messages per transaction
+BATCH_WAIT_S = 0.02  # how long a batch waits to fill once its first message arrived
+
+
+@dataclass
+class _Batch:
+    """The batch being stored: its transaction and the alerts parsed so far."""
+    session: Session
+    alerts: list = field(default_factory=list)  # (topic, payload, Alert)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    connection: int  # which connection delivered it: a packet id means nothing on another one
 
 
 class BadMessage(ValueError):
@@ -65,6 +92,11 @@ class Ingestor:
         self.prefix = settings.mqtt_prefix
         self.connected = False
         self._stopping = threading.Event()
+        self._queue: queue.Queue[Message] = queue.Queue()
+        self._connection = 0  # counts connections (see Message.connection)
+        self._worker: threading.Thread | None = None
+        self._batch: _Batch | None = None  # set while the worker stores a batch
+        self._pending_metrics: list = []  # counted after the commit, so a retried batch counts once
         self.v5 = settings.mqtt_protocol == "5"
         # MQTT 3.1.1: clean_session=False is its persistent session (no expiry interval)
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id,
@@ -89,11 +121,17 @@ class Ingestor:
             v5_args = {"clean_start": False, "properties": props}
         self.client.connect_async(url.hostname or "127.0.0.1", url.port or (8883 if url.scheme == "mqtts" else 1883),
                                   keepalive=30, **v5_args)
+        self._worker = threading.Thread(target=self._work, name="gridwatch-ingest-db", daemon=True)
+        self._worker.start()
         self.client.loop_start()
         return self
 
     def stop(self) -> None:
+        """Disconnect; the batch in progress finishes (and is acknowledged if the connection
+        still stands), queued messages not yet taken stay unacknowledged: the broker keeps them."""
         self._stopping.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
         try:
             self.client.disconnect()
         finally:
@@ -120,138 +158,221 @@ class Ingestor:
         # Status stays a plain subscription: retained messages are not sent to shared ones.
         qos = SubscribeOptions(qos=1) if self.v5 else 1
         client.subscribe([(self.alert_filter, qos), (topics.status_filter(self.prefix), qos)])
+        self._connection += 1
         self.connected = True
         metrics.MQTT_CONNECTED.set(1)
         log.info("MQTT connected to %s as %s", self.settings.mqtt_url, self.settings.mqtt_client_id)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        self._connection += 1  # acknowledgements for messages of the old connection are void
         self.connected = False
         metrics.MQTT_CONNECTED.set(0)
         if not self._stopping.is_set():
             log.warning("MQTT disconnected (%s); reconnecting", reason_code)
 
     # -- messages -----------------------------------------------------------------------
-    def _on_message(self, client, _userdata, msg) -> None:
+    def _on_message(self, _client, _userdata, msg) -> None:
+        # paho's network thread only queues: the database work is the worker's
+        self._queue.put(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._connection))
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            batch = self._next_batch()
+            if not batch:
+                continue
+            if self._commit_with_retry(lambda: self.process(batch)):
+                self._ack(batch)
+
+    def _next_batch(self) -> list[Message]:
         try:
-            done = self._commit_with_retry(lambda: self.handle(msg.topic, msg.payload))
-        except Exception:  # never let an exception kill paho's network thread
-            log.exception("message on %s not processed; left unacknowledged for redelivery", msg.topic)
-            return
-        if done:
-            client.ack(msg.mid, msg.qos)
+            batch = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + BATCH_WAIT_S
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _ack(self, batch: list[Message]) -> None:
+        """Acknowledge after the commit. A message that came over an earlier connection is not
+        acknowledged here: the broker redelivers it on the new one and the alert id dedups it."""
+        for m in batch:
+            if m.connection == self._connection and m.qos > 0:
+                self.client.ack(m.mid, m.qos)
 
     def _commit_with_retry(self, work) -> bool:
-        """Run `work` until its transaction commits. A database outage holds the message
-        (unacknowledged, so the broker redelivers it after a restart) instead of losing it."""
+        """Run `work` until its transaction commits. A database outage holds the messages
+        (unacknowledged, so the broker redelivers them after a restart) instead of losing them."""
         delay = 0.2
-        while not self._stopping.is_set():
+        while True:
             try:
                 work()
                 return True
             except OperationalError as e:
-                log.warning("database unavailable, message held (retry in %.1fs): %s", delay, e.orig)
+                if self._stopping.is_set():
+                    return False
+                log.warning("database unavailable, messages held (retry in %.1fs): %s", delay, e.orig)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 5.0)
-        return False
+            except Exception:  # never let a bug stop the worker; the messages stay unacknowledged
+                log.exception("batch not processed; left unacknowledged for redelivery")
+                return False
+
+    def process(self, batch: list[Message]) -> list[str]:
+        """Store a batch in one transaction; returns what became of each message (in order).
+        Should the batch as a whole fail for a reason other than the database being away
+        (a bug outside the per-alert savepoints), each message is stored on its own, so only
+        the one that fails is dead-lettered."""
+        try:
+            out = self._process_batch(batch)
+        except OperationalError:
+            self._pending_metrics.clear()
+            raise
+        except Exception as e:
+            self._pending_metrics.clear()
+            if len(batch) > 1:
+                log.exception("batch of %d failed; storing its messages one by one", len(batch))
+                return [d for m in batch for d in self.process([m])]
+            log.exception("message on %s could not be processed", batch[0].topic)
+            with self.db.session() as s:
+                out = [self.dead_letter(s, batch[0].topic, batch[0].payload, "internal",
+                                        f"internal error: {type(e).__name__}: {e}")]
+        for count in self._pending_metrics:
+            count()
+        self._pending_metrics.clear()
+        return out
+
+    def _process_batch(self, batch: list[Message]) -> list[str]:
+        with self.db.session() as s:
+            self._batch = _Batch(s)
+            try:
+                out = [self.handle(m.topic, m.payload) for m in batch]
+                return self._store_alerts(s, self._batch.alerts, out)
+            finally:
+                self._batch = None
 
     def handle(self, topic: str, payload: bytes) -> str:
-        """Process one message; returns what became of it (for tests and metrics)."""
+        """One message: a status is stored, a bad payload dead-lettered, an alert parsed and
+        kept for the batch's bulk ingest ("accepted"). Outside a batch (tests, tools) it is a
+        batch of its own, and returns what became of the message."""
+        if self._batch is None:
+            return self.process([Message(topic, bytes(payload), 0, 0, 0)])[0]
+        s = self._batch.session
         if topic.startswith(f"{self.prefix}/status/"):
-            return self.handle_status(topic, payload)
+            return self.handle_status(s, topic, payload)
         try:
             alert = parse_alert(payload)
         except ValueError as e:
             code, reason = classify(e)
-            return self.dead_letter(topic, payload, code, reason)
-        started = time.perf_counter()
-        try:
-            outcome = self.service.ingest(alert, topic=topic)
-        except OperationalError:
-            raise  # the database is away: held and retried by the caller
-        except Exception as e:  # a bug must not lose the message nor stop the ingest
-            log.exception("alert %s could not be processed", alert.id)
-            return self.dead_letter(topic, payload, "internal", f"internal error: {type(e).__name__}: {e}")
-        metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
-        metrics.ALERTS.labels(outcome.disposition).inc()
-        return outcome.disposition
+            return self.dead_letter(s, topic, payload, code, reason)
+        self._batch.alerts.append((topic, payload, alert))
+        return "accepted"
 
-    def dead_letter(self, topic: str, payload: bytes, code: str, reason: str) -> str:
+    def _store_alerts(self, s: Session, alerts: list[tuple[str, bytes, Alert]], out: list[str]) -> list[str]:
+        """Ingest the batch's alerts at once; each "accepted" in `out` (in the same order as
+        `alerts`) becomes its alert's disposition."""
+        if not alerts:
+            return out
+        started = time.perf_counter()
+        results = self.service.ingest_many(s, [a for _, _, a in alerts])
+        per_alert = (time.perf_counter() - started) / len(alerts)
+        stored = iter(zip(alerts, results))
+        for i, disposition in enumerate(out):
+            if disposition != "accepted":
+                continue
+            (topic, payload, alert), result = next(stored)
+            if isinstance(result, Exception):  # rolled back alone by the service: keep it as a dead letter
+                log.error("alert %s could not be processed: %s: %s", alert.id, type(result).__name__, result)
+                out[i] = self.dead_letter(s, topic, payload, "internal", f"internal error: {type(result).__name__}: {result}")
+            else:
+                out[i] = result.disposition
+                self._count(metrics.INGEST_SECONDS.observe, per_alert)
+                self._count(metrics.ALERTS.labels(result.disposition).inc)
+        return out
+
+    def _count(self, fn, *args) -> None:
+        self._pending_metrics.append(lambda: fn(*args))
+
+    def dead_letter(self, s: Session, topic: str, payload: bytes, code: str, reason: str) -> str:
+        """Keep a refused message in the dead-letter table (in the batch's transaction)."""
         payload = bytes(payload)
         if len(payload) > MAX_DEAD_LETTER_BYTES:  # keep the evidence, not a flood
             reason = f"{reason} (payload of {len(payload)} bytes truncated to {MAX_DEAD_LETTER_BYTES})"
             payload = payload[:MAX_DEAD_LETTER_BYTES]
-        with self.db.session() as s:
-            s.add(DeadLetter(topic=topic[:512], payload=payload, reason=reason, reason_code=code, received_at=utcnow()))
-        metrics.DEAD_LETTERS.labels(code).inc()
+        s.add(DeadLetter(topic=topic[:512], payload=payload, reason=reason, reason_code=code, received_at=utcnow()))
+        self._count(metrics.DEAD_LETTERS.labels(code).inc)
         log.warning("dead letter on %s (%s): %s", topic, code, reason)
         return "dead_letter"
 
-    def handle_status(self, topic: str, payload: bytes) -> str:
+    def handle_status(self, s: Session, topic: str, payload: bytes) -> str:
         parts = topic[len(self.prefix) + 1:].split("/")  # status/<edge>[/<camera>]
         if not payload:
             return "ignored"  # a cleared retained message
         if len(payload) > MAX_STATUS_BYTES:
-            return self.dead_letter(topic, payload, "too_large", f"status payload of {len(payload)} bytes")
+            return self.dead_letter(s, topic, payload, "too_large", f"status payload of {len(payload)} bytes")
         try:
             data = json.loads(payload)
             if not isinstance(data, dict) or not isinstance(data.get("state"), str):
                 raise ValueError("a status needs a JSON object with a 'state' string")
             ts = _parse_ts(data.get("ts"))
         except (ValueError, UnicodeDecodeError) as e:
-            return self.dead_letter(topic, payload, "bad_status", f"bad status: {e}")
+            return self.dead_letter(s, topic, payload, "bad_status", f"bad status: {e}")
         try:
-            return self._store_status(topic, parts, data, ts)
+            with s.begin_nested():
+                return self._store_status(s, topic, parts, data, ts)
         except OperationalError:
             raise
         except Exception as e:  # e.g. a value of the wrong type in a field we keep
             log.exception("status on %s could not be stored", topic)
-            return self.dead_letter(topic, payload, "bad_status", f"bad status: {type(e).__name__}: {e}")
+            return self.dead_letter(s, topic, payload, "bad_status", f"bad status: {type(e).__name__}: {e}")
 
-    def _store_status(self, topic: str, parts: list[str], data: dict, ts: datetime | None) -> str:
+    def _store_status(self, s: Session, topic: str, parts: list[str], data: dict, ts: datetime | None) -> str:
         now = utcnow()
         if len(parts) == 2:
-            self._upsert_edge(parts[1], data, ts, now)
-            metrics.STATUS_MESSAGES.labels("edge").inc()
+            self._upsert_edge(s, parts[1], data, ts, now)
+            self._count(metrics.STATUS_MESSAGES.labels("edge").inc)
             return "edge_status"
         if len(parts) == 3:
-            self._upsert_camera(parts[1], parts[2], data, ts, now)
-            metrics.STATUS_MESSAGES.labels("camera").inc()
+            self._upsert_camera(s, parts[1], parts[2], data, ts, now)
+            self._count(metrics.STATUS_MESSAGES.labels("camera").inc)
             return "camera_status"
-        return self.dead_letter(topic, json.dumps(data).encode(), "bad_topic",
+        return self.dead_letter(s, topic, json.dumps(data).encode(), "bad_topic",
                                 "status topic must be status/<edge>[/<camera>]")
 
-    def _upsert_edge(self, edge_id: str, data: dict, ts: datetime | None, now: datetime) -> None:
+    def _upsert_edge(self, s: Session, edge_id: str, data: dict, ts: datetime | None, now: datetime) -> None:
         details = {k: v for k, v in data.items() if k not in ("state", "ts")}
-        with self.db.session() as s:
-            s.execute(_insert_ignore(s, Edge).values(id=edge_id, state=data["state"], ts=ts, last_seen=now, details=details))
-            row = s.get(Edge, edge_id, with_for_update=True)
-            if row.ts is None or ts is None or ts >= row.ts:  # a stale retained status never wins
-                row.state, row.ts, row.last_seen, row.details = data["state"], ts, now, details
+        s.execute(_insert_ignore(s, Edge).values(id=edge_id, state=data["state"], ts=ts, last_seen=now, details=details))
+        row = s.get(Edge, edge_id, with_for_update=True)
+        if row.ts is None or ts is None or ts >= row.ts:  # a stale retained status never wins
+            row.state, row.ts, row.last_seen, row.details = data["state"], ts, now, details
 
-    def _upsert_camera(self, edge_id: str, camera_id: str, data: dict, ts: datetime | None, now: datetime) -> None:
+    def _upsert_camera(self, s: Session, edge_id: str, camera_id: str, data: dict, ts: datetime | None,
+                       now: datetime) -> None:
         device = {k: v for k, v in data.items() if k not in ("state", "ts", "fps")}
-        with self.db.session() as s:
-            s.execute(_insert_ignore(s, Camera).values(id=camera_id, edge_id=edge_id, state=data["state"], last_seen=now,
-                                                       device=device))
-            row = s.get(Camera, camera_id, with_for_update=True)
-            last = _parse_ts((row.device or {}).get("_status_ts"))
-            if last is not None and ts is not None and ts < last:
-                return
-            row.edge_id, row.state, row.last_seen = edge_id, data["state"], now
-            fps = data.get("fps")
-            row.fps = float(fps) if isinstance(fps, (int, float)) else row.fps
-            last_frame = _parse_ts(data.get("last_frame")) if isinstance(data.get("last_frame"), str) else None
-            row.last_frame_at = last_frame or (ts if data["state"] == "streaming" else row.last_frame_at)
-            row.device = {**(row.device or {}), **device, "_status_ts": data.get("ts")}
-            grid_hint = data.get("grid") or device.get("grid_hint")
-            loc = data.get("location")
-            if isinstance(loc, dict) and isinstance(loc.get("lat"), (int, float)) and isinstance(loc.get("lon"), (int, float)):
-                row.location = {"lat": float(loc["lat"]), "lon": float(loc["lon"])}
-            grids = self.service.grids(s)
-            g = grids.resolve_camera(grid_hint if isinstance(grid_hint, str) else None,
-                                     (row.location or {}).get("lat"), (row.location or {}).get("lon"))
-            if g is not None:
-                row.grid_id = g.id
+        s.execute(_insert_ignore(s, Camera).values(id=camera_id, edge_id=edge_id, state=data["state"], last_seen=now,
+                                                   device=device))
+        row = s.get(Camera, camera_id, with_for_update=True)
+        last = _parse_ts((row.device or {}).get("_status_ts"))
+        if last is not None and ts is not None and ts < last:
+            return
+        row.edge_id, row.state, row.last_seen = edge_id, data["state"], now
+        fps = data.get("fps")
+        row.fps = float(fps) if isinstance(fps, (int, float)) else row.fps
+        last_frame = _parse_ts(data.get("last_frame")) if isinstance(data.get("last_frame"), str) else None
+        row.last_frame_at = last_frame or (ts if data["state"] == "streaming" else row.last_frame_at)
+        row.device = {**(row.device or {}), **device, "_status_ts": data.get("ts")}
+        grid_hint = data.get("grid") or device.get("grid_hint")
+        loc = data.get("location")
+        if isinstance(loc, dict) and isinstance(loc.get("lat"), (int, float)) and isinstance(loc.get("lon"), (int, float)):
+            row.location = {"lat": float(loc["lat"]), "lon": float(loc["lon"])}
+        grids = self.service.grids(s)
+        g = grids.resolve_camera(grid_hint if isinstance(grid_hint, str) else None,
+                                 (row.location or {}).get("lat"), (row.location or {}).get("lon"))
+        if g is not None:
+            row.grid_id = g.id
 
 
 def _parse_ts(value) -> datetime | None:
