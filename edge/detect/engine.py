@@ -15,7 +15,7 @@ from edge.detect.falling import FallingRule
 from edge.detect.lines import LineRule
 from edge.detect.tamper import TamperRule
 from edge.detect.tracker import Tracker, TrackerSettings
-from edge.detect.zones import MotionRule, ZoneRules
+from edge.detect.zones import MIN_HITS, MotionRule, ZoneRules
 from edge.masks import polygon_mask
 
 SETTLE_S = 1.0      # after a global relearn, rules wait this long for the new background
@@ -75,12 +75,14 @@ class Detector:
         if learn_only or t < self.settle_until:
             return events
         ended = self.tracker.ended
+        # every rule skips tracks not seen this frame or seen fewer than MIN_HITS times: once here
+        seen = [tr for tr in tracks if not tr.missed and tr.hits >= MIN_HITS]
         for z in self.zones:
-            events.extend(z.update(tracks, ended, t))
+            events.extend(z.update(seen, ended, t))
         for ln in self.lines:
-            events.extend(ln.update(tracks, t))
+            events.extend(ln.update(seen, t, tracks))
         if self.falling:
-            events.extend(self.falling.update(tracks, ended, t))
+            events.extend(self.falling.update(seen, ended, t, tracks))
         if self.motion:
-            events.extend(self.motion.update(tracks, t))
+            events.extend(self.motion.update(seen, t, tracks))
         return events

@@ -42,8 +42,10 @@ class FallingRule:
         h, w = self.mask.shape
         return bool(self.mask[min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)])
 
-    def update(self, tracks: list[Track], ended: list[Track], t: float) -> list[Event]:
-        alive = {tr.id for tr in tracks}
+    def update(self, tracks: list[Track], ended: list[Track], t: float,
+               alive_tracks: list[Track] | None = None) -> list[Event]:
+        """`tracks`: the tracks to check; `alive_tracks`: all live ones (default `tracks`)."""
+        alive = {tr.id for tr in (tracks if alive_tracks is None else alive_tracks)}
         self.done &= alive
         out = []
         for tr in tracks:

@@ -54,8 +54,10 @@ class LineRule:
         """Position of the foot of the perpendicular along the segment, 0..1 inside it."""
         return ((x - self.p1[0]) * self.dx + (y - self.p1[1]) * self.dy) / self.length**2
 
-    def update(self, tracks: list[Track], t: float) -> list[Event]:
-        alive = {tr.id for tr in tracks}
+    def update(self, tracks: list[Track], t: float, alive_tracks: list[Track] | None = None) -> list[Event]:
+        """`tracks`: the tracks to check (the engine passes those seen this frame); `alive_tracks`:
+        all live ones (default `tracks`), whose state is kept."""
+        alive = {tr.id for tr in (tracks if alive_tracks is None else alive_tracks)}
         for tid in [k for k in self.state if k not in alive]:
             del self.state[tid]
         out = []

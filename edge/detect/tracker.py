@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
+import math
+from operator import itemgetter
 
 from edge.detect.blobs import Blob
 
 
+_first = itemgetter(0)
 SOLID_LAST = 5  # a track is "solid" when its last this many blobs were all big enough
 
 
@@ -111,25 +113,37 @@ class Tracker:
 
     def _candidates(self, blobs: list[Blob], t: float) -> list[tuple[int, int]]:
         """(track, blob) index pairs within the track's gate, nearest (relative to the gate) first.
-        All pairs at once in numpy: one array per side, a handful of array operations."""
+
+        Plain Python, not numpy: with ~10 tracks and blobs, most pairs fail the cheap |dx| test
+        and a dozen small-array operations cost more (measured: 25 against 45 us a frame)."""
         if not self.tracks or not blobs:
             return []
-        trk = np.array([(tr.last.cx, tr.last.cy, tr.vx, tr.vy, tr.last_seen_t, max(tr.last.w, tr.last.h),
-                         tr.hits == 1) for tr in self.tracks])
-        blb = np.array([(b.cx, b.cy) for b in blobs])
-        dt = np.maximum(t - trk[:, 4], 0.0)
-        vx, vy = trk[:, 2], trk[:, 3]
-        # the gate is bigger for big or fast objects
-        gate = np.maximum(self.s.min_gate_px, 0.75 * trk[:, 5]) + 0.5 * (np.abs(vx) + np.abs(vy)) * dt
-        dx = blb[None, :, 0] - (trk[:, 0] + vx * dt)[:, None]
-        dy = blb[None, :, 1] - (trk[:, 1] + vy * dt)[:, None]
-        # no speed known yet: a thing that just started to fall is already fast, so a new
-        # track's gate reaches three times as far downwards
-        dy[(trk[:, 6] > 0)[:, None] & (dy > 0)] /= 3
-        rel = np.hypot(dx, dy) / gate[:, None]
-        ti, bi = np.nonzero(rel <= 1.0)
-        order = np.argsort(rel[ti, bi], kind="stable")
-        return list(zip(ti[order].tolist(), bi[order].tolist()))
+        min_gate = self.s.min_gate_px
+        centres = [(b.cx, b.cy) for b in blobs]
+        found = []
+        for ti, tr in enumerate(self.tracks):
+            last = tr.history[-1].blob
+            dt = t - tr.last_seen_t
+            if dt < 0.0:
+                dt = 0.0
+            # the gate is bigger for big or fast objects
+            gate = max(min_gate, 0.75 * max(last.w, last.h)) + 0.5 * (abs(tr.vx) + abs(tr.vy)) * dt
+            px, py = last.cx + tr.vx * dt, last.cy + tr.vy * dt
+            new = tr.hits == 1
+            for bi, (cx, cy) in enumerate(centres):
+                dx = cx - px
+                if dx > gate or dx < -gate:
+                    continue
+                dy = cy - py
+                if new and dy > 0:
+                    # no speed known yet: a thing that just started to fall is already fast, so a
+                    # new track's gate reaches three times as far downwards
+                    dy /= 3
+                rel = math.hypot(dx, dy) / gate
+                if rel <= 1.0:
+                    found.append((rel, ti, bi))
+        found.sort(key=_first)  # stable: ties keep track order, then blob order
+        return [(ti, bi) for _, ti, bi in found]
 
     def _observe(self, tr: Track, b: Blob, t: float) -> None:
         if tr.history:

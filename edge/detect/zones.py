@@ -131,8 +131,8 @@ class MotionRule:
     def reset(self) -> None:
         self.done.clear()
 
-    def update(self, tracks: list[Track], t: float) -> list[Event]:
-        self.done &= {tr.id for tr in tracks}
+    def update(self, tracks: list[Track], t: float, alive_tracks: list[Track] | None = None) -> list[Event]:
+        self.done &= {tr.id for tr in (tracks if alive_tracks is None else alive_tracks)}
         for tr in tracks:
             if tr.missed or tr.id in self.done or not trusted(tr, self.min_area) or t - tr.born_t < MOTION_MIN_S:
                 continue
