@@ -1,0 +1,106 @@
+"""The batched ingest: many messages per transaction, yet one failing alert costs only itself.
+
+The poison is real, not mocked: an alert carrying an inline snapshot while the gateway's
+media directory cannot be created (a regular file stands where the directory should be),
+so storing its picture raises inside the incident logic, after its alert row was inserted
+with the rest of the batch."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from sqlalchemy import select
+
+from alerts import topics
+from gateway.db.models import AlertRow, DeadLetter, Incident, OutboxMessage, Timer
+from gateway.ingest import Ingestor, Message
+from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings, wait_for
+
+SNAPSHOT = base64.b64encode(b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9").decode()
+
+
+def poisoned_settings(tmp_path, broker_url, prefix, db_url):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the media directory should be")
+    return make_settings(tmp_path, broker_url, prefix, db_url).model_copy(update={"media_dir": blocker / "media"})
+
+
+def batch_of(prefix: str, n: int) -> tuple[list[Message], dict]:
+    """n alerts of n/2 sources (2 each), one with the poisoned snapshot, plus a malformed
+    payload and a redelivered duplicate: one batch as the worker would take it."""
+    msgs, alerts = [], []
+    for i in range(n):
+        a = alert(source=f"cam-b{i // 2}")
+        alerts.append(a)
+    poison = alerts[7]
+    poison["snapshot"] = SNAPSHOT
+    for i, a in enumerate(alerts):
+        msgs.append(Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode(), i + 1, 1, 1))
+    msgs.insert(20, Message(topics.alert("edge-test", "cam-x", prefix), b"{not json", 900, 1, 1))
+    msgs.append(msgs[3])  # the same message twice in one batch
+    return msgs, poison
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_one_poisoned_alert_in_a_batch_costs_only_itself(tmp_path, prefix, pg_url, backend):
+    url = f"sqlite:///{tmp_path}/gw.db" if backend == "sqlite" else pg_url
+    db = make_db(url)
+    ing = Ingestor(poisoned_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, url), db)  # never connected
+    try:
+        msgs, poison = batch_of(prefix, 40)
+        out = ing.process(msgs)
+
+        assert len(out) == len(msgs)
+        assert out[7] == "dead_letter"  # the poisoned alert
+        assert out[20] == "dead_letter"  # the malformed payload
+        assert out[-1] == "duplicate"
+        assert out.count("opened") == 20 and out.count("attached") == 19  # cam-b3 lost its 2nd (the poisoned) alert
+        with db.session() as s:
+            ids = set(s.scalars(select(AlertRow.id)))
+            assert len(ids) == 39 and poison["id"] not in ids  # the poisoned row was rolled back with it
+            assert set(s.scalars(select(AlertRow.disposition))) == {"opened", "attached"}
+            assert s.scalar(select(Incident.alert_count).where(Incident.source_id == "cam-b3")) == 1
+            assert count(db, Incident) == 20
+            assert count(db, Timer) > 0 and count(db, OutboxMessage) > 0
+            letters = s.scalars(select(DeadLetter).order_by(DeadLetter.id)).all()
+            assert [d.reason_code for d in letters] == ["not_json", "internal"]
+            assert json.loads(letters[1].payload)["id"] == poison["id"]
+            assert "not-a-directory" in letters[1].reason
+
+        # replaying the whole batch (a redelivery after a crash before the ack) changes nothing
+        # but the poisoned one, which fails again and is dead-lettered again
+        again = ing.process(msgs)
+        assert again.count("duplicate") == 40 and again.count("dead_letter") == 2
+        assert count(db, AlertRow) == 39 and count(db, Incident) == 20
+    finally:
+        db.dispose()
+
+
+def test_a_batch_over_mqtt_is_acknowledged_after_its_commit(broker, prefix, tmp_path, pg_url):
+    """Through the real broker: every good alert stored, the poisoned one dead-lettered, and all
+    of them acknowledged (a restarted gateway with the same persistent session gets nothing back
+    but what is published after)."""
+    db = make_db(pg_url)
+    settings = poisoned_settings(tmp_path, broker.url, prefix, pg_url)
+    pub = Publisher(broker.url)
+    ing = Ingestor(settings, db).start()
+    try:
+        assert ing.wait_connected(10)
+        msgs, poison = batch_of(prefix, 60)
+        for m in msgs[:-1]:
+            pub.send(m.topic, m.payload)
+        wait_for(lambda: count(db, AlertRow) == 59 and count(db, DeadLetter) == 2, timeout=30, what="59 alerts, 2 dead")
+        ing.stop()
+
+        ing = Ingestor(settings, db).start()  # same client id: the persistent session resumes
+        assert ing.wait_connected(10)
+        sentinel = alert(source="cam-sentinel")
+        pub.send(topics.alert("edge-test", "cam-sentinel", prefix), sentinel)
+        wait_for(lambda: count(db, AlertRow) == 60, timeout=30, what="the sentinel alert")
+        assert count(db, DeadLetter) == 2  # nothing was redelivered: the batch had been acknowledged
+        assert count(db, Incident) == 31
+    finally:
+        pub.close()
+        ing.stop()
+        db.dispose()
