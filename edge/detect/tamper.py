@@ -55,7 +55,7 @@ class TamperRule:
         self.ref_cv = self.ref_sharp = 0.0
         self.last_t: float | None = None
         self.active = False
-        self.last_features: dict[str, float] = {}
+        self._last = (0.0, 0.0, 0.0)  # contrast, std, sharpness at the last check
         for c in self.conds.values():
             c.since = c.clear_since = c.raised_t = None
 
@@ -80,7 +80,7 @@ class TamperRule:
         if self.last_t is not None and t - self.last_t < CHECK_EVERY_S - 1e-6 and t >= self.last_t:
             return []  # between checks `active` keeps its last value
         img, cv, std, sharp = self.features(grey)
-        self.last_features = {"contrast": round(cv, 4), "std": round(std, 2), "sharpness": round(sharp, 4)}
+        self._last = (cv, std, sharp)
         dt = CHECK_EVERY_S if self.last_t is None else max(1e-3, t - self.last_t)
         self.last_t = t
         if self.ref_img is None:
@@ -124,6 +124,12 @@ class TamperRule:
                         out.append(self._event(kind, t, "restored", {"duration_s": round(t - c.raised_t, 2)}))
                         c.raised_t = c.clear_since = None
         return out
+
+    @property
+    def last_features(self) -> dict[str, float]:
+        """The features of the last check (for the alert's details: built only when one is raised)."""
+        cv, std, sharp = self._last
+        return {"contrast": round(cv, 4), "std": round(std, 2), "sharpness": round(sharp, 4)}
 
     def _event(self, kind: str, t: float, state: str, extra: dict) -> Event:
         severity = self.cfg.severity.value if state == "raised" else "info"
