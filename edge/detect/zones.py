@@ -56,19 +56,23 @@ class ZoneRules:
             if d is not None and d.outside_since is None:
                 self.lost.append((t, *tr.last.ground, d))
         self.lost = [x for x in self.lost if t - x[0] <= REJOIN_S]
+        min_area = self.min_area
         for tr in tracks:
-            if tr.missed or not tr.solid(self.min_area):
+            if tr.missed or not tr.solid(min_area):
                 continue  # occluded: inertia keeps its dwell as it was
-            gx, gy = tr.last.ground
             d = self.dwell.get(tr.id)
-            if d is None and not trusted(tr, self.min_area):
+            if d is None and not (tr.arrived and tr.hits >= MIN_HITS and tr.steady):  # = not trusted (it is solid)
                 # an object lost inside the zone and found again near there already arrived
-                if not (tr.hits >= MIN_HITS and tr.steady and self.inside(gx, gy)):
+                if not (tr.hits >= MIN_HITS and tr.steady):
+                    continue
+                gx, gy = tr.last.ground
+                if not self.inside(gx, gy):
                     continue
                 d = self._rejoin(gx, gy)
                 if d is None:
                     continue
                 self.dwell[tr.id] = d
+            gx, gy = tr.last.ground
             if self.inside(gx, gy):
                 if d is None:
                     d = self.dwell[tr.id] = self._rejoin(gx, gy) or _Dwell(entered_t=t)
