@@ -1,10 +1,9 @@
-"""`python -m gateway COMMAND`: the gateway's command line. Each command lives in its own
-module with `add_arguments(parser)` and `main(args) -> int`, imported only when used."""
+"""`python -m gateway COMMAND`: the gateway's command line."""
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
+
+from edge.cli import dispatch
 
 COMMANDS = {
     "serve": ("gateway.serve", "run the gateway: MQTT ingest, timers, REST API and console"),
@@ -16,18 +15,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    argv = sys.argv[1:] if argv is None else argv
-    chosen = argv[0] if argv and argv[0] in COMMANDS else None
-    for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:
-            importlib.import_module(module).add_arguments(p)
-        else:
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    return int(importlib.import_module(COMMANDS[args.command][0]).main(args) or 0)
+    return dispatch("python -m gateway", "gridwatch gateway: alerts -> grid incidents", COMMANDS, argv)
 
 
 if __name__ == "__main__":
