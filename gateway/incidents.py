@@ -13,13 +13,14 @@ import binascii
 import dataclasses
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, null, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from gateway.engine import lifecycle, silences
 from gateway.engine import routing as routing_mod
 
 Clock = Callable[[], datetime]
+OPEN_KEYS_KEPT = 50_000
 # Events that go out over MQTT (DESIGN.md "MQTT topics"); the others only feed the timeline.
 PUBLISHED_EVENTS = {"opened", "dispatched", "acknowledged", "escalated", "resolved", "verified", "closed",
                     "reopened", "dismissed"}
@@ -122,6 +124,9 @@ class IncidentService:
         self.rules = rules or routing_mod.RoutingRules()
         self.clock = clock
         self._grids = GridCache(db)
+        # (source, type) seen with an open incident lately: their next alert tries attach first.
+        # Only a hint for the order of two race-safe statements, never a source of truth.
+        self._open_keys: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings, db: Database, clock: Clock = utcnow) -> "IncidentService":
@@ -141,43 +146,54 @@ class IncidentService:
                 raise result
             return result
 
-    def ingest_many(self, s: Session, alerts: list[Alert]) -> list[IngestOutcome | Exception]:
+    def ingest_many(self, s: Session, alerts: list[Alert], *, isolate: bool = True) -> list[IngestOutcome | Exception]:
         """Store a batch of alerts in the caller's transaction: one INSERT ... ON CONFLICT DO
-        NOTHING for all their rows (a known id is a duplicate), then each new alert's incident
-        work in its own SAVEPOINT. An alert that fails there is rolled back alone (its row too)
-        and comes back as its exception; the caller dead-letters it. Database outages
-        (OperationalError) propagate: the caller retries the whole batch."""
+        NOTHING for all their rows (a known id is a duplicate), then each new alert's incident.
+
+        isolate=True: each alert's incident work runs in its own SAVEPOINT; an alert that fails
+        there is rolled back alone (its row too) and comes back as its exception, for the
+        caller to dead-letter. isolate=False (the fast path): no savepoints, and the rows the
+        batch adds (events, outbox, timers, audit) are flushed together at the end; any
+        failure propagates, and the caller rolls back and retries the batch isolated.
+        Database outages (OperationalError) always propagate: the caller retries the batch."""
         now = self.clock()
         new_ids = self._insert_alerts(s, alerts, now)
         grids = self.grids(s)
         active = self._active_silences(s, now)
         results: list[IngestOutcome | Exception] = []
         row_updates: list[dict[str, Any]] = []
-        for alert in alerts:
-            if alert.id not in new_ids:  # stored before, or earlier in this batch
-                results.append(IngestOutcome("duplicate", reason=f"alert {alert.id} was already received"))
-                continue
-            new_ids.discard(alert.id)
-            if is_recovery(alert) and row_updates:  # it may clear an alert of this batch: write their incidents
-                s.execute(update(AlertRow), row_updates)
-                row_updates = []
-            try:
-                with s.begin_nested():
-                    outcome, row = self._ingest_new(s, grids, active, alert, now)
-            except OperationalError:
-                raise
-            except Exception as e:  # one poisoned alert must not cost the others
-                s.execute(delete(AlertRow).where(AlertRow.id == alert.id))
-                results.append(e)
-                continue
-            row_updates.append(row)
-            results.append(outcome)
+        later = None if isolate else _Upserts()  # camera/sensor upserts, sent together (fast path)
+        with s.no_autoflush:  # pending rows go out in one flush per table, not one per statement
+            for alert in alerts:
+                if alert.id not in new_ids:  # stored before, or earlier in this batch
+                    results.append(IngestOutcome("duplicate", reason=f"alert {alert.id} was already received"))
+                    continue
+                new_ids.discard(alert.id)
+                if is_recovery(alert) and row_updates:  # it may clear an alert of this batch: write their incidents
+                    s.execute(update(AlertRow), row_updates)
+                    row_updates = []
+                if not isolate:
+                    outcome, row = self._ingest_new(s, grids, active, alert, now, later)
+                else:
+                    try:
+                        with s.begin_nested():
+                            outcome, row = self._ingest_new(s, grids, active, alert, now)
+                    except OperationalError:
+                        raise
+                    except Exception as e:  # one poisoned alert must not cost the others
+                        s.execute(delete(AlertRow).where(AlertRow.id == alert.id))
+                        results.append(e)
+                        continue
+                row_updates.append(row)
+                results.append(outcome)
+        if later:
+            later.send(s)
         if row_updates:
             s.execute(update(AlertRow), row_updates)  # one executemany by primary key
         return results
 
     def _insert_alerts(self, s: Session, alerts: list[Alert], now: datetime) -> set[str]:
-        """Insert the batch's alert rows (pending); returns the ids that were new."""
+        """Insert the batch's alert rows (pending) in one executemany; returns the ids that were new."""
         rows = {}
         for alert in alerts:
             payload = alert.to_dict()
@@ -186,11 +202,7 @@ class IncidentService:
                 id=alert.id, edge_id=alert.edge_id, source_kind=alert.source.kind, source_id=alert.source.id,
                 camera_id=alert.camera_id, type=alert.type.value, severity=alert.severity.value, ts=alert.ts,
                 received_at=now, disposition="pending", payload=payload))
-        values, new = list(rows.values()), set()
-        for i in range(0, len(values), 200):  # well under SQLite's limit of bound parameters
-            stmt = _insert_ignore(s, AlertRow).values(values[i:i + 200]).returning(AlertRow.id)
-            new.update(s.scalars(stmt))
-        return new
+        return set(s.scalars(_insert_ignore(s, AlertRow).returning(AlertRow.id), list(rows.values())))
 
     def _active_silences(self, s: Session, now: datetime) -> list[silences.Silence]:
         rows = s.scalars(select(Silence).where(Silence.deleted_at.is_(None), Silence.starts_at <= now,
@@ -198,12 +210,13 @@ class IncidentService:
         return [silence_of(r) for r in rows]
 
     def _ingest_new(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
-                    now: datetime) -> tuple[IngestOutcome, dict[str, Any]]:
-        """The incident work of a newly stored alert; returns the outcome and its row's update."""
+                    now: datetime, later: "_Upserts | None" = None) -> tuple[IngestOutcome, dict[str, Any]]:
+        """The incident work of a newly stored alert; returns the outcome and its row's update.
+        `later`: collect the camera/sensor upserts there instead of sending each at once."""
         payload = alert.to_dict()
         snapshot = payload.pop("snapshot", None)
-        grid_id, reason = self._resolve_grid(s, grids, alert)
-        self._register_source(s, alert, grid_id, now)
+        grid_id, reason = self._resolve_grid(s, grids, alert, later)
+        self._register_source(s, alert, grid_id, now, later)
         media_id = self._store_snapshot(s, alert, snapshot, now)
         if is_recovery(alert):
             outcome = self._clear(s, alert, grid_id, now)
@@ -214,17 +227,20 @@ class IncidentService:
                    payload={**payload, "snapshot_url": (f"/api/alerts/{alert.id}/snapshot" if media_id else snapshot)})
         return outcome, row
 
-    def _resolve_grid(self, s: Session, grids: GridSet, alert: Alert) -> tuple[str | None, str | None]:
+    def _resolve_grid(self, s: Session, grids: GridSet, alert: Alert,
+                      later: "_Upserts | None" = None) -> tuple[str | None, str | None]:
         loc = alert.location
         g = grids.resolve_camera(alert.grid_hint, loc.lat if loc else None, loc.lon if loc else None)
         if g is not None:
             return g.id, None
+        if later:
+            later.send(s)  # the stored grid of the source may come from an earlier alert of this batch
         known = None
         if alert.camera_id:
-            cam = s.get(Camera, alert.camera_id)
+            cam = s.get(Camera, alert.camera_id, populate_existing=True)
             known = cam.grid_id if cam is not None else None
         elif alert.source.kind == "sensor":
-            sensor = s.get(Sensor, alert.source.id)
+            sensor = s.get(Sensor, alert.source.id, populate_existing=True)
             known = sensor.grid_id if sensor is not None else None
         if known and known in grids:
             return known, None
@@ -238,20 +254,24 @@ class IncidentService:
         why.append(f"source {alert.source.kind} {alert.source.id!r} has no known grid")
         return None, "unrouted: " + "; ".join(why)
 
-    def _register_source(self, s: Session, alert: Alert, grid_id: str | None, now: datetime) -> None:
+    def _register_source(self, s: Session, alert: Alert, grid_id: str | None, now: datetime,
+                         later: "_Upserts | None" = None) -> None:
         """Keep the camera / sensor row current with one race-safe upsert each (INSERT ... ON
         CONFLICT DO UPDATE: no read-then-write between replicas, no re-read of the row).
-        A value the alert does not carry (NULL in the insert) keeps the stored one."""
-        loc = alert.location.model_dump() if alert.location else null()  # SQL NULL, not JSON null
+        A value the alert does not carry (NULL) keeps the stored one; a missing location is
+        left out of the statement (a JSON parameter None would be JSON null, not NULL)."""
+        loc = {"location": alert.location.model_dump()} if alert.location else {}
+        upserts = later if later is not None else _Upserts()
         if alert.camera_id:
-            stmt = _insert(s, Camera).values(id=alert.camera_id, edge_id=alert.edge_id, state="unknown", last_seen=now,
-                                             grid_id=grid_id, location=loc,
-                                             device={"grid_hint": alert.grid_hint} if alert.grid_hint else {})
+            stmt = _insert(s, Camera)
             new = stmt.excluded
-            s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
+            upserts.add(("camera", bool(loc)), stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
                 last_seen=new.last_seen, edge_id=new.edge_id, grid_id=func.coalesce(new.grid_id, Camera.grid_id),
-                location=func.coalesce(new.location, Camera.location))))
+                **({"location": new.location} if loc else {}))),
+                dict(id=alert.camera_id, edge_id=alert.edge_id, state="unknown", last_seen=now, grid_id=grid_id,
+                     device={"grid_hint": alert.grid_hint} if alert.grid_hint else {}, **loc))
             if alert.grid_hint:  # a merge into the device JSON; flushed only when the hint changed
+                upserts.send(s)
                 cam = s.get(Camera, alert.camera_id, with_for_update=True, populate_existing=True)
                 if (cam.device or {}).get("grid_hint") != alert.grid_hint:
                     cam.device = {**(cam.device or {}), "grid_hint": alert.grid_hint}
@@ -262,16 +282,17 @@ class IncidentService:
             battery = float(battery) if isinstance(battery, (int, float)) and not isinstance(battery, bool) else None
             # any message means the sensor speaks again; a cleared sensor.offline says so explicitly
             state = "offline" if alert.type.value == "sensor.offline" and not is_recovery(alert) else "online"
-            stmt = _insert(s, Sensor).values(id=alert.source.id, edge_id=alert.edge_id, state=state, last_seen=now,
-                                             last_alert_type=alert.type.value,
-                                             kind=kind if isinstance(kind, str) else None, battery=battery,
-                                             grid_id=grid_id, location=loc)
+            stmt = _insert(s, Sensor)
             new = stmt.excluded
-            s.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
+            upserts.add(("sensor", bool(loc)), stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
                 edge_id=new.edge_id, state=new.state, last_seen=new.last_seen, last_alert_type=new.last_alert_type,
                 kind=func.coalesce(new.kind, Sensor.kind), battery=func.coalesce(new.battery, Sensor.battery),
-                grid_id=func.coalesce(new.grid_id, Sensor.grid_id),
-                location=func.coalesce(new.location, Sensor.location))))
+                grid_id=func.coalesce(new.grid_id, Sensor.grid_id), **({"location": new.location} if loc else {}))),
+                dict(id=alert.source.id, edge_id=alert.edge_id, state=state, last_seen=now,
+                     last_alert_type=alert.type.value, kind=kind if isinstance(kind, str) else None, battery=battery,
+                     grid_id=grid_id, **loc))
+        if later is None:
+            upserts.send(s)
 
     def _store_snapshot(self, s: Session, alert: Alert, snapshot: str | None, now: datetime) -> int | None:
         """An inline base64 snapshot becomes a file under media_dir and a `media` row."""
@@ -303,9 +324,14 @@ class IncidentService:
         silence = silences.is_silenced(active, fields, now, grids.subtree)
         if silence is not None:
             return IngestOutcome("suppressed", None, grid_id, f"silenced by {silence.kind} {silence.id}: {silence.reason}")
-        attached = self._attach(s, alert, now)
-        if attached is not None:
-            return IngestOutcome("attached", attached, grid_id)
+        key = (alert.source.id, alert.type.value)
+        if key in self._open_keys:  # it had an open incident a moment ago: most likely still
+            attached = self._attach(s, alert, now)
+            if attached is not None:
+                return IngestOutcome("attached", attached, grid_id)
+            self._open_keys.pop(key, None)
+        # Insert-or-attach (race-safe by the partial unique index on the open incident of a
+        # source and type): a new source costs one INSERT, a known one an UPDATE.
         route = self._route(grids, alert, grid_id, now)
         state, events = lifecycle.open_incident(
             route, grids, now, incident_id="new", alert_type=alert.type.value, severity=alert.severity.value,
@@ -315,18 +341,26 @@ class IncidentService:
             location=alert.location.model_dump() if alert.location else None, unrouted_reason=unrouted, version=1,
             dispatched_at=next((ev.at for ev in events if ev.name == "dispatched"), None), **_state_columns(state))
         ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
-        inc = s.scalar(ins.values(**values).returning(Incident))  # the new row as an entity: no re-read
-        if inc is None:  # another replica opened it between our attach and our insert: attach now
+        new_id = s.connection().execute(ins.returning(Incident.id), values).scalar()
+        self._remember_open(key)
+        if new_id is None:  # it has an open incident (maybe opened by another replica just now): attach
             attached = self._attach(s, alert, now)
             if attached is None:
                 raise RuntimeError(f"incident for {alert.source.id}/{alert.type.value} neither opened nor attachable")
             return IngestOutcome("attached", attached, grid_id)
+        inc = Incident(id=new_id, **values)  # the row just written, as an object (not re-read, not to be saved)
         state = dataclasses.replace(state, id=str(inc.id))
         self._after_change(s, inc, None, state, events, now=now, extra_data={"alert_id": alert.id}, written=True)
         audit.record(s, at=now, actor="system", action="incident.open", object_type="incident", object_id=inc.id,
                      grid_id=inc.grid_id, reason=unrouted or f"alert {alert.id} (rule {route.rule})",
                      details={"alert_id": alert.id, "assignee": inc.assignee, "level": inc.level})
         return IngestOutcome("unrouted" if grid_id is None else "opened", inc.id, grid_id, unrouted)
+
+    def _remember_open(self, key: tuple[str, str]) -> None:
+        self._open_keys[key] = None
+        self._open_keys.move_to_end(key)
+        if len(self._open_keys) > OPEN_KEYS_KEPT:
+            self._open_keys.popitem(last=False)
 
     def _route(self, grids: GridSet, alert: Alert, grid_id: str | None, now: datetime) -> routing_mod.Route:
         if grid_id is None:  # the unrouted queue: the street command centre answers, on calendar time
@@ -348,7 +382,7 @@ class IncidentService:
                        Incident.status.in_(OPEN_STATUSES))
                 .values(version=Incident.version + 1)
                 .returning(Incident.id))
-        inc_id = s.execute(stmt).scalar()
+        inc_id = s.connection().execute(stmt).scalar()
         if inc_id is None:
             return None
         inc = s.scalar(select(Incident).where(Incident.id == inc_id).execution_options(populate_existing=True))
@@ -541,6 +575,27 @@ class IncidentService:
                 t.cancelled_at = now
         for kind, due in wanted - have:
             s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
+
+
+class _Upserts:
+    """Upserts of the same shape collected in order and sent as one executemany each (with
+    psycopg a pipeline: one round trip for many rows; rows of one source apply in order)."""
+
+    def __init__(self):
+        self._stmts: dict[tuple, Any] = {}
+        self._params: dict[tuple, list[dict[str, Any]]] = {}
+
+    def add(self, shape: tuple, stmt, params: dict[str, Any]) -> None:
+        self._stmts.setdefault(shape, stmt)
+        self._params.setdefault(shape, []).append(params)
+
+    def __bool__(self) -> bool:
+        return bool(self._params)
+
+    def send(self, s: Session) -> None:
+        for shape, params in self._params.items():
+            s.connection().execute(self._stmts[shape], params)
+        self._params.clear()
 
 
 # A notice of this type ends the condition that an alert of the other type raised.

@@ -223,11 +223,19 @@ class Ingestor:
 
     def process(self, batch: list[Message]) -> list[str]:
         """Store a batch in one transaction; returns what became of each message (in order).
-        Should the batch as a whole fail for a reason other than the database being away
-        (a bug outside the per-alert savepoints), each message is stored on its own, so only
-        the one that fails is dead-lettered."""
+        First the fast way (no savepoints); should that fail for a reason other than the
+        database being away, the batch is rolled back and stored again with a SAVEPOINT per
+        alert, so only the alert that fails is dead-lettered. Should even that fail (a bug
+        outside the per-alert savepoints), each message is stored on its own."""
         try:
-            out = self._process_batch(batch)
+            try:
+                out = self._process_batch(batch, isolate=False)
+            except OperationalError:
+                raise
+            except Exception:
+                log.warning("batch of %d failed; storing it again alert by alert", len(batch), exc_info=True)
+                self._pending_metrics.clear()
+                out = self._process_batch(batch, isolate=True)
         except OperationalError:
             self._pending_metrics.clear()
             raise
@@ -245,12 +253,12 @@ class Ingestor:
         self._pending_metrics.clear()
         return out
 
-    def _process_batch(self, batch: list[Message]) -> list[str]:
+    def _process_batch(self, batch: list[Message], isolate: bool) -> list[str]:
         with self.db.session() as s:
             self._batch = _Batch(s)
             try:
                 out = [self.handle(m.topic, m.payload) for m in batch]
-                return self._store_alerts(s, self._batch.alerts, out)
+                return self._store_alerts(s, self._batch.alerts, out, isolate)
             finally:
                 self._batch = None
 
@@ -271,13 +279,14 @@ class Ingestor:
         self._batch.alerts.append((topic, payload, alert))
         return "accepted"
 
-    def _store_alerts(self, s: Session, alerts: list[tuple[str, bytes, Alert]], out: list[str]) -> list[str]:
+    def _store_alerts(self, s: Session, alerts: list[tuple[str, bytes, Alert]], out: list[str],
+                      isolate: bool) -> list[str]:
         """Ingest the batch's alerts at once; each "accepted" in `out` (in the same order as
         `alerts`) becomes its alert's disposition."""
         if not alerts:
             return out
         started = time.perf_counter()
-        results = self.service.ingest_many(s, [a for _, _, a in alerts])
+        results = self.service.ingest_many(s, [a for _, _, a in alerts], isolate=isolate)
         per_alert = (time.perf_counter() - started) / len(alerts)
         stored = iter(zip(alerts, results))
         for i, disposition in enumerate(out):
