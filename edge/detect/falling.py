@@ -69,12 +69,13 @@ class FallingRule:
     def fit(self, tr: Track) -> tuple[float, tuple[float, float], float] | None:
         """(score, start point in work px, acceleration in frame heights/s^2), or None if not a fall."""
         s = self.scale
-        obs = tr.history[-MIN_POINTS * 4:]
-        first = obs[0].blob
-        if not self._in_region(*first.centre) or first.w > MAX_SIZE * s.w or first.h > MAX_SIZE * s.h:
+        history = tr.history
+        first = history[max(0, len(history) - MIN_POINTS * 4)].blob
+        if first.w > MAX_SIZE * s.w or first.h > MAX_SIZE * s.h or not self._in_region(first.cx, first.cy):
             return None  # the cheap tests first: this runs for every track, every frame
-        if obs[-1].blob.centre[1] - first.centre[1] < MIN_DROP * s.h:
+        if history[-1].blob.cy - first.cy < MIN_DROP * s.h:
             return None
+        obs = history[-MIN_POINTS * 4:]
         obs = _until_merged(obs)
         if len(obs) < MIN_POINTS:
             return None
