@@ -48,7 +48,8 @@ class CameraPipeline:
         self.snapshots = snapshots
         self.detector: Detector | None = None
         self._src_shape: tuple[int, int] | None = None
-        self._keep: np.ndarray | None = None  # 255 outside the privacy masks, at the work size
+        self._keep: tuple[slice, slice, np.ndarray] | None = None  # box around the privacy masks (work
+                                                                   # size) and 255 outside them in it
         self._grey: np.ndarray | None = None  # the work frame, refilled every frame: a fresh array
                                               # per frame costs more than the copy (cold memory)
         self._step = 1
@@ -73,11 +74,18 @@ class CameraPipeline:
             wh, ww = self._grey.shape
             self.detector = Detector(self.profile, ww, wh)
             masks = self.profile.privacy_masks
-            self._keep = cv2.bitwise_not(polygon_mask(masks, ww, wh)) if masks else None
+            self._keep = None
+            if masks:
+                mask = polygon_mask(masks, ww, wh)
+                x, y, bw, bh = cv2.boundingRect(mask)
+                if bw:  # only the box around the masks is touched each frame
+                    self._keep = (slice(y, y + bh), slice(x, x + bw), cv2.bitwise_not(mask[y:y + bh, x:x + bw]))
             self._learn_until = None
         grey = sample_grey(image, self._step, self._grey)
         if self._keep is not None:
-            cv2.bitwise_and(grey, self._keep, dst=grey)  # nothing under a privacy mask is analysed
+            rows, cols, keep = self._keep
+            roi = grey[rows, cols]
+            cv2.bitwise_and(roi, keep, dst=roi)  # nothing under a privacy mask is analysed
         return grey
 
     def process(self, frame: Frame) -> list[Alert]:

@@ -61,9 +61,10 @@ class LineRule:
         for tid in [k for k in self.state if k not in alive]:
             del self.state[tid]
         out = []
+        min_area = self.min_area
         for tr in tracks:
-            if tr.missed or not trusted(tr, self.min_area):
-                continue
+            if tr.missed or not (tr.arrived and tr.recent_min_area >= min_area and trusted(tr, min_area)):
+                continue  # (the first two: the cheap part of trusted())
             gx, gy = tr.last.ground
             s = self._side(gx, gy)
             st = self.state.get(tr.id)
