@@ -5,7 +5,7 @@ Baseline: decoding the same H.264 clip (vtest re-encoded by Debian's ffmpeg at 7
 CPU time (all threads of this process), so they mean the same on a busier machine.
 - analysis / decode: CPU of `CameraPipeline.process` (all rules on) per analysed frame, over
   the CPU of decoding one frame (grab + retrieve). Target: <= 0.15 at 1080p for the analysis
-  itself ("analysis only": batches of decoded frames, no alert snapshots), best of 3 passes
+  itself ("analysis only": batches of decoded frames, no alert snapshots), best of 5 passes
   like its decode baseline; printed next to the target with a verdict.
 - streams per core: 1080p 25 fps streams one core sustains, decode included (every frame
   grabbed, 5 fps retrieved and analysed), against Debian's `motion` 4.5.1 measured here at
@@ -37,7 +37,7 @@ T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
 FPS, DETECT_FPS, SECONDS = 25, 5, 20
 MOTION_CORE_PER_STREAM = 0.43  # Debian motion 4.5.1, 1080p 25 fps, measured on this machine class
 TARGET = 0.15    # analysis (all rules, no snapshots) / decode at 1080p: the target
-REPEATS = 3      # baseline and target figure: best of this many passes
+REPEATS = 5      # baseline and target figure: best of this many passes
 
 ALL_RULES = {
     "id": "bench", "source": str(VTEST), "detect": {"fps": DETECT_FPS},
