@@ -163,6 +163,7 @@ class IncidentService:
         results: list[IngestOutcome | Exception] = []
         row_updates: list[dict[str, Any]] = []
         later = None if isolate else _Upserts()  # camera/sensor upserts, sent together (fast path)
+        opened = {} if isolate else self._open_in_bulk(s, grids, active, [a for a in alerts if a.id in new_ids], now)
         with s.no_autoflush:  # pending rows go out in one flush per table, not one per statement
             for alert in alerts:
                 if alert.id not in new_ids:  # stored before, or earlier in this batch
@@ -173,7 +174,7 @@ class IncidentService:
                     s.execute(update(AlertRow), row_updates)
                     row_updates = []
                 if not isolate:
-                    outcome, row = self._ingest_new(s, grids, active, alert, now, later)
+                    outcome, row = self._ingest_new(s, grids, active, alert, now, later, opened)
                 else:
                     try:
                         with s.begin_nested():
@@ -210,7 +211,8 @@ class IncidentService:
         return [silence_of(r) for r in rows]
 
     def _ingest_new(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
-                    now: datetime, later: "_Upserts | None" = None) -> tuple[IngestOutcome, dict[str, Any]]:
+                    now: datetime, later: "_Upserts | None" = None,
+                    opened: dict[str, _NewIncident] | None = None) -> tuple[IngestOutcome, dict[str, Any]]:
         """The incident work of a newly stored alert; returns the outcome and its row's update.
         `later`: collect the camera/sensor upserts there instead of sending each at once."""
         payload = alert.to_dict()
@@ -221,7 +223,7 @@ class IncidentService:
         if is_recovery(alert):
             outcome = self._clear(s, alert, grid_id, now)
         else:
-            outcome = self._open_or_attach(s, grids, active, alert, grid_id, reason, now)
+            outcome = self._open_or_attach(s, grids, active, alert, grid_id, reason, now, opened)
         row = dict(id=alert.id, grid_id=grid_id, incident_id=outcome.incident_id, disposition=outcome.disposition,
                    reason=outcome.reason, snapshot_media_id=media_id,
                    payload={**payload, "snapshot_url": (f"/api/alerts/{alert.id}/snapshot" if media_id else snapshot)})
@@ -263,12 +265,7 @@ class IncidentService:
         loc = {"location": alert.location.model_dump()} if alert.location else {}
         upserts = later if later is not None else _Upserts()
         if alert.camera_id:
-            stmt = _insert(s, Camera)
-            new = stmt.excluded
-            upserts.add(("camera", bool(loc)), stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
-                last_seen=new.last_seen, edge_id=new.edge_id, grid_id=func.coalesce(new.grid_id, Camera.grid_id),
-                **({"location": new.location} if loc else {}))),
-                dict(id=alert.camera_id, edge_id=alert.edge_id, state="unknown", last_seen=now, grid_id=grid_id,
+            upserts.add(_upsert_statement(s, Camera, bool(loc)), dict(id=alert.camera_id, edge_id=alert.edge_id, state="unknown", last_seen=now, grid_id=grid_id,
                      device={"grid_hint": alert.grid_hint} if alert.grid_hint else {}, **loc))
             if alert.grid_hint:  # a merge into the device JSON; flushed only when the hint changed
                 upserts.send(s)
@@ -282,13 +279,7 @@ class IncidentService:
             battery = float(battery) if isinstance(battery, (int, float)) and not isinstance(battery, bool) else None
             # any message means the sensor speaks again; a cleared sensor.offline says so explicitly
             state = "offline" if alert.type.value == "sensor.offline" and not is_recovery(alert) else "online"
-            stmt = _insert(s, Sensor)
-            new = stmt.excluded
-            upserts.add(("sensor", bool(loc)), stmt.on_conflict_do_update(index_elements=["id"], set_=dict(
-                edge_id=new.edge_id, state=new.state, last_seen=new.last_seen, last_alert_type=new.last_alert_type,
-                kind=func.coalesce(new.kind, Sensor.kind), battery=func.coalesce(new.battery, Sensor.battery),
-                grid_id=func.coalesce(new.grid_id, Sensor.grid_id), **({"location": new.location} if loc else {}))),
-                dict(id=alert.source.id, edge_id=alert.edge_id, state=state, last_seen=now,
+            upserts.add(_upsert_statement(s, Sensor, bool(loc)), dict(id=alert.source.id, edge_id=alert.edge_id, state=state, last_seen=now,
                      last_alert_type=alert.type.value, kind=kind if isinstance(kind, str) else None, battery=battery,
                      grid_id=grid_id, **loc))
         if later is None:
@@ -318,20 +309,48 @@ class IncidentService:
         return m.id
 
     def _open_or_attach(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
-                        grid_id: str | None, unrouted: str | None, now: datetime) -> IngestOutcome:
-        fields = {"camera_id": alert.camera_id, "source_id": alert.source.id, "type": alert.type.value,
-                  "grid_id": grid_id}
-        silence = silences.is_silenced(active, fields, now, grids.subtree)
+                        grid_id: str | None, unrouted: str | None, now: datetime,
+                        opened: dict[str, "_NewIncident"] | None = None) -> IngestOutcome:
+        """`opened`: incidents already inserted for this batch (see `_open_in_bulk`), by alert id."""
+        silence = self._silenced(grids, active, alert, grid_id, now)
         if silence is not None:
             return IngestOutcome("suppressed", None, grid_id, f"silenced by {silence.kind} {silence.id}: {silence.reason}")
         key = (alert.source.id, alert.type.value)
-        if key in self._open_keys:  # it had an open incident a moment ago: most likely still
+        new = (opened or {}).get(alert.id)
+        if new is None and key in self._open_keys:  # it had an open incident a moment ago: most likely still
             attached = self._attach(s, alert, now)
             if attached is not None:
                 return IngestOutcome("attached", attached, grid_id)
             self._open_keys.pop(key, None)
-        # Insert-or-attach (race-safe by the partial unique index on the open incident of a
-        # source and type): a new source costs one INSERT, a known one an UPDATE.
+        if new is None:
+            # Insert-or-attach (race-safe by the partial unique index on the open incident of a
+            # source and type): a new source costs one INSERT, a known one an UPDATE.
+            new = self._new_incident(grids, alert, grid_id, unrouted, now)
+            ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
+            new.id = s.connection().execute(ins.returning(Incident.id), new.values).scalar()
+        self._remember_open(key)
+        if new.id is None:  # it has an open incident (maybe opened by another replica just now): attach
+            attached = self._attach(s, alert, now)
+            if attached is None:
+                raise RuntimeError(f"incident for {alert.source.id}/{alert.type.value} neither opened nor attachable")
+            return IngestOutcome("attached", attached, grid_id)
+        inc = Incident(id=new.id, **new.values)  # the row just written, as an object (not re-read, not to be saved)
+        state = dataclasses.replace(new.state, id=str(inc.id))
+        self._after_change(s, inc, None, state, new.events, now=now, extra_data={"alert_id": alert.id}, written=True)
+        audit.record(s, at=now, actor="system", action="incident.open", object_type="incident", object_id=inc.id,
+                     grid_id=inc.grid_id, reason=unrouted or f"alert {alert.id} (rule {new.rule})",
+                     details={"alert_id": alert.id, "assignee": inc.assignee, "level": inc.level})
+        return IngestOutcome("unrouted" if grid_id is None else "opened", inc.id, grid_id, unrouted)
+
+    @staticmethod
+    def _silenced(grids: GridSet, active: list[silences.Silence], alert: Alert, grid_id: str | None, now: datetime):
+        fields = {"camera_id": alert.camera_id, "source_id": alert.source.id, "type": alert.type.value,
+                  "grid_id": grid_id}
+        return silences.is_silenced(active, fields, now, grids.subtree)
+
+    def _new_incident(self, grids: GridSet, alert: Alert, grid_id: str | None, unrouted: str | None,
+                      now: datetime) -> "_NewIncident":
+        """The engine's new incident for this alert and its row (pure: nothing written)."""
         route = self._route(grids, alert, grid_id, now)
         state, events = lifecycle.open_incident(
             route, grids, now, incident_id="new", alert_type=alert.type.value, severity=alert.severity.value,
@@ -340,21 +359,41 @@ class IncidentService:
             source_kind=alert.source.kind, edge_id=alert.edge_id, first_alert_id=alert.id, title=_title(alert),
             location=alert.location.model_dump() if alert.location else None, unrouted_reason=unrouted, version=1,
             dispatched_at=next((ev.at for ev in events if ev.name == "dispatched"), None), **_state_columns(state))
+        return _NewIncident(route.rule, state, events, values)
+
+    def _open_in_bulk(self, s: Session, grids: GridSet, active: list[silences.Silence], alerts: list[Alert],
+                      now: datetime) -> dict[str, "_NewIncident"]:
+        """Insert, in one statement, the incidents that the batch's alerts of sources without a
+        known open incident will open; returns them by alert id (those that conflicted with an
+        open incident are left out: their alert attaches the usual way). Only alerts whose
+        result cannot depend on an earlier alert of the batch qualify: the first of its source
+        and type, routed by its own grid_hint or location, not silenced, and no recovery notice
+        of its source in the batch."""
+        recovering = {a.source.id for a in alerts if is_recovery(a)}
+        seen: set[tuple[str, str]] = set()
+        todo: dict[tuple[str, str], tuple[Alert, _NewIncident]] = {}
+        for alert in alerts:
+            key = (alert.source.id, alert.type.value)
+            first = key not in seen
+            seen.add(key)
+            if not first or key in self._open_keys or alert.source.id in recovering:
+                continue
+            loc = alert.location
+            g = grids.resolve_camera(alert.grid_hint, loc.lat if loc else None, loc.lon if loc else None)
+            if g is None or self._silenced(grids, active, alert, g.id, now) is not None:
+                continue
+            todo[key] = (alert, self._new_incident(grids, alert, g.id, None, now))
+        if not todo:
+            return {}
         ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
-        new_id = s.connection().execute(ins.returning(Incident.id), values).scalar()
-        self._remember_open(key)
-        if new_id is None:  # it has an open incident (maybe opened by another replica just now): attach
-            attached = self._attach(s, alert, now)
-            if attached is None:
-                raise RuntimeError(f"incident for {alert.source.id}/{alert.type.value} neither opened nor attachable")
-            return IngestOutcome("attached", attached, grid_id)
-        inc = Incident(id=new_id, **values)  # the row just written, as an object (not re-read, not to be saved)
-        state = dataclasses.replace(state, id=str(inc.id))
-        self._after_change(s, inc, None, state, events, now=now, extra_data={"alert_id": alert.id}, written=True)
-        audit.record(s, at=now, actor="system", action="incident.open", object_type="incident", object_id=inc.id,
-                     grid_id=inc.grid_id, reason=unrouted or f"alert {alert.id} (rule {route.rule})",
-                     details={"alert_id": alert.id, "assignee": inc.assignee, "level": inc.level})
-        return IngestOutcome("unrouted" if grid_id is None else "opened", inc.id, grid_id, unrouted)
+        rows = s.connection().execute(ins.returning(Incident.id, Incident.source_id, Incident.type),
+                                      [new.values for _, new in todo.values()])
+        out = {}
+        for inc_id, source_id, type_ in rows:
+            alert, new = todo[(source_id, type_)]
+            new.id = inc_id
+            out[alert.id] = new
+        return out
 
     def _remember_open(self, key: tuple[str, str]) -> None:
         self._open_keys[key] = None
@@ -577,25 +616,55 @@ class IncidentService:
             s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
 
 
+@dataclass
+class _NewIncident:
+    rule: str
+    state: lifecycle.IncidentState
+    events: list
+    values: dict[str, Any]
+    id: int | None = None  # once inserted
+
+
 class _Upserts:
     """Upserts of the same shape collected in order and sent as one executemany each (with
     psycopg a pipeline: one round trip for many rows; rows of one source apply in order)."""
 
     def __init__(self):
-        self._stmts: dict[tuple, Any] = {}
-        self._params: dict[tuple, list[dict[str, Any]]] = {}
+        self._params: dict[Any, list[dict[str, Any]]] = {}  # statement -> its rows, in order
 
-    def add(self, shape: tuple, stmt, params: dict[str, Any]) -> None:
-        self._stmts.setdefault(shape, stmt)
-        self._params.setdefault(shape, []).append(params)
+    def add(self, stmt, params: dict[str, Any]) -> None:
+        self._params.setdefault(stmt, []).append(params)
 
     def __bool__(self) -> bool:
         return bool(self._params)
 
     def send(self, s: Session) -> None:
-        for shape, params in self._params.items():
-            s.connection().execute(self._stmts[shape], params)
+        for stmt, params in self._params.items():
+            s.connection().execute(stmt, params)
         self._params.clear()
+
+
+_UPSERTS: dict[tuple, Any] = {}
+
+
+def _upsert_statement(s: Session, model, with_location: bool):
+    """The camera / sensor upsert (built once per dialect and shape): refreshes what an alert
+    says about its source; a value it does not carry (NULL) keeps the stored one."""
+    key = (s.get_bind().dialect.name, model, with_location)
+    if key not in _UPSERTS:
+        stmt = _insert(s, model)
+        new = stmt.excluded
+        if model is Camera:
+            values = dict(last_seen=new.last_seen, edge_id=new.edge_id, grid_id=func.coalesce(new.grid_id, Camera.grid_id))
+        else:
+            values = dict(edge_id=new.edge_id, state=new.state, last_seen=new.last_seen,
+                          last_alert_type=new.last_alert_type, kind=func.coalesce(new.kind, Sensor.kind),
+                          battery=func.coalesce(new.battery, Sensor.battery),
+                          grid_id=func.coalesce(new.grid_id, Sensor.grid_id))
+        if with_location:
+            values["location"] = new.location
+        _UPSERTS[key] = stmt.on_conflict_do_update(index_elements=["id"], set_=values)
+    return _UPSERTS[key]
 
 
 # A notice of this type ends the condition that an alert of the other type raised.
