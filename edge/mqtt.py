@@ -6,7 +6,10 @@
 Ordering: strict spool order, except after an outage that left more than
 LIVE_FIRST_BACKLOG alerts waiting: then alerts spooled since the reconnection go out first
 ("live") and the backlog drains behind them in its own order, so a long backlog never holds
-back a fresh alert for long. Status messages are retained and re-published on every
+back a fresh alert for long. Across a reconnection, alerts paho still held unacknowledged
+are re-sent by paho itself, but only after on_connect has returned: until every one of
+them is acknowledged the sender hands paho nothing newer, so none can overtake them.
+Status messages are retained and re-published on every
 (re)connect, so a broker that lost its retained store learns the current state again.
 """
 from __future__ import annotations
@@ -106,10 +109,15 @@ class EdgePublisher:
         self._status_topic = topics.edge_status(edge_id, settings.prefix)
 
         self._lock = threading.Lock()           # guards the maps and cursors below
+        # Held by the sender from its connection check through paho's publish(), and by
+        # on_connect to count a new connection: so a hand-over belongs to exactly one
+        # connection. (Not self._lock: paho calls on_publish holding its own message lock.)
+        self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._by_mid: dict[int, int | None] = {}  # paho mid -> spool seq (None: not spooled)
         self._early_acks: dict[int, bool] = {}    # PUBACKs that beat the mid's registration
-        self._inflight: set[int] = set()          # spool seqs handed to paho, not yet acked
+        self._inflight: dict[int, int] = {}       # spool seq handed to paho, not yet acked -> its connection
+        self._connection = 0                      # counts successful connections (see _pump)
         self._retry: collections.deque[tuple[float, int]] = collections.deque()
         self._live_from = 0  # seqs below this are the backlog (see _on_connect)
         self._live_cursor = 0
@@ -193,18 +201,20 @@ class EdgePublisher:
     def stats(self) -> dict:
         return {"spooled": len(self.spool), "spool_bytes": self.spool.size_bytes, "sent": self._sent,
                 "dropped": self.spool.dropped + self._expired, "expired": self._expired,
-                "rejected": self._rejected, "invalid": self._invalid, "connected": self._connected}
+                "rejected": self._rejected, "invalid": self._invalid, "connected": self._connected,
+                "inflight": len(self._inflight)}
 
     # -- paho callbacks (paho's network thread) -----------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("edge %s: broker refused the connection: %s", self.edge_id, reason_code)
             return
-        with self._lock:
+        with self._send_lock, self._lock:
             if len(self.spool) > LIVE_FIRST_BACKLOG:
                 # Everything spooled before now is backlog: it drains behind live alerts.
                 self._live_from = self.spool.last_seq() + 1
             retained = dict(self._retained)
+            self._connection += 1
             self._connected = True
         # The edge itself is online again; camera statuses and other retained state are
         # re-sent as last known.
@@ -236,12 +246,12 @@ class EdgePublisher:
                         self.edge_id, seq, reason_code, REJECTED_RETRY_S)
             with self._lock:
                 self._rejected += 1
-                self._inflight.discard(seq)
+                self._inflight.pop(seq, None)
                 self._retry.append((time.monotonic() + REJECTED_RETRY_S, seq))
         else:
             self.spool.remove(seq)
             with self._lock:
-                self._inflight.discard(seq)
+                self._inflight.pop(seq, None)
                 self._sent += 1
         self._wake.set()
 
@@ -263,51 +273,70 @@ class EdgePublisher:
 
     def _pump(self) -> None:
         while self._connected and not self._stopping:
+            with self._lock:
+                connection = self._connection
+                # Alerts handed to paho before the last reconnection are re-sent by paho only
+                # after on_connect has returned, behind anything published now (and the
+                # sender runs as soon as on_connect sets _connected): wait for their PUBACKs.
+                if any(conn < connection for conn in self._inflight.values()):
+                    return
             room = self.settings.max_inflight - len(self._inflight)
             if room <= 0:
                 return
-            batch = self._next_batch(room)
+            batch, backlog_end = self._next_batch(room)
             if not batch:
                 return
-            for entry in batch:
-                self._send(entry)
+            for i, (kind, entry) in enumerate(batch):
+                if not self._send(entry, connection):
+                    # The connection changed under us: the rest stays spooled for the next one.
+                    with self._lock:
+                        self._retry.extendleft((0.0, e.seq) for k, e in reversed(batch[i:]) if k == "retry")
+                    return
+                # A cursor passes an alert only once paho has it (or it was dropped).
+                if kind == "live":
+                    self._live_cursor = max(self._live_cursor, entry.seq)
+                elif kind == "backlog":
+                    self._backlog_cursor = max(self._backlog_cursor, entry.seq)
+            self._backlog_cursor = max(self._backlog_cursor, backlog_end)
 
-    def _next_batch(self, room: int) -> list[SpoolEntry]:
+    def _next_batch(self, room: int) -> tuple[list[tuple[str, SpoolEntry]], int]:
+        """Up to `room` entries as (kind, entry), kind retry / live / backlog; and where the
+        backlog cursor may go once all of them are sent."""
         now = time.monotonic()
-        batch: list[SpoolEntry] = []
+        batch: list[tuple[str, SpoolEntry]] = []
         with self._lock:
             while self._retry and self._retry[0][0] <= now and len(batch) < room:
                 entry = self.spool.get(self._retry.popleft()[1])
                 if entry is not None:
-                    batch.append(entry)
+                    batch.append(("retry", entry))
             live_from, inflight = self._live_from, set(self._inflight)
             live_after = max(self._live_cursor, live_from - 1)
             backlog_after = self._backlog_cursor
         # Live alerts first ...
-        live = self.spool.peek(after=live_after, limit=room - len(batch)) if len(batch) < room else []
-        batch += live
-        if live:
-            self._live_cursor = live[-1].seq
+        if len(batch) < room:
+            batch += [("live", e) for e in self.spool.peek(after=live_after, limit=room - len(batch))]
         # ... then the backlog, in its own order, in whatever room is left.
+        cursor = backlog_after
         if len(batch) < room and backlog_after < live_from - 1:
             want = room - len(batch)
             rows = self.spool.peek(after=backlog_after, before=live_from, limit=want + len(inflight))
-            cursor, taken = backlog_after, 0
+            taken = 0
             for entry in rows:
                 cursor = entry.seq
                 if entry.seq in inflight:
                     continue
-                batch.append(entry)
+                batch.append(("backlog", entry))
                 taken += 1
                 if taken == want:
                     break
             else:
                 if len(rows) < want + len(inflight):
                     cursor = live_from - 1  # the backlog is drained
-            self._backlog_cursor = cursor
-        return batch
+        return batch, cursor
 
-    def _send(self, entry: SpoolEntry) -> None:
+    def _send(self, entry: SpoolEntry, connection: int) -> bool:
+        """Hand one alert to paho on `connection`; False (nothing done) when that connection
+        is gone or was replaced."""
         props = None
         if self._v5:
             props = Properties(PacketTypes.PUBLISH)
@@ -322,11 +351,15 @@ class EdgePublisher:
                                 self.edge_id, entry.seq, self.settings.message_expiry_s)
                     self.spool.remove(entry.seq)
                     self._expired += 1
-                    return
+                    return True
                 props.MessageExpiryInterval = max(1, math.ceil(self.settings.message_expiry_s - age))
-        with self._lock:
-            self._inflight.add(entry.seq)
-        self._publish(entry.topic, entry.payload, entry.qos, entry.retain, props, entry.seq)
+        with self._send_lock:
+            with self._lock:
+                if self._connection != connection or not self._connected:
+                    return False
+                self._inflight[entry.seq] = connection
+            self._publish(entry.topic, entry.payload, entry.qos, entry.retain, props, entry.seq)
+        return True
 
     def _publish(self, topic: str, data: bytes, qos: int, retain: bool,
                  props: Properties | None, seq: int | None) -> None:
@@ -339,7 +372,7 @@ class EdgePublisher:
             if seq is not None:
                 self.spool.remove(seq)
                 with self._lock:
-                    self._inflight.discard(seq)
+                    self._inflight.pop(seq, None)
                     self._invalid += 1
             return
         with self._lock:

@@ -7,12 +7,14 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
 
 from alerts import topics
 from edge.mqtt import EdgePublisher, MqttSettings
+from tests.faults.netcut import NetCut
 from tests.support.alert_stream import Collector, StreamProcess, durable, stream_alert, stream_alert_id
 from tests.support.services import MosquittoBroker, free_port, wait_port
 
@@ -54,6 +56,55 @@ def test_alerts_arrive_in_order_once_with_mqtt5_properties_and_leave_the_spool(b
         assert pub.stats["sent"] == 300 and pub.stats["spooled"] == 0 and pub.stats["dropped"] == 0
     finally:
         pub.stop()
+        col.close()
+
+
+def test_an_alert_unacknowledged_when_the_line_drops_still_goes_out_before_newer_ones(broker, prefix, tmp_path):
+    """Regression: after a reconnection paho re-sends what it still held (alert 0) only once
+    on_connect has returned; newer alerts must not overtake it in that gap. A loaded machine
+    can deschedule paho's thread right there: the test holds it there on purpose."""
+    col = Collector(broker.url, topics.alerts_filter(prefix))
+    link = NetCut(broker.port)
+    pub = EdgePublisher(MqttSettings(url=link.url, prefix=prefix, reconnect_min_s=0.2, reconnect_max_s=1),
+                        "edge-g", tmp_path / "spool.db")
+    connects, spooled, released = [], threading.Event(), threading.Event()
+    on_connect = pub._client.on_connect
+
+    def stalled_after_reconnecting(*args):
+        on_connect(*args)
+        connects.append(1)
+        if len(connects) == 2:  # paho's thread is descheduled before its own re-sends
+            spooled.wait(10)
+            released.wait(10)
+
+    pub._client.on_connect = stalled_after_reconnecting
+    try:
+        pub.start()
+        _wait(lambda: pub.stats["connected"], 10, "connection")
+        link.cut()  # alert 0 is handed to paho and vanishes: no PUBACK
+        pub.publish_alert(stream_alert("edge-g", 0))
+        _wait(lambda: pub.stats["inflight"] == 1, 10, "alert 0 in flight")
+        link.restore()  # the line resets; paho keeps alert 0 to re-send
+        _wait(lambda: len(connects) == 2 or not pub.stats["connected"], 10, "the disconnection")
+        for i in range(1, 30):
+            pub.publish_alert(stream_alert("edge-g", i))
+        spooled.set()
+        # Room for a wrong sender to hand newer alerts to paho during the stall (bounded).
+        deadline = time.monotonic() + 2
+        while pub.stats["inflight"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        released.set()
+        assert pub.flush(30), pub.stats
+        assert col.wait_for(30, 30)
+        time.sleep(0.3)  # a late duplicate would arrive by now
+        ids = _ids(col)
+        assert ids[0] == stream_alert_id("edge-g", 0), ids[:5]
+        assert sorted(set(ids)) == [stream_alert_id("edge-g", i) for i in range(30)]
+        assert ids == sorted(ids), "out of order"
+    finally:
+        released.set()
+        pub.stop()
+        link.close()
         col.close()
 
 
