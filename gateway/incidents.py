@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, inspect, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -28,8 +28,8 @@ from alerts import Alert
 from gateway import audit
 from gateway.db import Database
 from alerts import topics
-from gateway.db.models import (OPEN_SQL, OPEN_STATUSES, AlertRow, Camera, Grid, Incident, IncidentEvent, Media,
-                               OutboxMessage, Sensor, Silence, Timer)
+from gateway.db.models import (OPEN_SQL, OPEN_STATUSES, AlertRow, AuditEntry, Camera, Grid, Incident, IncidentEvent,
+                               Media, OutboxMessage, Sensor, Silence, Timer)
 from gateway.engine.grids import GridSet
 from gateway.engine import lifecycle, silences
 from gateway.engine import routing as routing_mod
@@ -189,6 +189,8 @@ class IncidentService:
                 results.append(outcome)
         if later:
             later.send(s)
+        if not isolate:
+            _insert_added_rows(s)
         if row_updates:
             s.execute(update(AlertRow), row_updates)  # one executemany by primary key
         return results
@@ -645,6 +647,22 @@ class _Upserts:
 
 
 _UPSERTS: dict[tuple, Any] = {}
+# Rows the ingest adds and never reads back as objects in the same transaction.
+WRITE_ONLY = (IncidentEvent, OutboxMessage, Timer, AuditEntry)
+
+
+def _insert_added_rows(s: Session) -> None:
+    """Send the batch's pending timeline events, outbox messages, timers and audit entries as
+    plain INSERTs, one executemany per table (and set of columns), in the order they were
+    added: no RETURNING of ids, so with psycopg one pipelined statement instead of the ORM's
+    multi-row INSERT ... RETURNING, which psycopg must parse anew for every batch size."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for obj in sorted((o for o in s.new if isinstance(o, WRITE_ONLY)), key=lambda o: inspect(o).insert_order):
+        keys = tuple(a.key for a in inspect(type(obj)).column_attrs if a.key in obj.__dict__)
+        groups.setdefault((type(obj), keys), []).append({k: obj.__dict__[k] for k in keys})
+        s.expunge(obj)
+    for (model, _), rows in groups.items():
+        s.connection().execute(insert(model.__table__), rows)  # absent columns get their defaults
 
 
 def _upsert_statement(s: Session, model, with_location: bool):
