@@ -9,9 +9,10 @@ acknowledged: they are kept, never retried forever, never crash the process.
 
 Throughput: paho's thread only queues messages. One database worker takes them in batches
 (up to BATCH_MAX messages or BATCH_WAIT_S, whichever comes first), stores a batch in one
-transaction (a SAVEPOINT per alert, so a failing alert is rolled back and dead-lettered
-alone), commits, and only then acknowledges every message of the batch. A database outage
-rolls the batch back, acknowledges nothing and retries it with backoff."""
+transaction, commits, and only then acknowledges every message of the batch. Should an
+alert fail, the batch is rolled back and stored again with a SAVEPOINT per alert, so only
+that alert is dead-lettered. A database outage rolls the batch back, acknowledges nothing
+and retries it with backoff (and the broker redelivers whatever a crash left unacknowledged)."""
 from __future__ import annotations
 
 import json
