@@ -375,6 +375,11 @@ class EdgePublisher:
                     self._inflight.pop(seq, None)
                     self._invalid += 1
             return
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            # paho refused to hold it (its packet id still taken): it will never be acked
+            # nor re-sent by paho, so it must not count as in flight; retried like a rejection.
+            self._acked(seq, True, "paho queue full")
+            return
         with self._lock:
             if info.mid in self._early_acks:
                 failed = self._early_acks.pop(info.mid)
