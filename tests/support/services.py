@@ -53,6 +53,10 @@ class MosquittoBroker:
         self.dir = Path(tempfile.mkdtemp(prefix="gw-mosq-"))
         os.chmod(self.dir, 0o777)  # mosquitto drops to its own user when started as root
         self.conf = self.dir / "mosquitto.conf"
+        self._write_conf()
+        self.proc: subprocess.Popen | None = None
+
+    def _write_conf(self) -> None:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
@@ -64,17 +68,26 @@ class MosquittoBroker:
             "message_size_limit 0\n"
             f"log_dest file {self.dir}/mosquitto.log\n"
         )
-        self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def start(self) -> "MosquittoBroker":
-        self.proc = subprocess.Popen([_mosquitto_bin(), "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        return self
+    def start(self, *, fresh_port_on_clash: bool = True) -> "MosquittoBroker":
+        for _ in range(5):
+            self.proc = subprocess.Popen([_mosquitto_bin(), "-c", str(self.conf)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_port(self.port)
+            time.sleep(0.2)
+            if self.proc.poll() is None:
+                return self
+            # another process holds the port (so wait_port saw *its* listener): never let a
+            # test talk to somebody else's broker
+            if not fresh_port_on_clash:
+                break
+            self.port = free_port()
+            self._write_conf()
+        raise RuntimeError(f"mosquitto could not listen on 127.0.0.1:{self.port}; see {self.dir}/mosquitto.log")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:
@@ -88,7 +101,7 @@ class MosquittoBroker:
 
     def restart(self) -> None:
         self.stop()
-        self.start()
+        self.start(fresh_port_on_clash=False)   # clients reconnect to the same port
 
     def close(self) -> None:
         self.stop()
