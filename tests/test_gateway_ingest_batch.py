@@ -104,3 +104,39 @@ def test_a_batch_over_mqtt_is_acknowledged_after_its_commit(broker, prefix, tmp_
         pub.close()
         ing.stop()
         db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_batch_with_known_alerts_and_incidents_opened_by_another_replica(tmp_path, prefix, pg_url, backend):
+    """The batch's bulk inserts meet rows that already exist: redelivered alerts (known ids)
+    and open incidents that another replica opened (it shares the database, not this one's
+    memory). Each known alert is a duplicate, each such source attaches, the rest open."""
+    url = f"sqlite:///{tmp_path}/gw.db" if backend == "sqlite" else pg_url
+    db = make_db(url)
+    settings = make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, url)
+    first, other = Ingestor(settings, db), Ingestor(settings, db)  # two replicas, never connected
+
+    def msg(a: dict, mid: int) -> Message:
+        return Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode(), mid, 1, 1)
+
+    try:
+        earlier = [alert(source=f"cam-r{i}") for i in range(10)]
+        assert first.process([msg(a, i) for i, a in enumerate(earlier)]) == ["opened"] * 10
+
+        again = [alert(source=f"cam-r{i}") for i in range(10)]  # the same sources, new alerts
+        fresh = [alert(source=f"cam-n{i}") for i in range(5)]  # sources nobody has seen
+        out = other.process([msg(a, 100 + i) for i, a in enumerate(earlier[:5] + again + fresh)])
+
+        assert out == ["duplicate"] * 5 + ["attached"] * 10 + ["opened"] * 5
+        assert count(db, AlertRow) == 25 and count(db, Incident) == 15
+        with db.session() as s:
+            counts = dict(s.execute(select(Incident.source_id, Incident.alert_count)).all())
+            assert counts == {**{f"cam-r{i}": 2 for i in range(10)}, **{f"cam-n{i}": 1 for i in range(5)}}
+            assert set(s.scalars(select(AlertRow.disposition))) == {"opened", "attached"}
+            # every incident opened by the batch has its timers and outbox rows
+            opened = set(s.scalars(select(Incident.id).where(Incident.source_id.like("cam-n%"))))
+            assert opened <= set(s.scalars(select(Timer.incident_id)))
+            assert len(opened) == 5
+        assert count(db, DeadLetter) == 0 and count(db, OutboxMessage) > 0
+    finally:
+        db.dispose()
