@@ -17,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -164,6 +165,8 @@ class IncidentService:
         row_updates: list[dict[str, Any]] = []
         later = None if isolate else _Upserts()  # camera/sensor upserts, sent together (fast path)
         opened = {} if isolate else self._open_in_bulk(s, grids, active, [a for a in alerts if a.id in new_ids], now)
+        if not isolate:  # the rows the batch adds are collected as plain dicts (see _add_row)
+            s.info[_ROWS] = {}
         with s.no_autoflush:  # pending rows go out in one flush per table, not one per statement
             for alert in alerts:
                 if alert.id not in new_ids:  # stored before, or earlier in this batch
@@ -191,6 +194,7 @@ class IncidentService:
             later.send(s)
         if not isolate:
             _insert_added_rows(s)
+            del s.info[_ROWS]
         if row_updates:
             s.execute(update(AlertRow), row_updates)  # one executemany by primary key
         return results
@@ -339,7 +343,7 @@ class IncidentService:
             if attached is None:
                 raise RuntimeError(f"incident for {alert.source.id}/{alert.type.value} neither opened nor attachable")
             return IngestOutcome("attached", attached, grid_id)
-        inc = Incident(id=new.id, **new.values)  # the row just written, as an object (not re-read, not to be saved)
+        inc = SimpleNamespace(id=new.id, **new.values)  # the row just written (not re-read, not to be saved)
         state = dataclasses.replace(new.state, id=str(inc.id))
         self._after_change(s, inc, None, state, new.events, now=now, extra_data={"alert_id": alert.id}, written=True)
         audit.record(s, at=now, actor="system", action="incident.open", object_type="incident", object_id=inc.id,
@@ -590,29 +594,35 @@ class IncidentService:
                     inc.dispatched_at = ev.at
             inc.version = (inc.version or 0) + 1
             s.flush()
+            _insert_added_rows(s)  # _sync_timers reads the pending timers back
+        bodies: dict[datetime, dict[str, Any]] = {}  # the incident as of each event's time, built once
         for n, ev in enumerate(events):
             # several events in one change (opened + dispatched): each gets the status it led to
             after = inc.status if n == len(events) - 1 else _EVENT_STATUS.get(ev.name, before)
+            if ev.at not in bodies:
+                bodies[ev.at] = incident_dict(inc, ev.at)
             self._event(s, inc, ev.name, ev.actor or "system", ev.at, note=ev.note, reason=ev.reason,
-                        data={**ev.data, **(extra_data or {})}, from_status=before, to_status=after)
+                        data={**ev.data, **(extra_data or {})}, from_status=before, to_status=after,
+                        body=bodies[ev.at])
             before = after
         self._sync_timers(s, inc, state, now, none_pending=written)
 
     def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
                reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None,
-               to_status: str | None = None) -> None:
-        body = incident_dict(inc, at)
-        s.add(IncidentEvent(incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
-                            to_status=to_status or inc.status, note=note, reason=reason, data={**_jsonable(data or {}), "incident": body}))
+               to_status: str | None = None, body: dict[str, Any] | None = None) -> None:
+        body = body if body is not None else incident_dict(inc, at)
+        _add_row(s, IncidentEvent, incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
+                 to_status=to_status or inc.status, note=note, reason=reason,
+                 data={**_jsonable(data or {}), "incident": body})
         if name in PUBLISHED_EVENTS:
             # to the grid where it happened, and to the professional grid it was sent to (e.g. fire safety)
             for grid in dict.fromkeys([inc.grid_id or "unrouted", inc.professional_grid_id]):
                 if grid is None:
                     continue
-                s.add(OutboxMessage(topic=topics.incident(grid, self.prefix),
-                                    payload={"event": name, "at": iso(at), "actor": actor, "note": note,
-                                             "reason": reason, "incident": body},
-                                    created_at=at, attempts=0, next_attempt_at=at))
+                _add_row(s, OutboxMessage, topic=topics.incident(grid, self.prefix),
+                         payload={"event": name, "at": iso(at), "actor": actor, "note": note,
+                                  "reason": reason, "incident": body},
+                         created_at=at, attempts=0, next_attempt_at=at)
 
     def _sync_timers(self, s: Session, inc: Incident, state, now: datetime, none_pending: bool = False) -> None:
         """Make the pending timer rows equal to the engine's due timers for this state."""
@@ -626,7 +636,7 @@ class IncidentService:
             else:
                 t.cancelled_at = now
         for kind, due in wanted - have:
-            s.add(Timer(incident_id=inc.id, kind=kind, due_at=due))
+            _add_row(s, Timer, incident_id=inc.id, kind=kind, due_at=due)
 
 
 @dataclass
@@ -662,18 +672,33 @@ _UPSERTS: dict[tuple, Any] = {}
 WRITE_ONLY = (IncidentEvent, OutboxMessage, Timer, AuditEntry)
 
 
+_ROWS = "gridwatch.rows"  # Session.info key: the rows a fast-path batch collected, (model, keys) -> rows
+
+
+def _add_row(s: Session, model, **values: Any) -> None:
+    """A timeline event, outbox message or timer of the change: in a fast-path batch a plain
+    dict, sent with the batch's others by `_insert_added_rows` (an ORM object per row costs
+    more than its INSERT); otherwise an ORM object, so a SAVEPOINT's rollback discards it."""
+    rows = s.info.get(_ROWS)
+    if rows is None:
+        s.add(model(**values))
+    else:
+        rows.setdefault((model, tuple(values)), []).append(values)
+
+
 def _insert_added_rows(s: Session) -> None:
     """Send the batch's pending timeline events, outbox messages, timers and audit entries as
     plain INSERTs, one executemany per table (and set of columns), in the order they were
     added: no RETURNING of ids, so with psycopg one pipelined statement instead of the ORM's
     multi-row INSERT ... RETURNING, which psycopg must parse anew for every batch size."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
+    groups: dict[tuple, list[dict[str, Any]]] = s.info.get(_ROWS) or {}
     for obj in sorted((o for o in s.new if isinstance(o, WRITE_ONLY)), key=lambda o: inspect(o).insert_order):
         keys = tuple(a.key for a in inspect(type(obj)).column_attrs if a.key in obj.__dict__)
         groups.setdefault((type(obj), keys), []).append({k: obj.__dict__[k] for k in keys})
         s.expunge(obj)
     for (model, _), rows in groups.items():
         s.connection().execute(insert(model.__table__), rows)  # absent columns get their defaults
+    groups.clear()
 
 
 class _NotAllInserted(Exception):

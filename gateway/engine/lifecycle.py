@@ -9,7 +9,7 @@ nothing here reads a clock or stores anything. Timers are derived from the state
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
@@ -126,7 +126,7 @@ class IncidentState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
         out = {}
-        for k, v in asdict(self).items():
+        for k, v in ((f.name, getattr(self, f.name)) for f in fields(self)):  # all immutable: no deep copy
             if isinstance(v, datetime):
                 v = _iso(v)
             elif isinstance(v, timedelta):
