@@ -174,7 +174,7 @@ class IncidentService:
                     continue
                 new_ids.discard(alert.id)
                 if is_recovery(alert) and row_updates:  # it may clear an alert of this batch: write their incidents
-                    s.execute(update(AlertRow), row_updates)
+                    _update_alerts(s, row_updates)
                     row_updates = []
                 if not isolate:
                     outcome, row = self._ingest_new(s, grids, active, alert, payloads[alert.id], now, later, opened)
@@ -196,7 +196,7 @@ class IncidentService:
             _insert_added_rows(s)
             del s.info[_ROWS]
         if row_updates:
-            s.execute(update(AlertRow), row_updates)  # one executemany by primary key
+            _update_alerts(s, row_updates)
         return results
 
     def _insert_alerts(self, s: Session, alerts: list[Alert], now: datetime) -> tuple[set[str], dict[str, dict]]:
@@ -212,8 +212,8 @@ class IncidentService:
                 received_at=now, disposition="pending", payload=payload))
         params = list(rows.values())
         payloads = {r["id"]: r["payload"] for r in params}
-        if _insert_all_or_none(s, _insert_ignore(s, AlertRow.__table__), params):
-            return set(rows), payloads  # the usual case: no alert of the batch was known
+        if _is_postgresql(s):
+            return set(_insert_from_json(s, AlertRow.__table__, params, "ON CONFLICT DO NOTHING", "id").scalars()), payloads
         return set(s.scalars(_insert_ignore(s, AlertRow).returning(AlertRow.id), params)), payloads
 
     def _active_silences(self, s: Session, now: datetime) -> list[silences.Silence]:
@@ -397,17 +397,13 @@ class IncidentService:
             todo[key] = (alert, self._new_incident(grids, alert, g.id, None, now))
         if not todo:
             return {}
-        ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
-        ids = _next_incident_ids(s, len(todo))
-        if ids is not None:  # PostgreSQL: ids drawn first, then a plain executemany
-            params = [{**new.values, "id": i} for i, (_, new) in zip(ids, todo.values())]
-            if _insert_all_or_none(s, ins, params):
-                rows = [(i, alert.source.id, alert.type.value) for i, (alert, _) in zip(ids, todo.values())]
-            else:  # another replica opened one of them meanwhile: insert them again and see which went in
-                rows = s.connection().execute(ins.returning(Incident.id, Incident.source_id, Incident.type), params)
+        params = [new.values for _, new in todo.values()]
+        if _is_postgresql(s):
+            rows = _insert_from_json(s, Incident.__table__, params, f"ON CONFLICT (source_id, type) WHERE {OPEN_SQL} DO NOTHING",
+                                     "id, source_id, type")
         else:
-            rows = s.connection().execute(ins.returning(Incident.id, Incident.source_id, Incident.type),
-                                          [new.values for _, new in todo.values()])
+            ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
+            rows = s.connection().execute(ins.returning(Incident.id, Incident.source_id, Incident.type), params)
         out = {}
         for inc_id, source_id, type_ in rows:
             alert, new = todo[(source_id, type_)]
@@ -728,35 +724,57 @@ def _copy_value(v: Any) -> Any:
     return v
 
 
-class _NotAllInserted(Exception):
-    pass
+def _is_postgresql(s: Session) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
 
 
-def _insert_all_or_none(s: Session, stmt, rows: list[dict[str, Any]]) -> bool:
-    """PostgreSQL: INSERT ... ON CONFLICT DO NOTHING of `rows` as one pipelined executemany in a
-    SAVEPOINT; True when every row went in, else the savepoint is rolled back (nothing inserted)
-    and the caller inserts them again with RETURNING to learn which ones are new. Why: a
-    multi-row INSERT ... RETURNING of a whole batch is a statement with thousands of
-    placeholders that psycopg parses anew for every batch (most of the cost of the insert);
-    the executemany's statement is short and parsed once. SQLite: False at once."""
-    if s.get_bind().dialect.name != "postgresql":
-        return False
-    try:
-        with s.begin_nested():
-            result = s.connection().execute(stmt, rows, execution_options={"preserve_rowcount": True})
-            if result.rowcount != len(rows):  # psycopg sums the rows of an executemany
-                raise _NotAllInserted
-        return True
-    except _NotAllInserted:
-        return False
+# PostgreSQL: a batch's rows as ONE JSON parameter, unpacked by the server (json_to_recordset).
+# An executemany costs psycopg tens of microseconds a row, and a multi-row VALUES statement with
+# thousands of placeholders is parsed anew by psycopg for every batch; this is one short statement.
+def _recordset(s: Session, table, keys: tuple[str, ...]) -> str:
+    dialect = s.get_bind().dialect
+    q = dialect.identifier_preparer.quote
+    cols = ", ".join(f"{q(table.c[k].name)} {table.c[k].type.compile(dialect=dialect)}" for k in keys)
+    return f"json_to_recordset(CAST(:rows AS json)) AS r({cols})"
 
 
-def _next_incident_ids(s: Session, n: int) -> list[int] | None:
-    """`n` new incident ids from the table's sequence (PostgreSQL); None elsewhere."""
-    if s.get_bind().dialect.name != "postgresql":
-        return None
-    return list(s.connection().execute(text(
-        "SELECT nextval(pg_get_serial_sequence('incidents', 'id')) FROM generate_series(1, :n)"), {"n": n}).scalars())
+def _rows_json(rows: list[dict[str, Any]]) -> dict[str, str]:
+    return {"rows": json.dumps(rows, default=_json_default)}
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime):  # as UTCDateTime stores it: naive UTC
+        return v.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    raise TypeError(f"{type(v).__name__} is not JSON serializable")
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    keys = tuple(rows[0])
+    if any(tuple(r) != keys for r in rows):
+        raise ValueError("rows of one statement must have the same columns")
+    return keys
+
+
+def _insert_from_json(s: Session, table, rows: list[dict[str, Any]], on_conflict: str, returning: str):
+    """INSERT the rows (PostgreSQL) in one statement; returns the RETURNING result."""
+    keys = _same_keys(rows)
+    q = s.get_bind().dialect.identifier_preparer.quote
+    cols = ", ".join(q(table.c[k].name) for k in keys)
+    sql = f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {_recordset(s, table, keys)} {on_conflict} RETURNING {returning}"
+    return s.connection().execute(text(sql), _rows_json(rows))
+
+
+def _update_alerts(s: Session, rows: list[dict[str, Any]]) -> None:
+    """The batch's alert rows get their outcome: one statement on PostgreSQL, else an
+    executemany by primary key."""
+    if not _is_postgresql(s):
+        s.execute(update(AlertRow), rows)
+        return
+    keys = _same_keys(rows)
+    q = s.get_bind().dialect.identifier_preparer.quote
+    sets = ", ".join(f"{q(k)} = r.{q(k)}" for k in keys if k != "id")
+    sql = f"UPDATE alerts SET {sets} FROM {_recordset(s, AlertRow.__table__, keys)} WHERE alerts.id = r.id"
+    s.connection().execute(text(sql), _rows_json(rows))
 
 
 def _upsert_statement(s: Session, model, with_location: bool):
