@@ -178,6 +178,10 @@ def test_a_playing_clip_survives_live_refreshes_of_the_page(gateway, new_page, v
 def test_figures_page_does_not_follow_live_updates(gateway, new_page):
     """One request for the period and one per day when the page opens (the API has no per-day
     buckets), and none when incidents come in: figures are for looking back, not live."""
+    camera = f"cam-figures-{uuid.uuid4().hex[:6]}"          # at least one incident to chart
+    alert = camera_alert(camera, grid="G-04-03")
+    publish(gateway.mqtt_url, topics.alert(alert["edge_id"], camera, prefix=gateway.prefix), alert)
+    gateway.wait_incident(camera)
     figures = new_page(OPERATOR)
     calls = []
     figures.on("request", lambda r: calls.append(r.url) if "/api/figures" in r.url else None)
