@@ -686,10 +686,9 @@ def _add_row(s: Session, model, **values: Any) -> None:
 
 
 def _insert_added_rows(s: Session) -> None:
-    """Send the batch's pending timeline events, outbox messages, timers and audit entries as
-    plain INSERTs, one executemany per table (and set of columns), in the order they were
-    added: no RETURNING of ids, so with psycopg one pipelined statement instead of the ORM's
-    multi-row INSERT ... RETURNING, which psycopg must parse anew for every batch size."""
+    """Send the batch's pending timeline events, outbox messages, timers and audit entries (the
+    collected rows and any ORM objects of those tables), one COPY (PostgreSQL) or executemany per
+    table and set of columns, in the order they were added; no RETURNING of ids."""
     groups: dict[tuple, list[dict[str, Any]]] = s.info.get(_ROWS) or {}
     for obj in sorted((o for o in s.new if isinstance(o, WRITE_ONLY)), key=lambda o: inspect(o).insert_order):
         keys = tuple(a.key for a in inspect(type(obj)).column_attrs if a.key in obj.__dict__)
