@@ -8,7 +8,6 @@ Time comes in with the frames: a clip ends when a frame later than its end time 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from alerts import Alert, new_alert_id
+from alerts.media import file_sha256
 from camera_profiles.schema import CameraProfile
 from edge.frames import Frame
 from edge.masks import apply_privacy_masks
@@ -432,16 +432,6 @@ class _Encoder:
         self.proc.kill()
         self.proc.wait()
         self.part.unlink(missing_ok=True)
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -15,6 +15,7 @@ from edge.frames import Frame, StreamEvent
 from edge.onvif.client import OnvifError, StreamProfile, pick_profile, resolve_media, with_credentials
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.rtsp_server import RtspCamera
+from tests.test_capture import next_item as wait_for
 from tests.support.services import free_port
 
 
@@ -34,17 +35,6 @@ def onvif_profile(port, password="s3cret", profile="sub", cam_id="cam-onvif"):
     return profile_from_dict({"id": cam_id, "source": {"onvif": {
         "host": "127.0.0.1", "port": port, "username": "admin", "password": password, "profile": profile}},
         "detect": {"fps": 5, "warmup_s": 0.5}})
-
-
-def wait_for(stream, kind, within):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        item = stream.get(timeout=0.5)
-        if kind is Frame and isinstance(item, Frame):
-            return item
-        if isinstance(item, StreamEvent) and item.kind == kind:
-            return item
-    raise AssertionError(f"no {kind} within {within} s; status {stream.status}")
 
 
 PROFILES = [StreamProfile("tok_hd", "MainStream", 1920, 1080, "H264"),

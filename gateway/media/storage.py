@@ -3,14 +3,15 @@ then moved into `<root>/<YYYY-MM-DD>/<key><ext>` (the day of the media's ULID)."
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import AsyncIterator
 
 from ulid import ULID
+
+from alerts.media import file_sha256
 
 KEY_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID, nothing that could walk out of the root
 OWN_FILE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}/[0-9A-HJKMNP-TV-Z]{26}\.[a-z0-9]+$")  # the layout this module writes
@@ -140,14 +141,4 @@ class MediaStore:
             if OWN_FILE_RE.match(rel) and p.is_file():
                 out[rel] = p.stat().st_mtime
         return out
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
 
