@@ -11,7 +11,7 @@ from camera_profiles.loader import profile_from_dict
 from camera_profiles.schema import OnvifSource
 from edge.backoff import Backoff
 from edge.capture import CameraStream
-from edge.frames import Frame, StreamEvent
+from edge.frames import Frame
 from edge.onvif.client import OnvifError, StreamProfile, pick_profile, resolve_media, with_credentials
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.rtsp_server import RtspCamera
