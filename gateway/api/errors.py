@@ -24,27 +24,22 @@ ERROR_RESPONSES = {s: {"description": d, "content": {"application/json": {"schem
                    for s, d in ((401, "no or bad token"), (403, "not allowed"), (404, "not found or not visible"))}
 
 
+def _plain(status: int, code: str):
+    async def handler(_r: Request, e: Exception):
+        return error(status, code, str(e))
+    return handler
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
     async def _auth(_r: Request, e: AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
         return error(e.status, e.code, e.message, headers)
 
-    @app.exception_handler(NotFound)
-    async def _nf(_r: Request, e: NotFound):
-        return error(404, "not_found", str(e))
-
-    @app.exception_handler(Forbidden)
-    async def _fb(_r: Request, e: Forbidden):
-        return error(403, "forbidden", str(e))
-
-    @app.exception_handler(Conflict)
-    async def _cf(_r: Request, e: Conflict):
-        return error(409, "invalid_transition", str(e))
-
-    @app.exception_handler(BadRequest)
-    async def _br(_r: Request, e: BadRequest):
-        return error(400, "bad_request", str(e))
+    # the service's own errors: one status and code each, the message as raised
+    for exc, (status, code) in {NotFound: (404, "not_found"), Forbidden: (403, "forbidden"),
+                                Conflict: (409, "invalid_transition"), BadRequest: (400, "bad_request")}.items():
+        app.add_exception_handler(exc, _plain(status, code))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_r: Request, e: StarletteHTTPException):
