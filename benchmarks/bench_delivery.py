@@ -93,7 +93,7 @@ def _edge_drain(url: str, prefix: str, tmp: Path, window: int, n: int) -> float:
     return rate
 
 
-def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n: int) -> float:
+def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n: int, repeat: int = 1) -> float:
     """Alerts/s from a burst of `n` alerts published at once to all of them committed as incidents."""
     import paho.mqtt.client as mqtt
 
@@ -112,7 +112,7 @@ def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n:
         start = stored_alerts(db_url)
         t0 = time.perf_counter()
         for i in range(n):
-            a = stream_alert(edge, i, repeat=1, grid=GRID)
+            a = stream_alert(edge, i, repeat=repeat, grid=GRID)
             pub.publish(topics.alert(edge, a.source.id, prefix), a.to_json(), qos=1)
         deadline = time.monotonic() + 300
         while stored_alerts(db_url) < start + n and time.monotonic() < deadline:

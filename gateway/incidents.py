@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, inspect, select, text, update
+from sqlalchemy import delete, func, insert, inspect, select, text, tuple_, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -162,8 +162,9 @@ class IncidentService:
         grids = self.grids(s)
         active = self._active_silences(s, now)
         results: list[IngestOutcome | Exception] = []
-        row_updates: list[dict[str, Any]] = []
+        row_updates: list[tuple[IngestOutcome, dict[str, Any]]] = []  # each alert row's outcome, written together
         later = None if isolate else _Upserts()  # camera/sensor upserts, sent together (fast path)
+        attaches = None if isolate else _Attaches()  # repeated alerts, attached together (fast path)
         opened = {} if isolate else self._open_in_bulk(s, grids, active, [a for a in alerts if a.id in new_ids], now)
         if not isolate:  # the rows the batch adds are collected as plain dicts (see _add_row)
             s.info[_ROWS] = {}
@@ -173,11 +174,15 @@ class IncidentService:
                     results.append(IngestOutcome("duplicate", reason=f"alert {alert.id} was already received"))
                     continue
                 new_ids.discard(alert.id)
-                if is_recovery(alert) and row_updates:  # it may clear an alert of this batch: write their incidents
-                    _update_alerts(s, row_updates)
-                    row_updates = []
+                if is_recovery(alert):  # it may clear an alert of this batch: write their incidents first
+                    if attaches:
+                        self._attach_pending(s, grids, active, attaches, now)
+                    if row_updates:
+                        _update_alerts(s, _outcome_rows(row_updates))
+                        row_updates = []
                 if not isolate:
-                    outcome, row = self._ingest_new(s, grids, active, alert, payloads[alert.id], now, later, opened)
+                    outcome, row = self._ingest_new(s, grids, active, alert, payloads[alert.id], now, later, opened,
+                                                    attaches)
                 else:
                     try:
                         with s.begin_nested():
@@ -188,15 +193,17 @@ class IncidentService:
                         s.execute(delete(AlertRow).where(AlertRow.id == alert.id))
                         results.append(e)
                         continue
-                row_updates.append(row)
+                row_updates.append((outcome, row))
                 results.append(outcome)
+        if attaches:
+            self._attach_pending(s, grids, active, attaches, now)
         if later:
             later.send(s)
         if not isolate:
             _insert_added_rows(s)
             del s.info[_ROWS]
         if row_updates:
-            _update_alerts(s, row_updates)
+            _update_alerts(s, _outcome_rows(row_updates))
         return results
 
     def _insert_alerts(self, s: Session, alerts: list[Alert], now: datetime) -> tuple[set[str], dict[str, dict]]:
@@ -223,10 +230,13 @@ class IncidentService:
 
     def _ingest_new(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
                     payload: dict[str, Any], now: datetime, later: "_Upserts | None" = None,
-                    opened: dict[str, _NewIncident] | None = None) -> tuple[IngestOutcome, dict[str, Any]]:
+                    opened: dict[str, _NewIncident] | None = None,
+                    attaches: "_Attaches | None" = None) -> tuple[IngestOutcome, dict[str, Any]]:
         """The incident work of a newly stored alert (`payload`: as stored, without the snapshot);
-        returns the outcome and its row's update.
-        `later`: collect the camera/sensor upserts there instead of sending each at once."""
+        returns the outcome and its row's update (without the outcome's fields: see `_outcome_rows`).
+        `later`: collect the camera/sensor upserts there instead of sending each at once;
+        `attaches`: collect repeated alerts there, attached together by `_attach_pending`
+        (their outcome and row get the incident id then)."""
         snapshot = alert.snapshot
         grid_id, reason = self._resolve_grid(s, grids, alert, later)
         self._register_source(s, alert, grid_id, now, later)
@@ -234,9 +244,8 @@ class IncidentService:
         if is_recovery(alert):
             outcome = self._clear(s, alert, grid_id, now)
         else:
-            outcome = self._open_or_attach(s, grids, active, alert, grid_id, reason, now, opened)
-        row = dict(id=alert.id, grid_id=grid_id, incident_id=outcome.incident_id, disposition=outcome.disposition,
-                   reason=outcome.reason, snapshot_media_id=media_id,
+            outcome = self._open_or_attach(s, grids, active, alert, grid_id, reason, now, opened, attaches)
+        row = dict(id=alert.id, grid_id=grid_id, snapshot_media_id=media_id,
                    payload={**payload, "snapshot_url": (f"/api/alerts/{alert.id}/snapshot" if media_id else snapshot)})
         return outcome, row
 
@@ -321,13 +330,17 @@ class IncidentService:
 
     def _open_or_attach(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
                         grid_id: str | None, unrouted: str | None, now: datetime,
-                        opened: dict[str, "_NewIncident"] | None = None) -> IngestOutcome:
-        """`opened`: incidents already inserted for this batch (see `_open_in_bulk`), by alert id."""
+                        opened: dict[str, "_NewIncident"] | None = None,
+                        attaches: "_Attaches | None" = None) -> IngestOutcome:
+        """`opened`: incidents already inserted for this batch (see `_open_in_bulk`), by alert id;
+        `attaches`: where a repeated alert waits to be attached with the batch's others."""
         silence = self._silenced(grids, active, alert, grid_id, now)
         if silence is not None:
             return IngestOutcome("suppressed", None, grid_id, f"silenced by {silence.kind} {silence.id}: {silence.reason}")
         key = (alert.source.id, alert.type.value)
         new = (opened or {}).get(alert.id)
+        if new is None and key in self._open_keys and attaches is not None:
+            return attaches.add(alert, grid_id, unrouted)
         if new is None and key in self._open_keys:  # it had an open incident a moment ago: most likely still
             attached = self._attach(s, alert, now)
             if attached is not None:
@@ -406,9 +419,11 @@ class IncidentService:
             rows = s.connection().execute(ins.returning(Incident.id, Incident.source_id, Incident.type), params)
         out = {}
         for inc_id, source_id, type_ in rows:
-            alert, new = todo[(source_id, type_)]
+            alert, new = todo.pop((source_id, type_))
             new.id = inc_id
             out[alert.id] = new
+        for key in todo:  # it conflicted: an incident of this source and type is open, its alerts attach
+            self._remember_open(key)
         return out
 
     def _remember_open(self, key: tuple[str, str]) -> None:
@@ -444,6 +459,39 @@ class IncidentService:
         state, events = lifecycle.attach(_to_state(inc), now, alert_id=alert.id, severity=alert.severity.value)
         self._after_change(s, inc, inc.status, state, events, now=now)
         return inc_id
+
+    def _attach_pending(self, s: Session, grids: GridSet, active: list[silences.Silence], attaches: "_Attaches",
+                        now: datetime) -> None:
+        """Attach the waiting repeated alerts: their open incidents locked in one SELECT ... FOR
+        UPDATE (in id order, so replicas lock alike), the engine applied alert by alert in memory,
+        each incident written once, timers synced only where the deadlines moved. An alert whose
+        incident is gone (closed meanwhile) opens a new one the usual way."""
+        waiting, attaches.waiting_list = attaches.waiting_list, []
+        keys = list(dict.fromkeys((a.source.id, a.type.value) for a, _, _, _ in waiting))
+        rows = s.scalars(select(Incident).where(tuple_(Incident.source_id, Incident.type).in_(keys),
+                                                Incident.status.in_(OPEN_STATUSES))
+                         .order_by(Incident.id).with_for_update().execution_options(populate_existing=True)).all()
+        by_key = {(r.source_id, r.type): r for r in rows}
+        first: dict[int, lifecycle.IncidentState] = {}
+        states: dict[int, lifecycle.IncidentState] = {}
+        for alert, grid_id, unrouted, outcome in waiting:
+            inc = by_key.get((alert.source.id, alert.type.value))
+            if inc is None:
+                self._open_keys.pop((alert.source.id, alert.type.value), None)
+                done = self._open_or_attach(s, grids, active, alert, grid_id, unrouted, now)
+            else:
+                if inc.id not in states:
+                    first[inc.id] = states[inc.id] = _to_state(inc)
+                state, events = lifecycle.attach(states[inc.id], now, alert_id=alert.id, severity=alert.severity.value)
+                states[inc.id] = state
+                self._after_change(s, inc, inc.status, state, events, now=now, deferred=True)
+                done = IngestOutcome("attached", inc.id, grid_id)
+            outcome.__dict__.update(done.__dict__)
+        s.flush()  # one UPDATE per incident, however many alerts it took
+        moved = {i: st for i, st in states.items() if lifecycle.due_timers(st) != lifecycle.due_timers(first[i])}
+        if moved:
+            _insert_added_rows(s)  # timers of this batch's new incidents become visible to the query
+            self._sync_timers_many(s, [(s.get(Incident, i), st) for i, st in moved.items()], now)
 
     def _clear(self, s: Session, alert: Alert, grid_id: str | None, now: datetime) -> IngestOutcome:
         """A recovery notice (the condition ended): a 'cleared' entry on the timeline of the
@@ -582,9 +630,11 @@ class IncidentService:
         return self.rules.calendar_for((inc.engine_state or {}).get("calendar", "calendar"))
 
     def _after_change(self, s: Session, inc: Incident, before: str | None, state, events, *, now: datetime,
-                      extra_data: dict[str, Any] | None = None, written: bool = False) -> None:
+                      extra_data: dict[str, Any] | None = None, written: bool = False, deferred: bool = False) -> None:
         """Write the new state, its timeline events (+ outbox) and its timer rows.
-        `written`: the row was just inserted with this state (nothing to update, no timers yet)."""
+        `written`: the row was just inserted with this state (nothing to update, no timers yet);
+        `deferred`: change the row and add its events, but leave the flush and the timers to the
+        caller (`_attach_pending`)."""
         if not written:
             for k, v in _state_columns(state).items():
                 setattr(inc, k, v)
@@ -592,8 +642,9 @@ class IncidentService:
                 if ev.name == "dispatched":
                     inc.dispatched_at = ev.at
             inc.version = (inc.version or 0) + 1
-            s.flush()
-            _insert_added_rows(s)  # _sync_timers reads the pending timers back
+            if not deferred:
+                s.flush()
+                _insert_added_rows(s)  # _sync_timers reads the pending timers back
         bodies: dict[datetime, dict[str, Any]] = {}  # the incident as of each event's time, built once
         for n, ev in enumerate(events):
             # several events in one change (opened + dispatched): each gets the status it led to
@@ -604,7 +655,8 @@ class IncidentService:
                         data={**ev.data, **(extra_data or {})}, from_status=before, to_status=after,
                         body=bodies[ev.at])
             before = after
-        self._sync_timers(s, inc, state, now, none_pending=written)
+        if not deferred:
+            self._sync_timers(s, inc, state, now, none_pending=written)
 
     def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
                reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None,
@@ -625,17 +677,26 @@ class IncidentService:
 
     def _sync_timers(self, s: Session, inc: Incident, state, now: datetime, none_pending: bool = False) -> None:
         """Make the pending timer rows equal to the engine's due timers for this state."""
-        wanted = {(f"{t.kind}_deadline", t.due_at) for t in lifecycle.due_timers(state)}
-        pending = [] if none_pending else s.scalars(select(Timer).where(
-            Timer.incident_id == inc.id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))).all()
-        have = set()
-        for t in pending:
-            if (t.kind, t.due_at) in wanted:
-                have.add((t.kind, t.due_at))
-            else:
-                t.cancelled_at = now
-        for kind, due in wanted - have:
-            _add_row(s, Timer, incident_id=inc.id, kind=kind, due_at=due)
+        self._sync_timers_many(s, [(inc, state)], now, none_pending)
+
+    def _sync_timers_many(self, s: Session, changed: list[tuple[Incident, Any]], now: datetime,
+                          none_pending: bool = False) -> None:
+        """`_sync_timers` for several incidents, their pending timers read in one query."""
+        pending: dict[int, list[Timer]] = {inc.id: [] for inc, _ in changed}
+        if not none_pending:
+            for t in s.scalars(select(Timer).where(Timer.incident_id.in_(list(pending)), Timer.fired_at.is_(None),
+                                                   Timer.cancelled_at.is_(None))):
+                pending[t.incident_id].append(t)
+        for inc, state in changed:
+            wanted = {(f"{t.kind}_deadline", t.due_at) for t in lifecycle.due_timers(state)}
+            have = set()
+            for t in pending[inc.id]:
+                if (t.kind, t.due_at) in wanted:
+                    have.add((t.kind, t.due_at))
+                else:
+                    t.cancelled_at = now
+            for kind, due in wanted - have:
+                _add_row(s, Timer, incident_id=inc.id, kind=kind, due_at=due)
 
 
 @dataclass
@@ -645,6 +706,22 @@ class _NewIncident:
     events: list
     values: dict[str, Any]
     id: int | None = None  # once inserted
+
+
+class _Attaches:
+    """Repeated alerts of a fast-path batch waiting to be attached together
+    (`IncidentService._attach_pending`), each with the outcome to complete then."""
+
+    def __init__(self):
+        self.waiting_list: list[tuple[Alert, str | None, str | None, IngestOutcome]] = []
+
+    def add(self, alert: Alert, grid_id: str | None, unrouted: str | None) -> IngestOutcome:
+        outcome = IngestOutcome("attached", None, grid_id)  # the incident id comes with the attach
+        self.waiting_list.append((alert, grid_id, unrouted, outcome))
+        return outcome
+
+    def __bool__(self) -> bool:
+        return bool(self.waiting_list)
 
 
 class _Upserts:
@@ -761,6 +838,11 @@ def _insert_from_json(s: Session, table, rows: list[dict[str, Any]], on_conflict
     cols = ", ".join(q(table.c[k].name) for k in keys)
     sql = f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {_recordset(s, table, keys)} {on_conflict} RETURNING {returning}"
     return s.connection().execute(text(sql), _rows_json(rows))
+
+
+def _outcome_rows(pairs: list[tuple[IngestOutcome, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The alert rows' updates with their outcomes as they stand now (an attach completes late)."""
+    return [{**row, "incident_id": o.incident_id, "disposition": o.disposition, "reason": o.reason} for o, row in pairs]
 
 
 def _update_alerts(s: Session, rows: list[dict[str, Any]]) -> None:

@@ -10,10 +10,10 @@ import base64
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from alerts import topics
-from gateway.db.models import AlertRow, DeadLetter, Incident, OutboxMessage, Timer
+from gateway.db.models import AlertRow, DeadLetter, Incident, IncidentEvent, OutboxMessage, Timer
 from gateway.ingest import Ingestor, Message
 from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings, wait_for
 
@@ -138,5 +138,65 @@ def test_a_batch_with_known_alerts_and_incidents_opened_by_another_replica(tmp_p
             assert opened <= set(s.scalars(select(Timer.incident_id)))
             assert len(opened) == 5
         assert count(db, DeadLetter) == 0 and count(db, OutboxMessage) > 0
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_repeated_alerts_of_a_batch_attach_together_in_order(tmp_path, prefix, pg_url, backend):
+    """The fast path attaches a batch's repeated alerts together (one locking query, each
+    incident written once). It must still give every alert its incident, count each alert
+    once, raise the severity, leave the deadlines alone, open a new incident when the one it
+    remembered was dismissed meanwhile, and write the attaches before a recovery notice
+    that follows them in the batch."""
+    from gateway.auth import Principal
+
+    url = f"sqlite:///{tmp_path}/gw.db" if backend == "sqlite" else pg_url
+    db = make_db(url)
+    ing = Ingestor(make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, url), db)  # never connected
+
+    def msgs(alerts: list[dict]) -> list[Message]:
+        return [Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode(), i + 1, 1, 1)
+                for i, a in enumerate(alerts)]
+
+    try:
+        assert ing.process(msgs([alert(source=f"cam-k{i}") for i in range(4)])) == ["opened"] * 4
+        with db.session() as s:
+            ids = dict(s.execute(select(Incident.source_id, Incident.id)).all())
+            timers_before = sorted(s.execute(select(Timer.incident_id, Timer.kind, Timer.due_at)).all())
+        admin = Principal("ops", "admin", None)
+        ing.service.act(ids["cam-k3"], "dismiss", admin, {"reason": "a test"})  # this gateway still remembers it open
+
+        raised = alert(source="cam-k2")
+        batch = [alert(source="cam-k0"), alert(source="cam-k1"), alert(source="cam-k0", severity="critical"),
+                 alert(source="cam-k3"), alert(source="cam-k0"), alert(source="cam-k1"), raised,
+                 alert(source="cam-k2", details={"cleared": True, "raised_id": raised["id"]}),  # it ended
+                 alert(source="cam-k2")]
+        out = ing.process(msgs(batch))
+
+        assert out == ["attached", "attached", "attached", "opened", "attached", "attached", "attached", "cleared",
+                       "attached"]
+        with db.session() as s:
+            rows = {r.id: r for r in s.scalars(select(AlertRow))}
+            got = [rows[a["id"]].incident_id for a in batch]
+            assert got[:3] == [ids["cam-k0"], ids["cam-k1"], ids["cam-k0"]] and got[4:6] == [ids["cam-k0"], ids["cam-k1"]]
+            assert got[3] not in ids.values()  # a new incident: the dismissed one takes no alerts
+            assert got[6:] == [ids["cam-k2"]] * 3  # the notice found the incident its raised alert attached to
+            incs = {i.source_id: i for i in s.scalars(select(Incident).where(Incident.status != "dismissed"))}
+            assert {k: i.alert_count for k, i in incs.items()} == {"cam-k0": 4, "cam-k1": 3, "cam-k2": 3, "cam-k3": 1}
+            assert incs["cam-k0"].severity == "critical" and incs["cam-k1"].severity == "major"
+            assert incs["cam-k0"].engine_state["alert_count"] == 4
+            attached = s.scalars(select(IncidentEvent.data).where(IncidentEvent.incident_id == ids["cam-k0"],
+                                                                    IncidentEvent.event == "attached")
+                                 .order_by(IncidentEvent.id)).all()
+            assert [d["alert_count"] for d in attached] == [2, 3, 4]  # one entry per alert, in order
+            assert [d["alert_id"] for d in attached] == [batch[0]["id"], batch[2]["id"], batch[4]["id"]]
+            cleared = s.scalars(select(IncidentEvent.event).where(IncidentEvent.incident_id == ids["cam-k2"])
+                                .order_by(IncidentEvent.id)).all()
+            assert cleared[-3:] == ["attached", "cleared", "attached"]
+            timers_after = sorted(s.execute(select(Timer.incident_id, Timer.kind, Timer.due_at)
+                                            .where(Timer.incident_id != got[3])).all())
+            assert timers_after == timers_before  # attaching moves no deadline, cancels none
+            assert s.scalar(select(func.count()).select_from(Timer).where(Timer.incident_id == got[3])) == 2
     finally:
         db.dispose()
