@@ -93,17 +93,21 @@ def _edge_drain(url: str, prefix: str, tmp: Path, window: int, n: int) -> float:
     return rate
 
 
-def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n: int, repeat: int = 1) -> float:
-    """Alerts/s from a burst of `n` alerts published at once to all of them committed as incidents."""
+def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n: int, repeat: int = 1,
+                  relay_process: bool = False) -> float:
+    """Alerts/s from a burst of `n` alerts published at once to all of them committed as incidents.
+    `repeat`: alerts per incident; `relay_process`: `serve --no-relay` + one `gateway relay`."""
     import paho.mqtt.client as mqtt
 
     from alerts import topics
-    from tests.faults.harness import GRID, GatewayProcess, stored_alerts
+    from tests.faults.harness import GRID, GatewayProcess, RelayProcess, stored_alerts
     from tests.support.alert_stream import stream_alert
 
     group = f"bench{prefix}" if replicas > 1 else None
-    gws = [GatewayProcess(tmp, broker.url, prefix, db_url, name=f"bgw{i}", shared_group=group).start()
-           for i in range(replicas)]
+    gws = [GatewayProcess(tmp, broker.url, prefix, db_url, name=f"bgw{i}", shared_group=group,
+                          relay=not relay_process).start() for i in range(replicas)]
+    if relay_process:
+        gws.append(RelayProcess(tmp, broker.url, prefix, db_url, name="brelay").start())
     try:
         pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         pub.connect("127.0.0.1", broker.port)

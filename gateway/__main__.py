@@ -7,6 +7,7 @@ from edge.cli import dispatch
 
 COMMANDS = {
     "serve": ("gateway.serve", "run the gateway: MQTT ingest, timers, REST API and console"),
+    "relay": ("gateway.relay", "publish the outbox (incident events, webhooks) on its own, beside `serve --no-relay`"),
     "import-grids": ("gateway.grid_import", "load or update the grids from a GeoJSON file"),
     "export-grids": ("gateway.grid_export", "write the grids as GeoJSON"),
     "migrate": ("gateway.migrate", "bring the database schema up to date (Alembic)"),

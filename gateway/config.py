@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     routing: Path | None = Field(None, description="routing rules YAML for the engine")
     timer_interval_s: float = 1.0
     outbox_interval_s: float = 1.0
+    outbox_relay: bool = Field(True, description="`serve` runs the outbox relay; false when a `gateway relay` process does")
     token_ttl_hours: float = 12.0
     public_url: str | None = None
     # signed webhooks for incident events (see gateway.webhooks.Webhook): [{name, url, secret, ...}]

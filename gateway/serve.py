@@ -1,5 +1,7 @@
 """`python -m gateway serve`: MQTT ingest, deadline timers, the outbox relay, the media retention
-loop and the HTTP API (with the console) in one process; stops cleanly on SIGINT/SIGTERM."""
+loop and the HTTP API (with the console) in one process; stops cleanly on SIGINT/SIGTERM.
+Under a heavy alert load, run the relay as its own process (`serve --no-relay` beside
+`python -m gateway relay`): it then has a CPU core and a GIL of its own."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="HTTP host (GRIDWATCH_HTTP_HOST)")
     p.add_argument("--port", type=int, help="HTTP port (GRIDWATCH_HTTP_PORT)")
     p.add_argument("--no-ingest", action="store_true", help="API only (no MQTT ingest)")
+    p.add_argument("--no-relay", action="store_true",
+                   help="leave the outbox to a `python -m gateway relay` process (GRIDWATCH_OUTBOX_RELAY=false)")
 
 
 def _import_grids_at_start(settings: Settings, db: Database) -> None:
@@ -48,7 +52,6 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     from gateway.incidents import IncidentService
     from gateway.ingest import Ingestor
     from gateway.media.api import start_retention
-    from edge.mqtt import MqttSettings
     from gateway.outbox_relay import OutboxRelay
     from gateway.timers import TimerWorker
 
@@ -60,11 +63,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     service = IncidentService.from_settings(settings, db)
     ingestor = Ingestor(settings, db, service) if ingest else None
     timers = TimerWorker(db, service, interval_s=settings.timer_interval_s)
-    relay = OutboxRelay(db, settings.mqtt_url, prefix=settings.mqtt_prefix, webhooks=settings.webhooks,
-                        poll_interval_s=settings.outbox_interval_s,
-                        mqtt=MqttSettings(url=settings.mqtt_url, username=settings.mqtt_username,
-                                          password=settings.mqtt_password, prefix=settings.mqtt_prefix,
-                                          protocol=settings.mqtt_protocol))
+    relay = OutboxRelay.from_settings(settings, db) if settings.outbox_relay else None
     app = create_app(settings, db, service=service, ingestor=ingestor)
     server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                                     log_level="warning", lifespan="on",
@@ -84,7 +83,8 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     if ingestor:
         ingestor.start()
     timers.start()
-    relay.start()
+    if relay:
+        relay.start()
     log.info("gateway serving on http://%s:%d (mqtt %s, prefix %s)", settings.http_host, settings.http_port,
              settings.mqtt_url, settings.mqtt_prefix)
     try:
@@ -93,7 +93,8 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
         if ingestor:
             ingestor.stop()
         timers.stop()
-        relay.stop()
+        if relay:
+            relay.stop()
         retention.stop()
         db.dispose()
         log.info("gateway stopped")
@@ -102,6 +103,8 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in (("http_host", args.host), ("http_port", args.port)) if v is not None}
+    if args.no_relay:
+        overrides["outbox_relay"] = False
     settings = Settings.load(args.config, **overrides)
     run(settings, ingest=not args.no_ingest)
     return 0

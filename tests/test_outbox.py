@@ -3,6 +3,7 @@ one publish per row across relays, rows that wait while the broker is away, back
 relay killed mid-publish that loses nothing."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -45,7 +46,15 @@ def unsent(db: Database) -> int:
 
 
 def outbox_ids(col: Collector) -> list[int]:
-    return [int(dict(m.properties.UserProperty)["outbox-id"]) for m in col.messages]
+    return [json.loads(m.payload)["outbox_id"] for m in col.messages]
+
+
+def test_the_outbox_id_is_spliced_into_the_stored_json_text():
+    from gateway.outbox_relay import with_outbox_id
+
+    for body in ('{"event":"opened","incident":{"id":1}}', '{ "a": [1, {"b": "}"}] }', "{}", " { } "):
+        assert json.loads(with_outbox_id(body, 42)) == {"outbox_id": 42, **json.loads(body)}
+        assert with_outbox_id(body, 42).startswith('{"outbox_id":42')
 
 
 def _relay(db, url, prefix, **kw) -> OutboxRelay:
@@ -66,7 +75,7 @@ def _publishes_in_order_once(db, broker, prefix):
         time.sleep(0.3)
         assert outbox_ids(col) == ids
         assert [m.topic for m in col.messages] == [f"{prefix}/incidents/G-03-07"] * 40
-        assert col.payloads()[3] == {"event": "opened", "incident": {"id": 3}}
+        assert col.payloads()[3] == {"outbox_id": ids[3], "event": "opened", "incident": {"id": 3}}
         with db.session() as s:
             rows = list(s.scalars(select(OutboxMessage)))
         assert all(r.sent_at == T0 and r.attempts == 1 and r.last_error is None for r in rows)

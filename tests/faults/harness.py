@@ -33,8 +33,10 @@ GRID = "G-03-07"  # every stream alert names this grid (grid_hint), so incidents
 class GatewayProcess:
     """`python -m gateway serve` as a child process, so a test can SIGKILL and restart it."""
 
+    command = "serve"
+
     def __init__(self, tmp_path: Path, broker_url: str, prefix: str, db_url: str, *,
-                 name: str = "gw", shared_group: str | None = None):
+                 name: str = "gw", shared_group: str | None = None, relay: bool = True):
         self.name = name
         self.port = free_port()
         self.log_path = tmp_path / f"{name}.log"
@@ -47,15 +49,20 @@ class GatewayProcess:
                     "PYTHONUNBUFFERED": "1"}
         if shared_group:
             self.env["GRIDWATCH_MQTT_SHARED_GROUP"] = shared_group
+        if not relay:  # a RelayProcess publishes the outbox
+            self.env["GRIDWATCH_OUTBOX_RELAY"] = "false"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "GatewayProcess":
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=REPO, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "gateway", self.command], cwd=REPO, env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
         wait_port(self.port, timeout=timeout)
         self.wait_mqtt(timeout)
-        return self
 
     def wait_mqtt(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -92,6 +99,18 @@ class GatewayProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return "(no log)"
+
+
+class RelayProcess(GatewayProcess):
+    """`python -m gateway relay`: the outbox relay on its own (beside `serve --no-relay`)."""
+    command = "relay"
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while "outbox relay publishing" not in self.tail():
+            assert self.alive(), f"relay {self.name} exited:\n{self.tail()}"
+            assert time.monotonic() < deadline, f"relay {self.name} did not start in {timeout}s:\n{self.tail()}"
+            time.sleep(0.1)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.faults.harness import (LONG, GatewayProcess, assert_every_incident_announced, assert_exact,
+from tests.faults.harness import (LONG, GatewayProcess, RelayProcess, assert_every_incident_announced, assert_exact,
                                   finish_streams, start_streams, stored_alerts, wait_stored)
 from tests.support.alert_stream import Collector
 
@@ -39,6 +39,31 @@ def test_broker_restart_mid_stream(fault_broker, fault_db, prefix, tmp_path, per
         _run(fault_broker, prefix, tmp_path, fault_db, per_edge, seconds, fault_broker.restart, [gw])
         assert gw.alive()
     finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("per_edge,seconds", SIZES)
+def test_relay_process_sigkill_mid_stream_and_restart(fault_broker, fault_db, prefix, tmp_path, per_edge, seconds):
+    """`serve --no-relay` beside `gateway relay`: serve publishes nothing itself, and a relay
+    killed between publishing and marking rows sent (or holding unsent ones) loses no event."""
+    gw = GatewayProcess(tmp_path, fault_broker.url, prefix, fault_db, relay=False).start()
+    relay = RelayProcess(tmp_path, fault_broker.url, prefix, fault_db, name="relay").start()
+    events = Collector(fault_broker.url, f"{prefix}/incidents/#")
+
+    def fault():
+        relay.kill()
+        time.sleep(0.3)  # what it published just before reaches the subscriber
+        n = len(events.payloads())
+        time.sleep(1.5)  # serve goes on storing; nobody publishes its events meanwhile
+        assert len(events.payloads()) == n, "serve --no-relay published incident events itself"
+        relay.start()
+
+    try:
+        _run(fault_broker, prefix, tmp_path, fault_db, per_edge, seconds, fault, [gw, relay])
+        assert_every_incident_announced(fault_db, events)
+    finally:
+        events.close()
+        relay.stop()
         gw.stop()
 
 
