@@ -53,7 +53,9 @@ def utcnow() -> datetime:
 def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if dt.tzinfo is not timezone.utc:
+        dt = dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class NotFound(LookupError):
@@ -212,7 +214,8 @@ class IncidentService:
         rows = {}
         for alert in alerts:
             payload = alert.to_dict()
-            payload.pop("snapshot", None)
+            snapshot = payload.pop("snapshot", None)
+            payload["snapshot_url"] = snapshot if _is_link(snapshot) else None  # an inline one: set once stored
             rows.setdefault(alert.id, dict(
                 id=alert.id, edge_id=alert.edge_id, source_kind=alert.source.kind, source_id=alert.source.id,
                 camera_id=alert.camera_id, type=alert.type.value, severity=alert.severity.value, ts=alert.ts,
@@ -245,8 +248,9 @@ class IncidentService:
             outcome = self._clear(s, alert, grid_id, now)
         else:
             outcome = self._open_or_attach(s, grids, active, alert, grid_id, reason, now, opened, attaches)
-        row = dict(id=alert.id, grid_id=grid_id, snapshot_media_id=media_id,
-                   payload={**payload, "snapshot_url": (f"/api/alerts/{alert.id}/snapshot" if media_id else snapshot)})
+        row = dict(id=alert.id, grid_id=grid_id, snapshot_media_id=media_id)
+        if media_id:
+            row["payload"] = {**payload, "snapshot_url": f"/api/alerts/{alert.id}/snapshot"}
         return outcome, row
 
     def _resolve_grid(self, s: Session, grids: GridSet, alert: Alert,
@@ -307,8 +311,7 @@ class IncidentService:
 
     def _store_snapshot(self, s: Session, alert: Alert, snapshot: str | None, now: datetime) -> int | None:
         """An inline base64 snapshot becomes a file under media_dir and a `media` row."""
-        # (a JPEG's base64 starts with "/9j/", so only "/api/..." counts as a path)
-        if not snapshot or snapshot.startswith(("http://", "https://", "/api/")):
+        if not snapshot or _is_link(snapshot):
             return None
         data = snapshot.split(",", 1)[1] if snapshot.startswith("data:") else snapshot
         try:
@@ -645,12 +648,13 @@ class IncidentService:
             if not deferred:
                 s.flush()
                 _insert_added_rows(s)  # _sync_timers reads the pending timers back
-        bodies: dict[datetime, dict[str, Any]] = {}  # the incident as of each event's time, built once
+        bodies: dict[datetime, Any] = {}  # the incident as of each event's time, built (and encoded) once
         for n, ev in enumerate(events):
             # several events in one change (opened + dispatched): each gets the status it led to
             after = inc.status if n == len(events) - 1 else _EVENT_STATUS.get(ev.name, before)
             if ev.at not in bodies:
-                bodies[ev.at] = incident_dict(inc, ev.at)
+                body = incident_dict(inc, ev.at)
+                bodies[ev.at] = _JSONText(_dumps(body)) if _copies(s) else body
             self._event(s, inc, ev.name, ev.actor or "system", ev.at, note=ev.note, reason=ev.reason,
                         data={**ev.data, **(extra_data or {})}, from_status=before, to_status=after,
                         body=bodies[ev.at])
@@ -660,19 +664,23 @@ class IncidentService:
 
     def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
                reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None,
-               to_status: str | None = None, body: dict[str, Any] | None = None) -> None:
+               to_status: str | None = None, body: "dict[str, Any] | _JSONText | None" = None) -> None:
+        """A timeline entry, and the outbox messages of a published event, each with the incident
+        as of `at` (`body`; in a COPY batch `body` may be its JSON text, encoded once for all)."""
         body = body if body is not None else incident_dict(inc, at)
+        if _copies(s) and not isinstance(body, str):
+            body = _JSONText(_dumps(body))
         _add_row(s, IncidentEvent, incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
                  to_status=to_status or inc.status, note=note, reason=reason,
-                 data={**_jsonable(data or {}), "incident": body})
+                 data=_with_incident(_jsonable(data or {}), body))
         if name in PUBLISHED_EVENTS:
             # to the grid where it happened, and to the professional grid it was sent to (e.g. fire safety)
             for grid in dict.fromkeys([inc.grid_id or "unrouted", inc.professional_grid_id]):
                 if grid is None:
                     continue
                 _add_row(s, OutboxMessage, topic=topics.incident(grid, self.prefix),
-                         payload={"event": name, "at": iso(at), "actor": actor, "note": note,
-                                  "reason": reason, "incident": body},
+                         payload=_with_incident({"event": name, "at": iso(at), "actor": actor, "note": note,
+                                                 "reason": reason}, body),
                          created_at=at, attempts=0, next_attempt_at=at)
 
     def _sync_timers(self, s: Session, inc: Incident, state, now: datetime, none_pending: bool = False) -> None:
@@ -726,20 +734,23 @@ class _Attaches:
 
 class _Upserts:
     """Upserts of the same shape collected in order and sent as one executemany each (with
-    psycopg a pipeline: one round trip for many rows; rows of one source apply in order)."""
+    psycopg a pipeline: one round trip for many rows). Rows of one source are merged into one
+    as the statement would apply them in turn: a later value wins, a NULL keeps the earlier."""
 
     def __init__(self):
-        self._params: dict[Any, list[dict[str, Any]]] = {}  # statement -> its rows, in order
+        self._params: dict[Any, dict[Any, dict[str, Any]]] = {}  # statement -> source id -> its row
 
     def add(self, stmt, params: dict[str, Any]) -> None:
-        self._params.setdefault(stmt, []).append(params)
+        rows = self._params.setdefault(stmt, {})
+        old = rows.get(params["id"])
+        rows[params["id"]] = params if old is None else {**old, **{k: v for k, v in params.items() if v is not None}}
 
     def __bool__(self) -> bool:
         return bool(self._params)
 
     def send(self, s: Session) -> None:
-        for stmt, params in self._params.items():
-            s.connection().execute(stmt, params)
+        for stmt, rows in self._params.items():
+            s.connection().execute(stmt, list(rows.values()))
         self._params.clear()
 
 
@@ -762,6 +773,28 @@ def _add_row(s: Session, model, **values: Any) -> None:
         rows.setdefault((model, tuple(values)), []).append(values)
 
 
+class _JSONText(str):
+    """A JSON column's value already encoded (see `_with_incident`): COPY sends it as is."""
+
+
+def _copies(s: Session) -> bool:
+    """Do this batch's write-only rows go out by COPY (a PostgreSQL fast-path batch)?"""
+    return _ROWS in s.info and _is_postgresql(s)
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), default=_json_default)
+
+
+def _with_incident(head: dict[str, Any], body: "dict[str, Any] | _JSONText") -> "dict[str, Any] | _JSONText":
+    """`head` plus "incident": `body`; as JSON text when the body is, splicing the body's text
+    in (an incident is ~1 KB of JSON that its timeline entry and outbox messages all carry)."""
+    if not isinstance(body, _JSONText):
+        return {**head, "incident": body}
+    text = _dumps(head)
+    return _JSONText(text[:-1] + ("," if head else "") + '"incident":' + body + "}")
+
+
 def _insert_added_rows(s: Session) -> None:
     """Send the batch's pending timeline events, outbox messages, timers and audit entries (the
     collected rows and any ORM objects of those tables), one COPY (PostgreSQL) or executemany per
@@ -773,6 +806,7 @@ def _insert_added_rows(s: Session) -> None:
         s.expunge(obj)
     for (model, keys), rows in groups.items():
         if not _copy_rows(s, model.__table__, keys, rows):
+            rows = [{k: json.loads(v) if isinstance(v, _JSONText) else v for k, v in r.items()} for r in rows]
             s.connection().execute(insert(model.__table__), rows)  # absent columns get their defaults
     groups.clear()
 
@@ -798,6 +832,11 @@ def _copy_value(v: Any) -> Any:
     if isinstance(v, (dict, list)):
         return json.dumps(v)
     return v
+
+
+def _is_link(snapshot: str | None) -> bool:
+    """A snapshot given as a URL or gateway path (a JPEG's base64 starts with "/9j/", so only "/api/..." counts)."""
+    return bool(snapshot) and snapshot.startswith(("http://", "https://", "/api/"))
 
 
 def _is_postgresql(s: Session) -> bool:
@@ -846,12 +885,20 @@ def _outcome_rows(pairs: list[tuple[IngestOutcome, dict[str, Any]]]) -> list[dic
 
 
 def _update_alerts(s: Session, rows: list[dict[str, Any]]) -> None:
-    """The batch's alert rows get their outcome: one statement on PostgreSQL, else an
-    executemany by primary key."""
-    if not _is_postgresql(s):
-        s.execute(update(AlertRow), rows)
-        return
-    keys = _same_keys(rows)
+    """The batch's alert rows get their outcome: one statement per set of columns (the payload
+    only where a snapshot was stored) on PostgreSQL, else an executemany by primary key."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for keys, group in groups.items():
+        if _is_postgresql(s):
+            _update_from_json(s, keys, group)
+        else:
+            s.execute(update(AlertRow), group)
+
+
+def _update_from_json(s: Session, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """UPDATE the alert rows (PostgreSQL) from one JSON parameter, by id."""
     q = s.get_bind().dialect.identifier_preparer.quote
     sets = ", ".join(f"{q(k)} = r.{q(k)}" for k in keys if k != "id")
     sql = f"UPDATE alerts SET {sets} FROM {_recordset(s, AlertRow.__table__, keys)} WHERE alerts.id = r.id"

@@ -200,3 +200,32 @@ def test_repeated_alerts_of_a_batch_attach_together_in_order(tmp_path, prefix, p
             assert s.scalar(select(func.count()).select_from(Timer).where(Timer.incident_id == got[3])) == 2
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_sources_alerts_in_one_batch_update_its_row_as_if_one_by_one(tmp_path, prefix, pg_url, backend):
+    """The batch merges a source's upserts into one row: the last value wins, and a value an
+    alert does not carry keeps the one an earlier alert of the batch gave."""
+    from gateway.db.models import Sensor
+
+    url = f"sqlite:///{tmp_path}/gw.db" if backend == "sqlite" else pg_url
+    db = make_db(url)
+    ing = Ingestor(make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, url), db)
+
+    def sensor_alert(type_: str, **details) -> dict:
+        a = alert(type_=type_, details={"sensor_kind": "smoke", **details})
+        a.update(source={"kind": "sensor", "id": "smoke-7"}, camera_id=None)
+        return a
+
+    try:
+        batch = [sensor_alert("sensor.alarm", battery=81.0), sensor_alert("sensor.offline"),
+                 sensor_alert("sensor.alarm")]
+        msgs = [Message(topics.alert("edge-test", "smoke-7", prefix), json.dumps(a).encode(), i + 1, 1, 1)
+                for i, a in enumerate(batch)]
+        assert ing.process(msgs) == ["opened", "opened", "attached"]
+        with db.session() as s:
+            row = s.get(Sensor, "smoke-7")
+            assert (row.state, row.battery, row.kind, row.last_alert_type) == ("online", 81.0, "smoke", "sensor.alarm")
+            assert row.grid_id == "G-03-07"
+    finally:
+        db.dispose()

@@ -126,7 +126,8 @@ class IncidentState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
         out = {}
-        for k, v in ((f.name, getattr(self, f.name)) for f in fields(self)):  # all immutable: no deep copy
+        for k in _FIELD_NAMES:  # all immutable: no deep copy
+            v = getattr(self, k)
             if isinstance(v, datetime):
                 v = _iso(v)
             elif isinstance(v, timedelta):
@@ -151,6 +152,9 @@ class IncidentState:
                 v = tuple(v or ())
             kw[f.name] = v
         return cls(**kw)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(IncidentState))
 
 
 def _iso(dt: datetime | None) -> str | None:
