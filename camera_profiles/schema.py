@@ -1,7 +1,7 @@
 """The camera profile schema. Coordinates are normalised to the frame (0..1, origin top-left)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import LineString, Polygon

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, inspect, select, text, tuple_, update
+from sqlalchemy import func, insert, inspect, select, text, tuple_, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -143,28 +143,37 @@ class IncidentService:
     def ingest(self, alert: Alert, *, topic: str | None = None) -> IngestOutcome:
         """Store the alert and open or attach its incident, all in one transaction.
         Idempotent on the alert id (a unique key, insert ... on conflict do nothing)."""
-        with self.db.session() as s:
-            result = self.ingest_many(s, [alert])[0]
-            if isinstance(result, Exception):
-                raise result
-            return result
+        try:
+            with self.db.session() as s:
+                result = self.ingest_many(s, [alert])[0]
+        except AlertsRaced:  # another replica stored it meanwhile: now it is a known id
+            with self.db.session() as s:
+                result = self.ingest_many(s, [alert])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def ingest_many(self, s: Session, alerts: list[Alert], *, isolate: bool = True) -> list[IngestOutcome | Exception]:
-        """Store a batch of alerts in the caller's transaction: one INSERT ... ON CONFLICT DO
-        NOTHING for all their rows (a known id is a duplicate), then each new alert's incident.
+        """Store a batch of alerts in the caller's transaction: the ids already stored are
+        duplicates (one query), each new alert's incident work is done, then the new alert rows
+        are inserted with their outcomes in one INSERT ... ON CONFLICT DO NOTHING (written once:
+        an alert row updated after its insert costs every index of the table twice). Should
+        another replica have stored one of them meanwhile (a redelivery racing this batch),
+        `AlertsRaced` says so: the caller rolls back and stores the batch again.
 
         isolate=True: each alert's incident work runs in its own SAVEPOINT; an alert that fails
-        there is rolled back alone (its row too) and comes back as its exception, for the
+        there is rolled back alone (and gets no row) and comes back as its exception, for the
         caller to dead-letter. isolate=False (the fast path): no savepoints, and the rows the
         batch adds (events, outbox, timers, audit) are flushed together at the end; any
         failure propagates, and the caller rolls back and retries the batch isolated.
         Database outages (OperationalError) always propagate: the caller retries the batch."""
         now = self.clock()
-        new_ids, payloads = self._insert_alerts(s, alerts, now)
+        base_rows = self._alert_rows(alerts, now)
+        new_ids = set(base_rows) - self._known_alerts(s, list(base_rows))
         grids = self.grids(s)
         active = self._active_silences(s, now)
         results: list[IngestOutcome | Exception] = []
-        row_updates: list[tuple[IngestOutcome, dict[str, Any]]] = []  # each alert row's outcome, written together
+        rows: list[tuple[IngestOutcome, dict[str, Any]]] = []  # the new alert rows and their outcomes
         later = None if isolate else _Upserts()  # camera/sensor upserts, sent together (fast path)
         attaches = None if isolate else _Attaches()  # repeated alerts, attached together (fast path)
         opened = {} if isolate else self._open_in_bulk(s, grids, active, [a for a in alerts if a.id in new_ids], now)
@@ -179,23 +188,22 @@ class IncidentService:
                 if is_recovery(alert):  # it may clear an alert of this batch: write their incidents first
                     if attaches:
                         self._attach_pending(s, grids, active, attaches, now)
-                    if row_updates:
-                        _update_alerts(s, _outcome_rows(row_updates))
-                        row_updates = []
+                    if rows:
+                        _insert_alert_rows(s, rows)
+                        rows = []
                 if not isolate:
-                    outcome, row = self._ingest_new(s, grids, active, alert, payloads[alert.id], now, later, opened,
+                    outcome, row = self._ingest_new(s, grids, active, alert, base_rows[alert.id], now, later, opened,
                                                     attaches)
                 else:
                     try:
                         with s.begin_nested():
-                            outcome, row = self._ingest_new(s, grids, active, alert, payloads[alert.id], now)
+                            outcome, row = self._ingest_new(s, grids, active, alert, base_rows[alert.id], now)
                     except OperationalError:
                         raise
                     except Exception as e:  # one poisoned alert must not cost the others
-                        s.execute(delete(AlertRow).where(AlertRow.id == alert.id))
                         results.append(e)
                         continue
-                row_updates.append((outcome, row))
+                rows.append((outcome, row))
                 results.append(outcome)
         if attaches:
             self._attach_pending(s, grids, active, attaches, now)
@@ -204,27 +212,30 @@ class IncidentService:
         if not isolate:
             _insert_added_rows(s)
             del s.info[_ROWS]
-        if row_updates:
-            _update_alerts(s, _outcome_rows(row_updates))
+        if rows:
+            _insert_alert_rows(s, rows)
         return results
 
-    def _insert_alerts(self, s: Session, alerts: list[Alert], now: datetime) -> tuple[set[str], dict[str, dict]]:
-        """Insert the batch's alert rows (pending) in one executemany; returns the ids that were
-        new, and each alert's stored payload (its JSON form without the snapshot)."""
+    @staticmethod
+    def _alert_rows(alerts: list[Alert], now: datetime) -> dict[str, dict[str, Any]]:
+        """Each alert's row (the first of a repeated id), with its stored payload: its JSON form,
+        an inline snapshot replaced by `snapshot_url` (a link stays a link; a picture is set once stored)."""
         rows = {}
         for alert in alerts:
+            if alert.id in rows:
+                continue
             payload = alert.to_dict()
             snapshot = payload.pop("snapshot", None)
-            payload["snapshot_url"] = snapshot if _is_link(snapshot) else None  # an inline one: set once stored
-            rows.setdefault(alert.id, dict(
+            payload["snapshot_url"] = snapshot if _is_link(snapshot) else None
+            rows[alert.id] = dict(
                 id=alert.id, edge_id=alert.edge_id, source_kind=alert.source.kind, source_id=alert.source.id,
                 camera_id=alert.camera_id, type=alert.type.value, severity=alert.severity.value, ts=alert.ts,
-                received_at=now, disposition="pending", payload=payload))
-        params = list(rows.values())
-        payloads = {r["id"]: r["payload"] for r in params}
-        if _is_postgresql(s):
-            return set(_insert_from_json(s, AlertRow.__table__, params, "ON CONFLICT DO NOTHING", "id").scalars()), payloads
-        return set(s.scalars(_insert_ignore(s, AlertRow).returning(AlertRow.id), params)), payloads
+                received_at=now, payload=payload)
+        return rows
+
+    @staticmethod
+    def _known_alerts(s: Session, ids: list[str]) -> set[str]:
+        return set(s.scalars(select(AlertRow.id).where(AlertRow.id.in_(ids)))) if ids else set()
 
     def _active_silences(self, s: Session, now: datetime) -> list[silences.Silence]:
         rows = s.scalars(select(Silence).where(Silence.deleted_at.is_(None), Silence.starts_at <= now,
@@ -232,11 +243,11 @@ class IncidentService:
         return [silence_of(r) for r in rows]
 
     def _ingest_new(self, s: Session, grids: GridSet, active: list[silences.Silence], alert: Alert,
-                    payload: dict[str, Any], now: datetime, later: "_Upserts | None" = None,
+                    base_row: dict[str, Any], now: datetime, later: "_Upserts | None" = None,
                     opened: dict[str, _NewIncident] | None = None,
                     attaches: "_Attaches | None" = None) -> tuple[IngestOutcome, dict[str, Any]]:
-        """The incident work of a newly stored alert (`payload`: as stored, without the snapshot);
-        returns the outcome and its row's update (without the outcome's fields: see `_outcome_rows`).
+        """The incident work of a new alert (`base_row`: its row from `_alert_rows`); returns the
+        outcome and its row (without the outcome's fields: see `_insert_alert_rows`).
         `later`: collect the camera/sensor upserts there instead of sending each at once;
         `attaches`: collect repeated alerts there, attached together by `_attach_pending`
         (their outcome and row get the incident id then)."""
@@ -248,9 +259,9 @@ class IncidentService:
             outcome = self._clear(s, alert, grid_id, now)
         else:
             outcome = self._open_or_attach(s, grids, active, alert, grid_id, reason, now, opened, attaches)
-        row = dict(id=alert.id, grid_id=grid_id, snapshot_media_id=media_id)
+        row = {**base_row, "grid_id": grid_id, "snapshot_media_id": media_id}
         if media_id:
-            row["payload"] = {**payload, "snapshot_url": f"/api/alerts/{alert.id}/snapshot"}
+            row["payload"] = {**base_row["payload"], "snapshot_url": f"/api/alerts/{alert.id}/snapshot"}
         return outcome, row
 
     def _resolve_grid(self, s: Session, grids: GridSet, alert: Alert,
@@ -476,7 +487,9 @@ class IncidentService:
                          .order_by(Incident.id).with_for_update().execution_options(populate_existing=True)).all()
         by_key = {(r.source_id, r.type): r for r in rows}
         first: dict[int, lifecycle.IncidentState] = {}
-        states: dict[int, lifecycle.IncidentState] = {}
+        states: dict[int, lifecycle.IncidentState] = {}  # each incident's state after its latest alert
+        bodies: dict[int, dict[str, Any]] = {}  # each incident as of its latest event
+        behind: dict[int, int] = {}  # changes the row does not hold yet (see below)
         for alert, grid_id, unrouted, outcome in waiting:
             inc = by_key.get((alert.source.id, alert.type.value))
             if inc is None:
@@ -485,11 +498,29 @@ class IncidentService:
             else:
                 if inc.id not in states:
                     first[inc.id] = states[inc.id] = _to_state(inc)
-                state, events = lifecycle.attach(states[inc.id], now, alert_id=alert.id, severity=alert.severity.value)
+                before = states[inc.id]
+                state, events = lifecycle.attach(before, now, alert_id=alert.id, severity=alert.severity.value)
                 states[inc.id] = state
-                self._after_change(s, inc, inc.status, state, events, now=now, deferred=True)
+                changed = [k for k in lifecycle.STATE_FIELDS if getattr(before, k) != getattr(state, k)]
+                if inc.id in bodies and [e.name for e in events] == ["attached"] and set(changed) <= _PATCHABLE:
+                    # the usual repeat (count, time, maybe severity): the timeline entry gets the
+                    # incident patched; the row takes the final state once, after the loop
+                    behind[inc.id] = behind.get(inc.id, 0) + 1
+                    body = bodies[inc.id] = {**bodies[inc.id], **{k: _jsonable(getattr(state, k)) for k in changed},
+                                             "version": bodies[inc.id]["version"] + 1}
+                    ev = events[0]
+                    self._event(s, inc, ev.name, ev.actor or "system", ev.at, data=ev.data, from_status=inc.status,
+                                to_status=inc.status, body=body)
+                else:
+                    inc.version += behind.pop(inc.id, 0)
+                    bodies[inc.id] = self._after_change(s, inc, inc.status, state, events, now=now, deferred=True)
                 done = IngestOutcome("attached", inc.id, grid_id)
             outcome.__dict__.update(done.__dict__)
+        for inc_id, n in behind.items():
+            inc = s.get(Incident, inc_id)
+            for k, v in _state_columns(states[inc_id]).items():
+                setattr(inc, k, v)
+            inc.version += n
         s.flush()  # one UPDATE per incident, however many alerts it took
         moved = {i: st for i, st in states.items() if lifecycle.due_timers(st) != lifecycle.due_timers(first[i])}
         if moved:
@@ -633,8 +664,10 @@ class IncidentService:
         return self.rules.calendar_for((inc.engine_state or {}).get("calendar", "calendar"))
 
     def _after_change(self, s: Session, inc: Incident, before: str | None, state, events, *, now: datetime,
-                      extra_data: dict[str, Any] | None = None, written: bool = False, deferred: bool = False) -> None:
-        """Write the new state, its timeline events (+ outbox) and its timer rows.
+                      extra_data: dict[str, Any] | None = None, written: bool = False,
+                      deferred: bool = False) -> dict[str, Any] | None:
+        """Write the new state, its timeline events (+ outbox) and its timer rows; returns the
+        incident as of the last event (as `incident_dict` gives it).
         `written`: the row was just inserted with this state (nothing to update, no timers yet);
         `deferred`: change the row and add its events, but leave the flush and the timers to the
         caller (`_attach_pending`)."""
@@ -649,6 +682,7 @@ class IncidentService:
                 s.flush()
                 _insert_added_rows(s)  # _sync_timers reads the pending timers back
         bodies: dict[datetime, Any] = {}  # the incident as of each event's time, built (and encoded) once
+        body = None
         for n, ev in enumerate(events):
             # several events in one change (opened + dispatched): each gets the status it led to
             after = inc.status if n == len(events) - 1 else _EVENT_STATUS.get(ev.name, before)
@@ -661,6 +695,7 @@ class IncidentService:
             before = after
         if not deferred:
             self._sync_timers(s, inc, state, now, none_pending=written)
+        return body
 
     def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
                reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None,
@@ -879,30 +914,27 @@ def _insert_from_json(s: Session, table, rows: list[dict[str, Any]], on_conflict
     return s.connection().execute(text(sql), _rows_json(rows))
 
 
-def _outcome_rows(pairs: list[tuple[IngestOutcome, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The alert rows' updates with their outcomes as they stand now (an attach completes late)."""
-    return [{**row, "incident_id": o.incident_id, "disposition": o.disposition, "reason": o.reason} for o, row in pairs]
+class AlertsRaced(RuntimeError):
+    """Alerts of this batch were stored meanwhile by another replica (a redelivered message):
+    the batch's transaction must be rolled back and the batch stored again."""
+
+    def __init__(self, ids: set[str]):
+        super().__init__(f"{len(ids)} alert(s) of the batch were stored meanwhile by another replica, "
+                         f"e.g. {sorted(ids)[:3]}: the batch is stored again")
+        self.ids = ids
 
 
-def _update_alerts(s: Session, rows: list[dict[str, Any]]) -> None:
-    """The batch's alert rows get their outcome: one statement per set of columns (the payload
-    only where a snapshot was stored) on PostgreSQL, else an executemany by primary key."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
-    for keys, group in groups.items():
-        if _is_postgresql(s):
-            _update_from_json(s, keys, group)
-        else:
-            s.execute(update(AlertRow), group)
-
-
-def _update_from_json(s: Session, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    """UPDATE the alert rows (PostgreSQL) from one JSON parameter, by id."""
-    q = s.get_bind().dialect.identifier_preparer.quote
-    sets = ", ".join(f"{q(k)} = r.{q(k)}" for k in keys if k != "id")
-    sql = f"UPDATE alerts SET {sets} FROM {_recordset(s, AlertRow.__table__, keys)} WHERE alerts.id = r.id"
-    s.connection().execute(text(sql), _rows_json(rows))
+def _insert_alert_rows(s: Session, pairs: list[tuple[IngestOutcome, dict[str, Any]]]) -> None:
+    """Insert the new alert rows with their outcomes as they stand now (an attach completes
+    late): one statement on PostgreSQL, else an executemany."""
+    rows = [{**row, "incident_id": o.incident_id, "disposition": o.disposition, "reason": o.reason} for o, row in pairs]
+    if _is_postgresql(s):
+        stored = set(_insert_from_json(s, AlertRow.__table__, rows, "ON CONFLICT DO NOTHING", "id").scalars())
+    else:
+        stored = set(s.scalars(_insert_ignore(s, AlertRow).returning(AlertRow.id), rows))
+    raced = {r["id"] for r in rows} - stored
+    if raced:
+        raise AlertsRaced(raced)
 
 
 def _upsert_statement(s: Session, model, with_location: bool):
@@ -970,6 +1002,9 @@ def _lock_incident(s: Session, incident_id: Any) -> Incident | None:
     return s.scalar(select(Incident).where(Incident.id == iid).with_for_update())
 
 
+# What a plain repeated alert changes: fields of the engine state that are incident columns and
+# `incident_dict` keys of the same name and value (see `_attach_pending`).
+_PATCHABLE = {"alert_count", "last_alert_at", "severity"}
 _STATE_COLUMNS = ("status", "level", "grid_id", "owner_grid_id", "type", "severity", "source_id", "camera_id",
                   "professional_grid_id", "assignee", "opened_at", "ack_due_at", "due_at", "acknowledged_at",
                   "resolved_at", "verified_at", "closed_at", "dismissed_at", "rule", "escalations", "reopen_count",

@@ -39,7 +39,7 @@ from gateway import metrics
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.db.models import Camera, DeadLetter, Edge
-from gateway.incidents import IncidentService, _insert_ignore, utcnow
+from gateway.incidents import AlertsRaced, IncidentService, _insert_ignore, utcnow
 
 log = logging.getLogger("gridwatch.ingest")
 MAX_STATUS_BYTES = 64 * 1024
@@ -213,6 +213,8 @@ class Ingestor:
             try:
                 work()
                 return True
+            except AlertsRaced as e:  # rolled back; stored again, those alerts are duplicates now
+                log.info("%s", e)
             except OperationalError as e:
                 if self._stopping.is_set():
                     return False
@@ -232,13 +234,13 @@ class Ingestor:
         try:
             try:
                 out = self._process_batch(batch, isolate=False)
-            except OperationalError:
+            except (OperationalError, AlertsRaced):
                 raise
             except Exception:
                 log.warning("batch of %d failed; storing it again alert by alert", len(batch), exc_info=True)
                 self._pending_metrics.clear()
                 out = self._process_batch(batch, isolate=True)
-        except OperationalError:
+        except (OperationalError, AlertsRaced):
             self._pending_metrics.clear()
             raise
         except Exception as e:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts import Alert, new_alert_id, parse_alert, topics
+from alerts import new_alert_id, parse_alert, topics
 from alerts.schema import json_schema
 from camera_profiles import ProfileError, load_profile, load_profiles
 from camera_profiles.vendors import rtsp_url

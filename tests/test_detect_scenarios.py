@@ -59,7 +59,7 @@ def test_alert_fields_and_snapshot(vtest_path):
     img = cv2.imdecode(np.frombuffer(base64.b64decode(alert.snapshot.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
     assert img is not None and img.shape[1] <= 640
     # the box is drawn in red around the walker
-    bx, by = int((x + w / 2) * img.shape[1]), int(y * img.shape[0])
+    by = int(y * img.shape[0])
     top = img[max(0, by - 2):by + 3, int(x * img.shape[1]):int((x + w) * img.shape[1])]
     assert (top[..., 2].astype(int) - top[..., 1] > 100).any()
 

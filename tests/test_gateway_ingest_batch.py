@@ -229,3 +229,46 @@ def test_a_sources_alerts_in_one_batch_update_its_row_as_if_one_by_one(tmp_path,
             assert row.grid_id == "G-03-07"
     finally:
         db.dispose()
+
+
+def test_a_redelivered_alert_racing_another_replica_is_stored_once(tmp_path, prefix, pg_url):
+    """Replica A holds alert X uncommitted while replica B stores a batch with X (and another
+    alert of the same source): B's insert of the alert rows waits for A, then finds X taken,
+    rolls back everything it did for the batch and says so; stored again, X is a duplicate and
+    the other alert attaches to A's incident. Nothing is counted twice."""
+    import threading
+
+    from alerts import parse_alert
+    from gateway.incidents import AlertsRaced
+
+    db = make_db(pg_url)
+    settings = make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, pg_url)
+    a, b = Ingestor(settings, db), Ingestor(settings, db)
+    x, y = alert(source="cam-race"), alert(source="cam-race")
+    msgs = [Message(topics.alert("edge-test", "cam-race", prefix), json.dumps(m).encode(), i + 1, 1, 1)
+            for i, m in enumerate((x, y))]
+    outcome: dict = {}
+
+    def replica_b():
+        try:
+            outcome["first"] = b.process(msgs)
+        except AlertsRaced as e:
+            outcome["raced"] = e
+            outcome["again"] = b.process(msgs)
+
+    try:
+        with db.session() as s:  # replica A, mid-transaction
+            assert a.service.ingest_many(s, [parse_alert(json.dumps(x))], isolate=False)[0].disposition == "opened"
+            t = threading.Thread(target=replica_b)
+            t.start()
+            t.join(1.5)
+            assert t.is_alive(), "replica B should wait for A's uncommitted alert row"
+        t.join(30)
+        assert x["id"] in outcome["raced"].ids and "stored again" in str(outcome["raced"])
+        assert outcome["again"] == ["duplicate", "attached"]
+        assert count(db, AlertRow) == 2 and count(db, Incident) == 1
+        with db.session() as s:
+            assert s.scalar(select(Incident.alert_count)) == 2
+            assert s.scalar(select(func.count()).select_from(IncidentEvent).where(IncidentEvent.event == "opened")) == 1
+    finally:
+        db.dispose()

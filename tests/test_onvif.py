@@ -3,7 +3,6 @@ whose stream URIs point at a real RTSP server."""
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 

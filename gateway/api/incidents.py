@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, func, or_, select
 
 from gateway import audit
-from gateway.api.common import RowId, incident_filter, Page, paginate, service, visible_filter
+from gateway.api.common import RowId, incident_filter, Page, paginate, service
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.auth import READ_ROLES, Principal, require_role
 from gateway.db.models import AlertRow, Incident, IncidentEvent, Media

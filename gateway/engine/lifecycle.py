@@ -126,7 +126,7 @@ class IncidentState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
         out = {}
-        for k in _FIELD_NAMES:  # all immutable: no deep copy
+        for k in STATE_FIELDS:  # all immutable: no deep copy
             v = getattr(self, k)
             if isinstance(v, datetime):
                 v = _iso(v)
@@ -154,7 +154,7 @@ class IncidentState:
         return cls(**kw)
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(IncidentState))
+STATE_FIELDS = tuple(f.name for f in fields(IncidentState))
 
 
 def _iso(dt: datetime | None) -> str | None:
