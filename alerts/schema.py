@@ -83,7 +83,7 @@ class Alert(BaseModel):
     def _utc(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("ts must carry a time zone (UTC, ending in Z)")
-        return v.astimezone(timezone.utc)
+        return v if v.tzinfo is timezone.utc else v.astimezone(timezone.utc)
 
     @field_validator("bbox")
     @classmethod
@@ -94,7 +94,7 @@ class Alert(BaseModel):
 
     @field_serializer("ts")
     def _ts_z(self, v: datetime) -> str:
-        return v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

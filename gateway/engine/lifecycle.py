@@ -9,7 +9,7 @@ nothing here reads a clock or stores anything. Timers are derived from the state
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
@@ -155,6 +155,17 @@ class IncidentState:
 
 
 STATE_FIELDS = tuple(f.name for f in fields(IncidentState))
+
+
+def replace(state: IncidentState, **changes: Any) -> IncidentState:
+    """`dataclasses.replace` for a state (no __post_init__, no defaults to compute), without
+    running __init__ over all its fields: the ingest calls it for every repeated alert."""
+    unknown = changes.keys() - IncidentState.__dataclass_fields__.keys()
+    if unknown:
+        raise TypeError(f"IncidentState has no field(s) {', '.join(sorted(unknown))}")
+    new = object.__new__(IncidentState)
+    new.__dict__.update(state.__dict__, **changes)
+    return new
 
 
 def _iso(dt: datetime | None) -> str | None:
