@@ -25,7 +25,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import Text, cast, select, update
+from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, select, update
 from sqlalchemy.exc import OperationalError
 
 from edge.mqtt import MqttSettings, host_port, make_client
@@ -43,6 +43,14 @@ def backoff_s(attempts: int, base_s: float = 1.0, max_s: float = 3600.0) -> floa
     """Delay before attempt `attempts + 1`: doubling from `base_s`, capped, with +-20 % jitter
     so that many rows failing together do not all retry in the same instant."""
     return min(max_s, base_s * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
+
+
+def _id_in(s, column, ids: list[int]):
+    """`column IN ids`; on PostgreSQL `= ANY(array)`: one parameter, so the statement text is the
+    same for every pass (a list of hundreds of placeholders is parsed anew each time)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 def with_outbox_id(body: str, outbox_id: int) -> str:
@@ -73,7 +81,9 @@ class OutboxRelay:
         self.ack_timeout_s = ack_timeout_s
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
         self._clock = clock
-        self._v5 = self.settings.protocol == "5"
+        # It only publishes, QoS 1 without properties: MQTT 3.1.1 does all it needs, and paho
+        # handles a 3.1.1 PUBACK for much less than an MQTT 5 one (reason code, properties).
+        self.settings = self.settings.model_copy(update={"protocol": "3.1.1"})
         self._client = make_client(self.settings, self.client_id)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -117,8 +127,7 @@ class OutboxRelay:
         if self._started:
             return
         host, port = host_port(self.settings)
-        kwargs = {"clean_start": True} if self._v5 else {}
-        self._client.connect_async(host, port, keepalive=self.settings.keepalive_s, **kwargs)
+        self._client.connect_async(host, port, keepalive=self.settings.keepalive_s)
         self._client.loop_start()
         self._started = True
 
@@ -175,7 +184,7 @@ class OutboxRelay:
             done_at = self._clock()
             delivered = [r.id for r in rows if results.get(r.id, "not attempted") is None]
             if delivered:  # one statement for the whole pass
-                s.execute(update(t).where(t.c.id.in_(delivered))
+                s.execute(update(t).where(_id_in(s, t.c.id, delivered))
                           .values(sent_at=done_at, attempts=t.c.attempts + 1, last_error=None))
             for row in mqtt_rows:
                 if results.get(row.id, "not attempted") is None:
