@@ -20,18 +20,9 @@ import pytest
 
 from edge.democlip import DEMO_PROFILE, make_demo_clip
 from tests.support.services import REPO, free_port
+from tests.support.waiting import wait_for
 
 TOKEN = "e2e-admin-token"
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def retained(broker_url: str, topic: str, timeout: float = 5.0) -> dict | None:
@@ -73,7 +64,7 @@ def system(tmp_path, broker, pg_url, prefix):
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, 60, "the gateway to answer /healthz")
+    wait_for(healthy, 60, "the gateway to answer /healthz", interval=0.5)
 
     clip = make_demo_clip(tmp_path / "lawn.avi")
     (tmp_path / "lawn.yaml").write_text(DEMO_PROFILE.format(clip=clip).replace("loop: true", "loop: false")
@@ -107,7 +98,7 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
         assert r.status_code == 200, r.text
         return r.json()["items"]
 
-    items = wait_for(intrusion_incidents, 60, "an intrusion incident from the demo camera")
+    items = wait_for(intrusion_incidents, 60, "an intrusion incident from the demo camera", interval=0.5)
     assert len(items) == 1, items
     inc = items[0]
     assert inc["grid_id"] == "G-03-07"
@@ -116,7 +107,7 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
 
     # the unreachable camera is reported (an alert and its retained status), the other ran on
     lost = wait_for(lambda: [a for a in api.get("/api/alerts", params={"type": "stream.lost"}).json()["items"]
-                             if a["camera_id"] == "cam-dead"], 30, "stream.lost for the unreachable camera")
+                             if a["camera_id"] == "cam-dead"], 30, "stream.lost for the unreachable camera", interval=0.5)
     assert lost
     status = retained(broker.url, f"{prefix}/status/edge-e2e/cam-dead")
     assert status and status["state"] in ("lost", "connecting"), status
@@ -152,7 +143,7 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
         media = api.get(f"/api/incidents/{inc['id']}/media").json()["items"]
         return [m for m in media if m["kind"] == "clip" and m["status"] == "ready"]
 
-    clip_item = wait_for(ready_clip, 60, "the event clip to be uploaded")[0]
+    clip_item = wait_for(ready_clip, 60, "the event clip to be uploaded", interval=0.5)[0]
     body = api.get(f"/api/media/{clip_item['id']}")
     assert body.status_code == 200 and body.content[4:8] == b"ftyp", body.headers   # an MP4
     assert detail["snapshot_url"].startswith("/api/media/")     # no JPEG bytes over MQTT

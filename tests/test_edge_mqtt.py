@@ -17,21 +17,13 @@ from edge.mqtt import EdgePublisher, MqttSettings
 from tests.faults.netcut import NetCut
 from tests.support.alert_stream import Collector, StreamProcess, durable, stream_alert, stream_alert_id
 from tests.support.services import MosquittoBroker, free_port, wait_port
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
 def own_broker(own_broker):
     """These tests stop and restart the broker: it must keep the collector's session."""
     return durable(own_broker)
-
-
-def _wait(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _ids(collector: Collector) -> list[str]:
@@ -80,12 +72,12 @@ def test_an_alert_unacknowledged_when_the_line_drops_still_goes_out_before_newer
     pub._client.on_connect = stalled_after_reconnecting
     try:
         pub.start()
-        _wait(lambda: pub.stats["connected"], 10, "connection")
+        wait_for(lambda: pub.stats["connected"], 10, "connection")
         link.cut()  # alert 0 is handed to paho and vanishes: no PUBACK
         pub.publish_alert(stream_alert("edge-g", 0))
-        _wait(lambda: pub.stats["inflight"] == 1, 10, "alert 0 in flight")
+        wait_for(lambda: pub.stats["inflight"] == 1, 10, "alert 0 in flight")
         link.restore()  # the line resets; paho keeps alert 0 to re-send
-        _wait(lambda: len(connects) == 2 or not pub.stats["connected"], 10, "the disconnection")
+        wait_for(lambda: len(connects) == 2 or not pub.stats["connected"], 10, "the disconnection")
         for i in range(1, 30):
             pub.publish_alert(stream_alert("edge-g", i))
         spooled.set()
@@ -112,7 +104,7 @@ def test_status_is_retained_online_then_stopped_and_camera_status_survives(broke
     live = Collector(broker.url, f"{prefix}/status/#")
     pub = EdgePublisher(MqttSettings(url=broker.url, prefix=prefix), "edge-s", tmp_path / "spool.db")
     pub.start()
-    _wait(lambda: pub.stats["connected"], 10, "connection")
+    wait_for(lambda: pub.stats["connected"], 10, "connection")
     pub.publish_status("cam-1", {"state": "streaming", "fps": 5.0})
     assert live.wait_for(2, 10)  # the broker has both now
     live.close()
@@ -132,9 +124,9 @@ def test_a_killed_edge_is_reported_offline_by_its_last_will(broker, prefix, tmp_
     col = Collector(broker.url, topics.edge_status("edge-k", prefix))
     stream = StreamProcess(broker.url, prefix, "edge-k", tmp_path / "spool.db", count=100_000, seconds=600).start()
     try:
-        _wait(lambda: any(json.loads(m.payload)["state"] == "online" for m in col.messages), 30, "online status")
+        wait_for(lambda: any(json.loads(m.payload)["state"] == "online" for m in col.messages), 30, "online status")
         stream.kill()  # SIGKILL: no goodbye, the broker speaks for the edge
-        _wait(lambda: json.loads(col.messages[-1].payload)["state"] == "offline", 30, "the last will")
+        wait_for(lambda: json.loads(col.messages[-1].payload)["state"] == "offline", 30, "the last will")
     finally:
         stream.kill()
         col.close()
@@ -171,7 +163,7 @@ def test_live_alerts_overtake_the_backlog_which_drains_in_order(own_broker, pref
         for i in range(backlog):
             pub.publish_alert(stream_alert("edge-l", i))
         own_broker.start()
-        _wait(lambda: pub.stats["connected"], 30, "reconnection")
+        wait_for(lambda: pub.stats["connected"], 30, "reconnection")
         pub.publish_alert(stream_alert("edge-live", 0))
         assert pub.flush(120)
         assert col.wait_for(backlog + 1, 60)
@@ -216,7 +208,7 @@ def test_alerts_older_than_the_message_expiry_are_dropped_and_counted(own_broker
             pub.publish_alert(stream_alert("edge-x", i))
         time.sleep(1.2)
         own_broker.start()
-        _wait(lambda: pub.stats["connected"], 30, "reconnection")
+        wait_for(lambda: pub.stats["connected"], 30, "reconnection")
         pub.publish_alert(stream_alert("edge-fresh", 0))
         assert pub.flush(30)
         assert col.wait_for(1, 30)
@@ -270,7 +262,7 @@ def test_an_unpublishable_message_is_refused_with_a_reason_and_alerts_still_flow
     pub = EdgePublisher(MqttSettings(url=broker.url, prefix=prefix), "edge-b", tmp_path / "spool.db")
     try:
         pub.start()
-        _wait(lambda: pub.stats["connected"], 10, "connection")
+        wait_for(lambda: pub.stats["connected"], 10, "connection")
         pub.publish_raw(f"{prefix}/bad/#/topic", "x")  # a wildcard cannot be published to
         assert any("cannot publish" in r.getMessage() for r in caplog.records)
         pub.publish_alert(stream_alert("edge-b", 0))
@@ -333,7 +325,7 @@ def _delivers(settings: MqttSettings, plain_url: str, edge: str, n: int = 20) ->
     pub = EdgePublisher(settings, edge, None)
     try:
         pub.start()
-        _wait(lambda: pub.stats["connected"], 15, f"connection over {settings.url}")
+        wait_for(lambda: pub.stats["connected"], 15, f"connection over {settings.url}")
         for i in range(n):
             pub.publish_alert(stream_alert(edge, i))
         assert pub.flush(30), f"not delivered: {pub.stats}"

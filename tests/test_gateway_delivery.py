@@ -14,7 +14,8 @@ from alerts import parse_alert, topics
 from gateway.db.models import AlertRow, Incident
 from gateway.incidents import IncidentService
 from gateway.ingest import Ingestor
-from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings, wait_for
+from tests.support.waiting import wait_for
+from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])

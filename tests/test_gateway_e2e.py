@@ -3,7 +3,6 @@ worker, in SQLite (the default) and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from gateway.db.models import AlertRow, Camera, DeadLetter, Edge, Incident, Sens
 from gateway.grid_import import import_grids
 from gateway.ingest import Ingestor
 from gateway.seed import seed_users
+from tests.support.waiting import wait_for
 
 GRIDS = Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.geojson"
 LAWN = {"lat": 36.7260, "lon": 104.8411}  # inside G-03-07 (worker.g0307)
@@ -65,16 +65,6 @@ class Publisher:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
-
-
-def wait_for(check, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def count(db: Database, model, *where) -> int:

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from alerts import topics
 from gateway.db.models import AlertRow, DeadLetter, Incident, IncidentEvent, OutboxMessage, Timer
 from gateway.ingest import Ingestor, Message
-from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings, wait_for
+from tests.support.waiting import wait_for
+from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings
 
 SNAPSHOT = base64.b64encode(b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9").decode()
 

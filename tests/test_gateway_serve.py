@@ -21,7 +21,8 @@ from alerts import new_alert_id, topics
 from gateway.config import Settings
 from gateway.serve import run
 from tests.support.services import free_port, wait_port
-from tests.test_gateway_e2e import GRIDS, Publisher, alert, wait_for
+from tests.support.waiting import wait_for
+from tests.test_gateway_e2e import GRIDS, Publisher, alert
 
 
 def test_serve_runs_the_whole_loop_and_stops(broker, prefix, tmp_path):

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import threading
-import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,6 +33,7 @@ from gateway.grid_import import import_grids
 from gateway.incidents import IncidentService
 from gateway.media.retention import RetentionPolicy
 from tests.support.services import REPO, free_port, wait_port
+from tests.support.waiting import wait_for
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
 MASK = [[0.55, 0.55], [0.85, 0.55], [0.85, 0.85], [0.55, 0.85]]
@@ -98,15 +98,6 @@ def record_alert(vtest_path, out_dir: Path) -> tuple[Alert, list]:
     return alert, rec.close()
 
 
-def wait_for(cond, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_clip_reaches_allowed_user_and_is_refused_to_other_grid(gateway, vtest_path, tmp_path):
     alert, finished = record_alert(vtest_path, tmp_path / "edge-media")
     clip = next(f for f in finished if f.kind == "clip")
@@ -130,7 +121,7 @@ def test_clip_reaches_allowed_user_and_is_refused_to_other_grid(gateway, vtest_p
         uploader.enqueue(f.path, f.media_ref)
     uploader.start()
     try:
-        wait_for(lambda: uploader.pending() == 0, what="uploads")
+        wait_for(lambda: uploader.pending() == 0, 60, "uploads")
     finally:
         uploader.stop()
     assert uploader.stats.uploaded == 2 and not clip.path.exists()  # the edge's copy is gone once uploaded

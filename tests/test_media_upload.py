@@ -7,7 +7,6 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import cv2
@@ -25,6 +24,7 @@ from gateway.auth import issue_token
 from gateway.db import Database
 from gateway.db.models import Media
 from tests.support.services import REPO, free_port, wait_port
+from tests.support.waiting import wait_for
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
 SERVE = """
@@ -56,15 +56,6 @@ class GatewayProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
-
-
-def wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

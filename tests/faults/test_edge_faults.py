@@ -10,6 +10,7 @@ import pytest
 from tests.faults.harness import GRID, LONG, GatewayProcess, assert_exact, finish_streams, wait_stored
 from tests.faults.netcut import NetCut
 from tests.support.alert_stream import StreamProcess
+from tests.support.waiting import wait_for
 
 REPEAT = 2
 
@@ -21,15 +22,6 @@ def _spooled(path) -> int:
             return c.execute("SELECT count(*) FROM spool").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
-
-
-def _wait(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _streams(tmp_path, prefix, urls: dict[str, str], per_edge: int, seconds: float) -> dict[str, StreamProcess]:
@@ -49,7 +41,7 @@ def test_edge_sigkilled_with_unsent_alerts_resumes_its_spool(fault_broker, fault
     try:
         wait_stored(fault_db, per_edge // 4, 60 + seconds, [gw])
         link.cut()
-        _wait(lambda: _spooled(spool_a) >= 10, 30, "unsent alerts piling up in edge-a's spool")
+        wait_for(lambda: _spooled(spool_a) >= 10, 30, "unsent alerts piling up in edge-a's spool")
         streams["edge-a"].kill()  # SIGKILL with unsent (and unacknowledged in-flight) alerts
         unsent = _spooled(spool_a)
         assert unsent >= 10
