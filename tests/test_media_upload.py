@@ -75,11 +75,19 @@ def clip(vtest_path, tmp_path):
     return next(c for c in rec.close() if c.kind == "clip")
 
 
-def test_upload_interrupted_by_gateway_kill_resumes_after_restart(pg_url, tmp_path, clip):
+@pytest.fixture
+def edge_db(pg_url):
+    """The gateway's migrated database and an `edge` token for the uploader."""
     db = Database(pg_url)
     db.upgrade()
     with db.session() as s:
         token = issue_token(s, name="edge-t", role="edge", grid_id=None, username=None, now=T0, ttl=None)
+    yield db, token
+    db.dispose()
+
+
+def test_upload_interrupted_by_gateway_kill_resumes_after_restart(pg_url, tmp_path, clip, edge_db):
+    db, token = edge_db
     media_dir = tmp_path / "gateway-media"
     gw = GatewayProcess(pg_url, media_dir, free_port())
     gw.start()
@@ -112,15 +120,11 @@ def test_upload_interrupted_by_gateway_kill_resumes_after_restart(pg_url, tmp_pa
         row = s.scalar(select(Media).where(Media.path.like(f"%{clip.media_id}.mp4")))
     assert row is not None and row.sha256 == clip.sha256 and row.size == size
     assert file_sha256(media_dir / row.path) == (clip.sha256, size)
-    db.dispose()
 
 
-def test_gateway_down_from_the_start_then_up(pg_url, tmp_path, clip):
+def test_gateway_down_from_the_start_then_up(pg_url, tmp_path, clip, edge_db):
     """The edge queues while the gateway is unreachable, and the queue survives an edge restart."""
-    db = Database(pg_url)
-    db.upgrade()
-    with db.session() as s:
-        token = issue_token(s, name="edge-t", role="edge", grid_id=None, username=None, now=T0, ttl=None)
+    _, token = edge_db
     port = free_port()
     queue = tmp_path / "uploads.db"
     first = MediaUploader(f"http://127.0.0.1:{port}", token, queue, backoff=Backoff(0.2, 0.5), timeout_s=2)
@@ -142,14 +146,10 @@ def test_gateway_down_from_the_start_then_up(pg_url, tmp_path, clip):
     finally:
         second.stop()
         gw.kill()
-    db.dispose()
 
 
-def test_media_disk_full_keeps_a_clean_partial_and_completes_once_there_is_room(pg_url, tmp_path, clip):
-    db = Database(pg_url)
-    db.upgrade()
-    with db.session() as s:
-        token = issue_token(s, name="edge-t", role="edge", grid_id=None, username=None, now=T0, ttl=None)
+def test_media_disk_full_keeps_a_clean_partial_and_completes_once_there_is_room(pg_url, tmp_path, clip, edge_db):
+    db, token = edge_db
     media_dir = tmp_path / "gateway-media"
     gw = GatewayProcess(pg_url, media_dir, free_port())
     limit = 100_000 + 5_000  # not a multiple of the chunk: the chunk that hits it is cut midway
@@ -176,7 +176,6 @@ def test_media_disk_full_keeps_a_clean_partial_and_completes_once_there_is_room(
     with db.session() as s:
         row = s.scalar(select(Media).where(Media.path.like(f"%{clip.media_id}.mp4")))
     assert row.sha256 == clip.sha256 and file_sha256(media_dir / row.path) == (clip.sha256, clip.size)
-    db.dispose()
 
 
 def test_recorder_hands_media_to_uploader_and_queue_never_outgrows_its_cap(vtest_path, tmp_path):
