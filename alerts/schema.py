@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 SCHEMA_ID = "gridwatch.alert/1"
 MAX_ALERT_BYTES = 2 * 1024 * 1024  # an inline snapshot fits; anything larger is refused
@@ -100,13 +100,20 @@ class Alert(BaseModel):
         return self.model_dump_json(by_alias=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self.to_json())
+        """JSON-ready, as `to_json` gives it."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def parse_alert(payload: bytes | str) -> Alert:
     """Parse one MQTT payload or JSONL line; raises ValueError with a readable reason."""
     if isinstance(payload, (bytes, bytearray)) and len(payload) > MAX_ALERT_BYTES:
         raise ValueError(f"payload too large: {len(payload)} bytes > {MAX_ALERT_BYTES}")
+    try:  # the usual case: a valid alert, parsed and checked in one pass by pydantic's core
+        alert = Alert.model_validate_json(payload)
+        if "schema_" in alert.model_fields_set:
+            return alert
+    except ValidationError:
+        pass  # explained below, step by step
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

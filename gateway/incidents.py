@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
-import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -21,13 +22,14 @@ from types import SimpleNamespace
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, inspect, select, text, tuple_, update
+import psycopg
+from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alerts import Alert
 from gateway import audit
-from gateway.db import Database
+from gateway.db import Database, bulk
 from alerts import topics
 from gateway.db.models import (OPEN_SQL, OPEN_STATUSES, AlertRow, AuditEntry, Camera, Grid, Incident, IncidentEvent,
                                Media, OutboxMessage, Sensor, Silence, Timer)
@@ -51,8 +53,12 @@ def utcnow() -> datetime:
 
 
 def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
+    """ISO 8601 UTC with milliseconds and a Z, as every API and event shows times."""
+    return None if dt is None else _iso_utc(dt)
+
+
+@functools.lru_cache(maxsize=4096)  # an ingest batch formats the same few times again and again
+def _iso_utc(dt: datetime) -> str:
     if dt.tzinfo is not timezone.utc:
         dt = dt.astimezone(timezone.utc)
     return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
@@ -130,6 +136,7 @@ class IncidentService:
         # (source, type) seen with an open incident lately: their next alert tries attach first.
         # Only a hint for the order of two race-safe statements, never a source of truth.
         self._open_keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._routes: dict = {}  # routes of the current `now` (see _route)
 
     @classmethod
     def from_settings(cls, settings, db: Database, clock: Clock = utcnow) -> "IncidentService":
@@ -177,8 +184,8 @@ class IncidentService:
         later = None if isolate else _Upserts()  # camera/sensor upserts, sent together (fast path)
         attaches = None if isolate else _Attaches()  # repeated alerts, attached together (fast path)
         opened = {} if isolate else self._open_in_bulk(s, grids, active, [a for a in alerts if a.id in new_ids], now)
-        if not isolate:  # the rows the batch adds are collected as plain dicts (see _add_row)
-            s.info[_ROWS] = {}
+        if not isolate:  # the rows the batch adds are collected as plain dicts (see bulk.add_row)
+            bulk.collect_rows(s)
         with s.no_autoflush:  # pending rows go out in one flush per table, not one per statement
             for alert in alerts:
                 if alert.id not in new_ids:  # stored before, or earlier in this batch
@@ -210,8 +217,7 @@ class IncidentService:
         if later:
             later.send(s)
         if not isolate:
-            _insert_added_rows(s)
-            del s.info[_ROWS]
+            bulk.flush_rows(s, done=True)
         if rows:
             _insert_alert_rows(s, rows)
         return results
@@ -235,7 +241,11 @@ class IncidentService:
 
     @staticmethod
     def _known_alerts(s: Session, ids: list[str]) -> set[str]:
-        return set(s.scalars(select(AlertRow.id).where(AlertRow.id.in_(ids)))) if ids else set()
+        if not ids:
+            return set()
+        if bulk.is_postgresql(s):  # one array parameter: the statement text stays the same
+            return set(s.connection().execute(text("SELECT id FROM alerts WHERE id = ANY(:ids)"), {"ids": ids}).scalars())
+        return set(s.scalars(select(AlertRow.id).where(AlertRow.id.in_(ids))))
 
     def _active_silences(self, s: Session, now: datetime) -> list[silences.Silence]:
         rows = s.scalars(select(Silence).where(Silence.deleted_at.is_(None), Silence.starts_at <= now,
@@ -373,10 +383,10 @@ class IncidentService:
                 raise RuntimeError(f"incident for {alert.source.id}/{alert.type.value} neither opened nor attachable")
             return IngestOutcome("attached", attached, grid_id)
         inc = SimpleNamespace(id=new.id, **new.values)  # the row just written (not re-read, not to be saved)
-        state = dataclasses.replace(new.state, id=str(inc.id))
+        state = lifecycle.replace(new.state, id=str(inc.id))
         self._after_change(s, inc, None, state, new.events, now=now, extra_data={"alert_id": alert.id}, written=True)
-        # the entry audit.record writes, as a row of the batch (see _add_row)
-        _add_row(s, AuditEntry, at=now, actor="system", action="incident.open", object_type="incident",
+        # the entry audit.record writes, as a row of the batch (see bulk.add_row)
+        bulk.add_row(s, AuditEntry, at=now, actor="system", action="incident.open", object_type="incident",
                  object_id=str(inc.id), grid_id=inc.grid_id, reason=unrouted or f"alert {alert.id} (rule {new.rule})",
                  details={"alert_id": alert.id, "assignee": inc.assignee, "level": inc.level})
         return IngestOutcome("unrouted" if grid_id is None else "opened", inc.id, grid_id, unrouted)
@@ -425,8 +435,8 @@ class IncidentService:
         if not todo:
             return {}
         params = [new.values for _, new in todo.values()]
-        if _is_postgresql(s):
-            rows = _insert_from_json(s, Incident.__table__, params, f"ON CONFLICT (source_id, type) WHERE {OPEN_SQL} DO NOTHING",
+        if bulk.is_postgresql(s):
+            rows = bulk.insert_from_json(s, Incident.__table__, params, f"ON CONFLICT (source_id, type) WHERE {OPEN_SQL} DO NOTHING",
                                      "id, source_id, type")
         else:
             ins = _insert_ignore(s, Incident, conflict=("source_id", "type"), where=text(OPEN_SQL))
@@ -452,11 +462,18 @@ class IncidentService:
                                      ack_within=timedelta(hours=1), resolve_within=timedelta(hours=24),
                                      calendar="calendar", rule="unrouted")
         d = alert.details or {}
-        return routing_mod.route(
-            self.rules, grids, alert_type=alert.type.value, severity=alert.severity.value, grid_id=grid_id,
-            local_time=now.astimezone(ZoneInfo(self.rules.tz)),
-            sensor_kind=(d.get("sensor_kind") or d.get("kind")) if alert.source.kind == "sensor" else None,
-            lat=alert.location.lat if alert.location else None, lon=alert.location.lon if alert.location else None)
+        args = dict(alert_type=alert.type.value, severity=alert.severity.value, grid_id=grid_id,
+                    sensor_kind=(d.get("sensor_kind") or d.get("kind")) if alert.source.kind == "sensor" else None,
+                    lat=alert.location.lat if alert.location else None,
+                    lon=alert.location.lon if alert.location else None)
+        # Routing is pure: within one `now` (an ingest batch) the same alert routes the same way.
+        key = (now, grids, *args.values())
+        if self._routes.get("now") != (now, grids):
+            self._routes = {"now": (now, grids)}
+        if key not in self._routes:
+            self._routes[key] = routing_mod.route(self.rules, grids, local_time=now.astimezone(ZoneInfo(self.rules.tz)),
+                                                  **args)
+        return self._routes[key]
 
     def _attach(self, s: Session, alert: Alert, now: datetime) -> int | None:
         """Find and lock the active incident of this source and type in one UPDATE (race-safe:
@@ -524,7 +541,7 @@ class IncidentService:
         s.flush()  # one UPDATE per incident, however many alerts it took
         moved = {i: st for i, st in states.items() if lifecycle.due_timers(st) != lifecycle.due_timers(first[i])}
         if moved:
-            _insert_added_rows(s)  # timers of this batch's new incidents become visible to the query
+            bulk.flush_rows(s)  # timers of this batch's new incidents become visible to the query
             self._sync_timers_many(s, [(s.get(Incident, i), st) for i, st in moved.items()], now)
 
     def _clear(self, s: Session, alert: Alert, grid_id: str | None, now: datetime) -> IngestOutcome:
@@ -680,7 +697,7 @@ class IncidentService:
             inc.version = (inc.version or 0) + 1
             if not deferred:
                 s.flush()
-                _insert_added_rows(s)  # _sync_timers reads the pending timers back
+                bulk.flush_rows(s)  # _sync_timers reads the pending timers back
         bodies: dict[datetime, Any] = {}  # the incident as of each event's time, built (and encoded) once
         body = None
         for n, ev in enumerate(events):
@@ -688,7 +705,7 @@ class IncidentService:
             after = inc.status if n == len(events) - 1 else _EVENT_STATUS.get(ev.name, before)
             if ev.at not in bodies:
                 body = incident_dict(inc, ev.at)
-                bodies[ev.at] = _JSONText(_dumps(body)) if _copies(s) else body
+                bodies[ev.at] = bulk.JSONText(bulk.dumps(body)) if bulk.copies(s) else body
             self._event(s, inc, ev.name, ev.actor or "system", ev.at, note=ev.note, reason=ev.reason,
                         data={**ev.data, **(extra_data or {})}, from_status=before, to_status=after,
                         body=bodies[ev.at])
@@ -699,22 +716,22 @@ class IncidentService:
 
     def _event(self, s: Session, inc: Incident, name: str, actor: str, at: datetime, *, note: str | None = None,
                reason: str | None = None, data: dict[str, Any] | None = None, from_status: str | None = None,
-               to_status: str | None = None, body: "dict[str, Any] | _JSONText | None" = None) -> None:
+               to_status: str | None = None, body: "dict[str, Any] | bulk.JSONText | None" = None) -> None:
         """A timeline entry, and the outbox messages of a published event, each with the incident
         as of `at` (`body`; in a COPY batch `body` may be its JSON text, encoded once for all)."""
         body = body if body is not None else incident_dict(inc, at)
-        if _copies(s) and not isinstance(body, str):
-            body = _JSONText(_dumps(body))
-        _add_row(s, IncidentEvent, incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
+        if bulk.copies(s) and not isinstance(body, str):
+            body = bulk.JSONText(bulk.dumps(body))
+        bulk.add_row(s, IncidentEvent, incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
                  to_status=to_status or inc.status, note=note, reason=reason,
-                 data=_with_incident(_jsonable(data or {}), body))
+                 data=bulk.with_incident(_jsonable(data or {}), body))
         if name in PUBLISHED_EVENTS:
             # to the grid where it happened, and to the professional grid it was sent to (e.g. fire safety)
             for grid in dict.fromkeys([inc.grid_id or "unrouted", inc.professional_grid_id]):
                 if grid is None:
                     continue
-                _add_row(s, OutboxMessage, topic=topics.incident(grid, self.prefix),
-                         payload=_with_incident({"event": name, "at": iso(at), "actor": actor, "note": note,
+                bulk.add_row(s, OutboxMessage, topic=topics.incident(grid, self.prefix),
+                         payload=bulk.with_incident({"event": name, "at": iso(at), "actor": actor, "note": note,
                                                  "reason": reason}, body),
                          created_at=at, attempts=0, next_attempt_at=at)
 
@@ -739,7 +756,7 @@ class IncidentService:
                 else:
                     t.cancelled_at = now
             for kind, due in wanted - have:
-                _add_row(s, Timer, incident_id=inc.id, kind=kind, due_at=due)
+                bulk.add_row(s, Timer, incident_id=inc.id, kind=kind, due_at=due)
 
 
 @dataclass
@@ -768,8 +785,8 @@ class _Attaches:
 
 
 class _Upserts:
-    """Upserts of the same shape collected in order and sent as one executemany each (with
-    psycopg a pipeline: one round trip for many rows). Rows of one source are merged into one
+    """Upserts of the same shape collected in order and sent as one statement each (PostgreSQL:
+    the rows as one JSON parameter; else an executemany). Rows of one source are merged into one
     as the statement would apply them in turn: a later value wins, a NULL keeps the earlier."""
 
     def __init__(self):
@@ -785,133 +802,19 @@ class _Upserts:
 
     def send(self, s: Session) -> None:
         for stmt, rows in self._params.items():
-            s.connection().execute(stmt, list(rows.values()))
+            if bulk.is_postgresql(s):
+                bulk.upsert_from_json(s, stmt, list(rows.values()))
+            else:
+                s.connection().execute(stmt, list(rows.values()))
         self._params.clear()
 
 
 _UPSERTS: dict[tuple, Any] = {}
-# Rows the ingest adds and never reads back as objects in the same transaction.
-WRITE_ONLY = (IncidentEvent, OutboxMessage, Timer, AuditEntry)
-
-
-_ROWS = "gridwatch.rows"  # Session.info key: the rows a fast-path batch collected, (model, keys) -> rows
-
-
-def _add_row(s: Session, model, **values: Any) -> None:
-    """A timeline event, outbox message, timer or audit entry: in a fast-path batch a plain
-    dict, sent with the batch's others by `_insert_added_rows` (an ORM object per row costs
-    more than its INSERT); otherwise an ORM object, so a SAVEPOINT's rollback discards it."""
-    rows = s.info.get(_ROWS)
-    if rows is None:
-        s.add(model(**values))
-    else:
-        rows.setdefault((model, tuple(values)), []).append(values)
-
-
-class _JSONText(str):
-    """A JSON column's value already encoded (see `_with_incident`): COPY sends it as is."""
-
-
-def _copies(s: Session) -> bool:
-    """Do this batch's write-only rows go out by COPY (a PostgreSQL fast-path batch)?"""
-    return _ROWS in s.info and _is_postgresql(s)
-
-
-def _dumps(v: Any) -> str:
-    return json.dumps(v, separators=(",", ":"), default=_json_default)
-
-
-def _with_incident(head: dict[str, Any], body: "dict[str, Any] | _JSONText") -> "dict[str, Any] | _JSONText":
-    """`head` plus "incident": `body`; as JSON text when the body is, splicing the body's text
-    in (an incident is ~1 KB of JSON that its timeline entry and outbox messages all carry)."""
-    if not isinstance(body, _JSONText):
-        return {**head, "incident": body}
-    text = _dumps(head)
-    return _JSONText(text[:-1] + ("," if head else "") + '"incident":' + body + "}")
-
-
-def _insert_added_rows(s: Session) -> None:
-    """Send the batch's pending timeline events, outbox messages, timers and audit entries (the
-    collected rows and any ORM objects of those tables), one COPY (PostgreSQL) or executemany per
-    table and set of columns, in the order they were added; no RETURNING of ids."""
-    groups: dict[tuple, list[dict[str, Any]]] = s.info.get(_ROWS) or {}
-    for obj in sorted((o for o in s.new if isinstance(o, WRITE_ONLY)), key=lambda o: inspect(o).insert_order):
-        keys = tuple(a.key for a in inspect(type(obj)).column_attrs if a.key in obj.__dict__)
-        groups.setdefault((type(obj), keys), []).append({k: obj.__dict__[k] for k in keys})
-        s.expunge(obj)
-    for (model, keys), rows in groups.items():
-        if not _copy_rows(s, model.__table__, keys, rows):
-            rows = [{k: json.loads(v) if isinstance(v, _JSONText) else v for k, v in r.items()} for r in rows]
-            s.connection().execute(insert(model.__table__), rows)  # absent columns get their defaults
-    groups.clear()
-
-
-def _copy_rows(s: Session, table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> bool:
-    """PostgreSQL: send write-only rows with COPY (one stream, no per-row statement: an
-    executemany costs psycopg tens of microseconds a row). The values are converted as the
-    column types would (UTCDateTime: naive UTC; JSON: its text). False (nothing sent) on
-    other databases, or when a column left out has a Python-side default that COPY would miss."""
-    if s.get_bind().dialect.name != "postgresql" or any(
-            c.default is not None and c.key not in keys for c in table.columns if not c.primary_key):
-        return False
-    copy_sql = f"COPY {table.name} ({', '.join(table.c[k].name for k in keys)}) FROM STDIN"
-    with s.connection().connection.driver_connection.cursor() as cur, cur.copy(copy_sql) as copy:
-        for row in rows:
-            copy.write_row([_copy_value(row[k]) for k in keys])
-    return True
-
-
-def _copy_value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return v.astimezone(timezone.utc).replace(tzinfo=None)
-    if isinstance(v, (dict, list)):
-        return json.dumps(v)
-    return v
 
 
 def _is_link(snapshot: str | None) -> bool:
     """A snapshot given as a URL or gateway path (a JPEG's base64 starts with "/9j/", so only "/api/..." counts)."""
     return bool(snapshot) and snapshot.startswith(("http://", "https://", "/api/"))
-
-
-def _is_postgresql(s: Session) -> bool:
-    return s.get_bind().dialect.name == "postgresql"
-
-
-# PostgreSQL: a batch's rows as ONE JSON parameter, unpacked by the server (json_to_recordset).
-# An executemany costs psycopg tens of microseconds a row, and a multi-row VALUES statement with
-# thousands of placeholders is parsed anew by psycopg for every batch; this is one short statement.
-def _recordset(s: Session, table, keys: tuple[str, ...]) -> str:
-    dialect = s.get_bind().dialect
-    q = dialect.identifier_preparer.quote
-    cols = ", ".join(f"{q(table.c[k].name)} {table.c[k].type.compile(dialect=dialect)}" for k in keys)
-    return f"json_to_recordset(CAST(:rows AS json)) AS r({cols})"
-
-
-def _rows_json(rows: list[dict[str, Any]]) -> dict[str, str]:
-    return {"rows": json.dumps(rows, default=_json_default)}
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, datetime):  # as UTCDateTime stores it: naive UTC
-        return v.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
-    raise TypeError(f"{type(v).__name__} is not JSON serializable")
-
-
-def _same_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    keys = tuple(rows[0])
-    if any(tuple(r) != keys for r in rows):
-        raise ValueError("rows of one statement must have the same columns")
-    return keys
-
-
-def _insert_from_json(s: Session, table, rows: list[dict[str, Any]], on_conflict: str, returning: str):
-    """INSERT the rows (PostgreSQL) in one statement; returns the RETURNING result."""
-    keys = _same_keys(rows)
-    q = s.get_bind().dialect.identifier_preparer.quote
-    cols = ", ".join(q(table.c[k].name) for k in keys)
-    sql = f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {_recordset(s, table, keys)} {on_conflict} RETURNING {returning}"
-    return s.connection().execute(text(sql), _rows_json(rows))
 
 
 class AlertsRaced(RuntimeError):
@@ -926,12 +829,19 @@ class AlertsRaced(RuntimeError):
 
 def _insert_alert_rows(s: Session, pairs: list[tuple[IngestOutcome, dict[str, Any]]]) -> None:
     """Insert the new alert rows with their outcomes as they stand now (an attach completes
-    late): one statement on PostgreSQL, else an executemany."""
+    late): one COPY on PostgreSQL (the ids were looked up first: a duplicate can only be a
+    redelivery that another replica stored meanwhile, and fails the COPY), else an executemany."""
     rows = [{**row, "incident_id": o.incident_id, "disposition": o.disposition, "reason": o.reason} for o, row in pairs]
-    if _is_postgresql(s):
-        stored = set(_insert_from_json(s, AlertRow.__table__, rows, "ON CONFLICT DO NOTHING", "id").scalars())
-    else:
-        stored = set(s.scalars(_insert_ignore(s, AlertRow).returning(AlertRow.id), rows))
+    if bulk.is_postgresql(s):
+        try:
+            bulk.copy_rows(s, AlertRow.__table__, rows)
+        except psycopg.errors.UniqueViolation as e:
+            if e.diag.table_name != AlertRow.__tablename__:
+                raise
+            key = re.search(r"\(id\)=\((.*)\)", e.diag.message_detail or "")  # "Key (id)=(...) already exists."
+            raise AlertsRaced({key.group(1) if key else "?"}) from None
+        return
+    stored = set(s.scalars(_insert_ignore(s, AlertRow).returning(AlertRow.id), rows))
     raced = {r["id"] for r in rows} - stored
     if raced:
         raise AlertsRaced(raced)
@@ -1029,6 +939,8 @@ def _to_state(inc: Incident) -> lifecycle.IncidentState:
 
 
 def _jsonable(v: Any) -> Any:
+    if v is None or type(v) in (str, int, float, bool):  # the usual case first
+        return v
     if isinstance(v, datetime):
         return iso(v)
     if isinstance(v, date):

@@ -125,16 +125,14 @@ class IncidentState:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
-        out = {}
-        for k in STATE_FIELDS:  # all immutable: no deep copy
-            v = getattr(self, k)
-            if isinstance(v, datetime):
-                v = _iso(v)
-            elif isinstance(v, timedelta):
-                v = v.total_seconds()
-            elif isinstance(v, tuple):
-                v = list(v)
-            out[k] = v
+        out = dict(self.__dict__)  # all immutable: no deep copy
+        for k in _TIME_FIELDS:
+            if out[k] is not None:
+                out[k] = _iso(out[k])
+        for k in _DURATION_FIELDS:
+            out[k] = out[k].total_seconds()
+        for k in _TUPLE_FIELDS:
+            out[k] = list(out[k])
         return out
 
     @classmethod
@@ -155,6 +153,9 @@ class IncidentState:
 
 
 STATE_FIELDS = tuple(f.name for f in fields(IncidentState))
+_TIME_FIELDS = tuple(f.name for f in fields(IncidentState) if "datetime" in str(f.type))
+_DURATION_FIELDS = tuple(f.name for f in fields(IncidentState) if "timedelta" in str(f.type))
+_TUPLE_FIELDS = tuple(f.name for f in fields(IncidentState) if str(f.type).startswith("tuple"))
 
 
 def replace(state: IncidentState, **changes: Any) -> IncidentState:
