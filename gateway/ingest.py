@@ -2,12 +2,12 @@
 
 Delivery (DESIGN.md, issue 5): a persistent MQTT 5 session (stable client id, clean start
 off, session expiry) so the broker queues alerts while the gateway is down; every message
-is acknowledged only after its transaction committed (paho manual acks), so a crash
+is acknowledged only after its transaction committed (gateway.mqtt_link), so a crash
 between receive and commit means a redelivery, which the unique alert id makes harmless.
 Bad payloads are committed to the dead-letter table (and counted per reason) and then
 acknowledged: they are kept, never retried forever, never crash the process.
 
-Throughput: paho's thread only queues messages. One database worker takes them in batches
+Throughput: the MQTT link's thread only queues messages. One database worker takes them in batches
 (up to BATCH_MAX messages or BATCH_WAIT_S, whichever comes first), stores a batch in one
 transaction, commits, and only then acknowledges every message of the batch. Should an
 alert fail, the batch is rolled back and stored again with a SAVEPOINT per alert, so only
@@ -23,13 +23,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import urlparse
+from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -39,13 +34,16 @@ from gateway import metrics
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.db.models import Camera, DeadLetter, Edge
+from edge.mqtt import MqttSettings
 from gateway.incidents import AlertsRaced, IncidentService, _insert_ignore, utcnow
+from gateway.mqtt_link import MqttLink
 
 log = logging.getLogger("gridwatch.ingest")
 MAX_STATUS_BYTES = 64 * 1024
 MAX_DEAD_LETTER_BYTES = 256 * 1024
 BATCH_MAX = 500  # messages per transaction
 BATCH_WAIT_S = 0.02  # how long a batch waits to fill once its first message arrived
+RECEIVE_MAXIMUM = 10 * BATCH_MAX  # MQTT 5: unacknowledged alerts the broker may send ahead (memory bound)
 
 
 @dataclass
@@ -59,9 +57,8 @@ class _Batch:
 class Message:
     topic: str
     payload: bytes
-    mid: int
-    qos: int
-    connection: int  # which connection delivered it: a packet id means nothing on another one
+    qos: int = 1
+    done: Any = None  # resolved once stored: the link then acknowledges it (None: nothing to acknowledge)
 
 
 class BadMessage(ValueError):
@@ -92,40 +89,25 @@ class Ingestor:
         self.db = db
         self.service = service or IncidentService.from_settings(settings, db)
         self.prefix = settings.mqtt_prefix
-        self.connected = False
         self._stopping = threading.Event()
         self._queue: queue.Queue[Message] = queue.Queue()
-        self._connection = 0  # counts connections (see Message.connection)
         self._worker: threading.Thread | None = None
         self._batch: _Batch | None = None  # set while the worker stores a batch
         self._pending_metrics: list = []  # counted after the commit, so a retried batch counts once
-        self.v5 = settings.mqtt_protocol == "5"
-        # MQTT 3.1.1: clean_session=False is its persistent session (no expiry interval)
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id,
-                                  protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311, manual_ack=True,
-                                  **({} if self.v5 else {"clean_session": False}))
-        if settings.mqtt_username:
-            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
+        # A persistent session: clean start off, a stable client id and (MQTT 5) a session
+        # expiry; MQTT 3.1.1 keeps a clean_session=False session until the broker drops it.
+        self.link = MqttLink(
+            MqttSettings(url=settings.mqtt_url, username=settings.mqtt_username, password=settings.mqtt_password,
+                         prefix=self.prefix, protocol=settings.mqtt_protocol),
+            settings.mqtt_client_id, name="ingest", persistent=True, session_expiry_s=settings.mqtt_session_expiry_s,
+            receive_maximum=RECEIVE_MAXIMUM, subscriptions=(self.alert_filter, topics.status_filter(self.prefix)),
+            on_message=self._on_message, on_state=lambda up: metrics.MQTT_CONNECTED.set(int(up)))
 
     # -- connection ---------------------------------------------------------------------
     def start(self) -> "Ingestor":
-        url = urlparse(self.settings.mqtt_url)
-        if url.scheme == "mqtts":
-            self.client.tls_set()
-        v5_args = {}
-        if self.v5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
-            v5_args = {"clean_start": False, "properties": props}
-        self.client.connect_async(url.hostname or "127.0.0.1", url.port or (8883 if url.scheme == "mqtts" else 1883),
-                                  keepalive=30, **v5_args)
         self._worker = threading.Thread(target=self._work, name="gridwatch-ingest-db", daemon=True)
         self._worker.start()
-        self.client.loop_start()
+        self.link.start()
         return self
 
     def stop(self) -> None:
@@ -134,12 +116,12 @@ class Ingestor:
         self._stopping.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
-        try:
-            self.client.disconnect()
-        finally:
-            self.client.loop_stop()
-            self.connected = False
-            metrics.MQTT_CONNECTED.set(0)
+        self.link.stop()
+        metrics.MQTT_CONNECTED.set(0)
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -153,29 +135,10 @@ class Ingestor:
         group = self.settings.mqtt_shared_group
         return topics.shared(group, f) if group else f
 
-    def _on_connect(self, client, _userdata, _flags, reason_code, _props) -> None:
-        if reason_code.is_failure:
-            log.error("MQTT connection refused: %s", reason_code)
-            return
-        # Status stays a plain subscription: retained messages are not sent to shared ones.
-        qos = SubscribeOptions(qos=1) if self.v5 else 1
-        client.subscribe([(self.alert_filter, qos), (topics.status_filter(self.prefix), qos)])
-        self._connection += 1
-        self.connected = True
-        metrics.MQTT_CONNECTED.set(1)
-        log.info("MQTT connected to %s as %s", self.settings.mqtt_url, self.settings.mqtt_client_id)
-
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
-        self._connection += 1  # acknowledgements for messages of the old connection are void
-        self.connected = False
-        metrics.MQTT_CONNECTED.set(0)
-        if not self._stopping.is_set():
-            log.warning("MQTT disconnected (%s); reconnecting", reason_code)
-
     # -- messages -----------------------------------------------------------------------
-    def _on_message(self, _client, _userdata, msg) -> None:
-        # paho's network thread only queues: the database work is the worker's
-        self._queue.put(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._connection))
+    def _on_message(self, _link, topic: str, payload: bytes, qos: int, done) -> None:
+        # the link's thread only queues: the database work is the worker's
+        self._queue.put(Message(topic, bytes(payload), qos, done))
 
     def _work(self) -> None:
         while not self._stopping.is_set():
@@ -200,10 +163,8 @@ class Ingestor:
 
     def _ack(self, batch: list[Message]) -> None:
         """Acknowledge after the commit. A message that came over an earlier connection is not
-        acknowledged here: the broker redelivers it on the new one and the alert id dedups it."""
-        for m in batch:
-            if m.connection == self._connection and m.qos > 0:
-                self.client.ack(m.mid, m.qos)
+        acknowledged (see gateway.mqtt_link): the broker redelivers it and the alert id dedups it."""
+        self.link.ack([m.done for m in batch if m.done is not None])
 
     def _commit_with_retry(self, work) -> bool:
         """Run `work` until its transaction commits. A database outage holds the messages
@@ -271,7 +232,7 @@ class Ingestor:
         kept for the batch's bulk ingest ("accepted"). Outside a batch (tests, tools) it is a
         batch of its own, and returns what became of the message."""
         if self._batch is None:
-            return self.process([Message(topic, bytes(payload), 0, 0, 0)])[0]
+            return self.process([Message(topic, bytes(payload))])[0]
         s = self._batch.session
         if topic.startswith(f"{self.prefix}/status/"):
             return self.handle_status(s, topic, payload)

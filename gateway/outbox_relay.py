@@ -11,8 +11,8 @@ One pass (`run_once`):
      give failed rows `attempts + 1` and a `next_attempt_at` with exponential backoff.
 Delivery is at-least-once: an MQTT message carries `"outbox_id": <row id>` as the first member
 of its JSON object, a webhook the header `X-Gridwatch-Delivery`, for consumers to drop repeats.
-(In the payload rather than an MQTT 5 user property: paho packs properties slowly enough to
-double the relay's CPU per message, and a payload field reaches MQTT 3.1.1 consumers too.)
+(In the payload rather than an MQTT 5 user property: a payload field reaches MQTT 3.1.1
+consumers too, and the stored JSON text goes out as is.) MQTT: gateway.mqtt_link.
 """
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ from typing import Callable
 from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, select, update
 from sqlalchemy.exc import OperationalError
 
-from edge.mqtt import MqttSettings, host_port, make_client
+from edge.mqtt import MqttSettings
 from gateway.db.models import OutboxMessage
+from gateway.mqtt_link import MqttLink
 from gateway.webhooks import WEBHOOK_TOPIC_PREFIX, Webhook, WebhookError, WebhookSender
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,6 @@ class OutboxRelay:
         self.settings = mqtt or MqttSettings(url=mqtt_url, prefix=prefix)
         if mqtt is not None and mqtt_url:
             self.settings = self.settings.model_copy(update={"url": mqtt_url})
-        # No subscriptions and no session state, so each replica simply has its own id.
         self.client_id = client_id or f"gridwatch-outbox-{uuid.uuid4().hex[:10]}"
         self.webhooks: dict[str, Webhook] = {h.name: h for h in
                                              (Webhook.model_validate(w) if isinstance(w, dict) else w
@@ -81,13 +81,8 @@ class OutboxRelay:
         self.ack_timeout_s = ack_timeout_s
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
         self._clock = clock
-        # It only publishes, QoS 1 without properties: MQTT 3.1.1 does all it needs, and paho
-        # handles a 3.1.1 PUBACK for much less than an MQTT 5 one (reason code, properties).
-        self.settings = self.settings.model_copy(update={"protocol": "3.1.1"})
-        self._client = make_client(self.settings, self.client_id)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._connected = threading.Event()
+        # No subscriptions and no session state: each replica simply has its own id.
+        self._link = MqttLink(self.settings, self.client_id, name="outbox")
         self._sender = WebhookSender()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,33 +109,21 @@ class OutboxRelay:
         if self._thread:
             self._thread.join(self.ack_timeout_s + 5)
         if self._started:
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._link.stop()
         self._sender.close()
 
     def wait_connected(self, timeout: float) -> bool:
         """Connect (if not yet) and wait for the broker; True when connected."""
         self._connect()
-        return self._connected.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not self._link.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self._link.connected
 
     def _connect(self) -> None:
-        if self._started:
-            return
-        host, port = host_port(self.settings)
-        self._client.connect_async(host, port, keepalive=self.settings.keepalive_s)
-        self._client.loop_start()
-        self._started = True
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.warning("outbox relay: broker refused the connection: %s", reason_code)
-            return
-        self._connected.set()
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._connected.clear()
-        if not self._stop.is_set():
-            log.warning("outbox relay: lost the broker (%s); events stay in the outbox", reason_code)
+        if not self._started:
+            self._link.start()
+            self._started = True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -161,9 +144,7 @@ class OutboxRelay:
         """Deliver up to `limit` due rows; returns how many were delivered. Rows are read as
         plain tuples with the payload's stored JSON text, which is what goes out: nothing is
         decoded and encoded again (the relay runs beside the ingest and shares its CPU)."""
-        self._connect()
-        if not self._connected.is_set():
-            self._connected.wait(min(self.ack_timeout_s, 5.0))
+        connected = self.wait_connected(min(self.ack_timeout_s, 5.0))
         now = self._clock()
         t = OutboxMessage.__table__
         with self.db.session() as s:
@@ -171,7 +152,7 @@ class OutboxRelay:
                  .where(t.c.sent_at.is_(None), t.c.next_attempt_at <= now)
                  .order_by(t.c.id).limit(limit)
                  .with_for_update(skip_locked=True))
-            if not self._connected.is_set():
+            if not connected:
                 # No broker: only webhooks can go out now; MQTT rows keep their schedule.
                 q = q.where(t.c.topic.startswith(WEBHOOK_TOPIC_PREFIX))
             rows = s.execute(q).all()
@@ -202,24 +183,10 @@ class OutboxRelay:
         return len(delivered)
 
     def _publish_mqtt(self, rows) -> dict[int, str | None]:
-        infos = []
-        results: dict[int, str | None] = {}
-        for row in rows:
-            try:
-                info = self._client.publish(row.topic, with_outbox_id(row.body, row.id), qos=1)
-            except (ValueError, TypeError) as e:
-                results[row.id] = f"cannot publish: {e}"
-                continue
-            infos.append((row.id, info))
-        deadline = time.monotonic() + self.ack_timeout_s
-        for row_id, info in infos:
-            try:
-                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-            except (RuntimeError, ValueError) as e:
-                results[row_id] = f"publish failed: {e}"
-                continue
-            results[row_id] = None if info.is_published() else "no PUBACK from the broker in time"
-        return results
+        """Publish the rows QoS 1, in order; None for each the broker acknowledged, else why not."""
+        acked = self._link.publish_batch([(row.topic, with_outbox_id(row.body, row.id)) for row in rows],
+                                         self.ack_timeout_s)
+        return {row.id: None if ok else "no PUBACK from the broker in time" for row, ok in zip(rows, acked)}
 
     def _post_webhooks(self, rows, now: datetime) -> dict[int, str | None]:
         results: dict[int, str | None] = {}

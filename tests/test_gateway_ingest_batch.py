@@ -37,8 +37,8 @@ def batch_of(prefix: str, n: int) -> tuple[list[Message], dict]:
     poison = alerts[7]
     poison["snapshot"] = SNAPSHOT
     for i, a in enumerate(alerts):
-        msgs.append(Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode(), i + 1, 1, 1))
-    msgs.insert(20, Message(topics.alert("edge-test", "cam-x", prefix), b"{not json", 900, 1, 1))
+        msgs.append(Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode()))
+    msgs.insert(20, Message(topics.alert("edge-test", "cam-x", prefix), b"{not json"))
     msgs.append(msgs[3])  # the same message twice in one batch
     return msgs, poison
 
@@ -117,16 +117,16 @@ def test_a_batch_with_known_alerts_and_incidents_opened_by_another_replica(tmp_p
     settings = make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, url)
     first, other = Ingestor(settings, db), Ingestor(settings, db)  # two replicas, never connected
 
-    def msg(a: dict, mid: int) -> Message:
-        return Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode(), mid, 1, 1)
+    def msg(a: dict) -> Message:
+        return Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode())
 
     try:
         earlier = [alert(source=f"cam-r{i}") for i in range(10)]
-        assert first.process([msg(a, i) for i, a in enumerate(earlier)]) == ["opened"] * 10
+        assert first.process([msg(a) for a in earlier]) == ["opened"] * 10
 
         again = [alert(source=f"cam-r{i}") for i in range(10)]  # the same sources, new alerts
         fresh = [alert(source=f"cam-n{i}") for i in range(5)]  # sources nobody has seen
-        out = other.process([msg(a, 100 + i) for i, a in enumerate(earlier[:5] + again + fresh)])
+        out = other.process([msg(a) for a in earlier[:5] + again + fresh])
 
         assert out == ["duplicate"] * 5 + ["attached"] * 10 + ["opened"] * 5
         assert count(db, AlertRow) == 25 and count(db, Incident) == 15
@@ -157,7 +157,7 @@ def test_repeated_alerts_of_a_batch_attach_together_in_order(tmp_path, prefix, p
     ing = Ingestor(make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, url), db)  # never connected
 
     def msgs(alerts: list[dict]) -> list[Message]:
-        return [Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode(), i + 1, 1, 1)
+        return [Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode())
                 for i, a in enumerate(alerts)]
 
     try:
@@ -221,7 +221,7 @@ def test_a_sources_alerts_in_one_batch_update_its_row_as_if_one_by_one(tmp_path,
     try:
         batch = [sensor_alert("sensor.alarm", battery=81.0), sensor_alert("sensor.offline"),
                  sensor_alert("sensor.alarm")]
-        msgs = [Message(topics.alert("edge-test", "smoke-7", prefix), json.dumps(a).encode(), i + 1, 1, 1)
+        msgs = [Message(topics.alert("edge-test", "smoke-7", prefix), json.dumps(a).encode())
                 for i, a in enumerate(batch)]
         assert ing.process(msgs) == ["opened", "opened", "attached"]
         with db.session() as s:
@@ -246,7 +246,7 @@ def test_a_redelivered_alert_racing_another_replica_is_stored_once(tmp_path, pre
     settings = make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, pg_url)
     a, b = Ingestor(settings, db), Ingestor(settings, db)
     x, y = alert(source="cam-race"), alert(source="cam-race")
-    msgs = [Message(topics.alert("edge-test", "cam-race", prefix), json.dumps(m).encode(), i + 1, 1, 1)
+    msgs = [Message(topics.alert("edge-test", "cam-race", prefix), json.dumps(m).encode())
             for i, m in enumerate((x, y))]
     outcome: dict = {}
 
