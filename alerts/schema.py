@@ -94,6 +94,8 @@ class Alert(BaseModel):
 
     @field_serializer("ts")
     def _ts_z(self, v: datetime) -> str:
+        if v.tzinfo is timezone.utc:  # as `_utc` leaves it
+            return v.isoformat(timespec="milliseconds")[:-6] + "Z"
         return v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
     def to_json(self) -> str:

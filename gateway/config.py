@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "gridwatch-gateway"
     mqtt_session_expiry_s: int = 7 * 24 * 3600
     mqtt_shared_group: str | None = None
+    # database workers storing alerts side by side (a source always goes to the same one);
+    # 0: 2 on PostgreSQL, 1 on SQLite (one writer at a time anyway)
+    ingest_workers: int = Field(0, ge=0, le=16)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     admin_token: str | None = None

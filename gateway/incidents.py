@@ -722,18 +722,21 @@ class IncidentService:
         body = body if body is not None else incident_dict(inc, at)
         if bulk.copies(s) and not isinstance(body, str):
             body = bulk.JSONText(bulk.dumps(body))
+        data = data or {}
+        # as JSON text (COPY) orjson calls _jsonable only for what it cannot encode as we show it
+        data = bulk.with_incident(data, body, _jsonable) if isinstance(body, bulk.JSONText) \
+            else bulk.with_incident(_jsonable(data), body)
         bulk.add_row(s, IncidentEvent, incident_id=inc.id, at=at, event=name, actor=actor, from_status=from_status,
-                 to_status=to_status or inc.status, note=note, reason=reason,
-                 data=bulk.with_incident(_jsonable(data or {}), body))
+                     to_status=to_status or inc.status, note=note, reason=reason, data=data)
         if name in PUBLISHED_EVENTS:
             # to the grid where it happened, and to the professional grid it was sent to (e.g. fire safety)
             for grid in dict.fromkeys([inc.grid_id or "unrouted", inc.professional_grid_id]):
                 if grid is None:
                     continue
                 bulk.add_row(s, OutboxMessage, topic=topics.incident(grid, self.prefix),
-                         payload=bulk.with_incident({"event": name, "at": iso(at), "actor": actor, "note": note,
-                                                 "reason": reason}, body),
-                         created_at=at, attempts=0, next_attempt_at=at)
+                             payload=bulk.with_incident({"event": name, "at": iso(at), "actor": actor, "note": note,
+                                                         "reason": reason}, body),
+                             created_at=at, attempts=0, next_attempt_at=at)
 
     def _sync_timers(self, s: Session, inc: Incident, state, now: datetime, none_pending: bool = False) -> None:
         """Make the pending timer rows equal to the engine's due timers for this state."""
@@ -938,8 +941,13 @@ def _to_state(inc: Incident) -> lifecycle.IncidentState:
     return lifecycle.IncidentState.from_dict(saved)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(v: Any) -> Any:
-    if v is None or type(v) in (str, int, float, bool):  # the usual case first
+    if type(v) in _PLAIN:  # the usual cases first: a plain value, a flat dict of them
+        return v
+    if type(v) is dict and all(type(x) in _PLAIN for x in v.values()) and all(type(k) is str for k in v):
         return v
     if isinstance(v, datetime):
         return iso(v)

@@ -20,10 +20,11 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
@@ -53,8 +54,7 @@ class _Batch:
     alerts: list = field(default_factory=list)  # (topic, payload, Alert)
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):  # a tuple: one is made for every message received
     topic: str
     payload: bytes
     qos: int = 1
@@ -90,10 +90,12 @@ class Ingestor:
         self.service = service or IncidentService.from_settings(settings, db)
         self.prefix = settings.mqtt_prefix
         self._stopping = threading.Event()
-        self._queue: queue.Queue[Message] = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._batch: _Batch | None = None  # set while the worker stores a batch
-        self._pending_metrics: list = []  # counted after the commit, so a retried batch counts once
+        # One queue and database worker per partition; a source's messages always land in the
+        # same one, so they are stored in the order they came and never wait on each other.
+        workers = settings.ingest_workers or (1 if db.is_sqlite else 2)
+        self._queues: list[queue.Queue[Message]] = [queue.Queue() for _ in range(workers)]
+        self._workers: list[threading.Thread] = []
+        self._local = threading.local()  # the batch a thread is storing (see `handle`)
         # A persistent session: clean start off, a stable client id and (MQTT 5) a session
         # expiry; MQTT 3.1.1 keeps a clean_session=False session until the broker drops it.
         self.link = MqttLink(
@@ -105,8 +107,10 @@ class Ingestor:
 
     # -- connection ---------------------------------------------------------------------
     def start(self) -> "Ingestor":
-        self._worker = threading.Thread(target=self._work, name="gridwatch-ingest-db", daemon=True)
-        self._worker.start()
+        for n, q in enumerate(self._queues):
+            t = threading.Thread(target=self._work, args=(q,), name=f"gridwatch-ingest-db-{n}", daemon=True)
+            t.start()
+            self._workers.append(t)
         self.link.start()
         return self
 
@@ -114,8 +118,8 @@ class Ingestor:
         """Disconnect; the batch in progress finishes (and is acknowledged if the connection
         still stands), queued messages not yet taken stay unacknowledged: the broker keeps them."""
         self._stopping.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        for t in self._workers:
+            t.join(timeout=30)
         self.link.stop()
         metrics.MQTT_CONNECTED.set(0)
 
@@ -135,28 +139,47 @@ class Ingestor:
         group = self.settings.mqtt_shared_group
         return topics.shared(group, f) if group else f
 
+    # -- per thread: the batch being stored, and its metrics (counted after the commit, so a
+    # retried batch counts once) -----------------------------------------------------------
+    @property
+    def _batch(self) -> _Batch | None:
+        return getattr(self._local, "batch", None)
+
+    @_batch.setter
+    def _batch(self, batch: _Batch | None) -> None:
+        self._local.batch = batch
+
+    @property
+    def _pending_metrics(self) -> list:
+        if not hasattr(self._local, "metrics"):
+            self._local.metrics = []
+        return self._local.metrics
+
     # -- messages -----------------------------------------------------------------------
     def _on_message(self, _link, topic: str, payload: bytes, qos: int, done) -> None:
-        # the link's thread only queues: the database work is the worker's
-        self._queue.put(Message(topic, bytes(payload), qos, done))
+        # the link's thread only queues: the database work is the workers'. The topic names
+        # the edge and the source (alerts) or the edge (status): one source, one partition.
+        q = self._queues[zlib.crc32(topic.encode()) % len(self._queues)] if len(self._queues) > 1 else self._queues[0]
+        q.put(Message(topic, payload, qos, done))
 
-    def _work(self) -> None:
+    def _work(self, q: queue.Queue) -> None:
         while not self._stopping.is_set():
-            batch = self._next_batch()
+            batch = self._next_batch(q)
             if not batch:
                 continue
             if self._commit_with_retry(lambda: self.process(batch)):
                 self._ack(batch)
 
-    def _next_batch(self) -> list[Message]:
+    @staticmethod
+    def _next_batch(q: queue.Queue) -> list[Message]:
         try:
-            batch = [self._queue.get(timeout=0.2)]
+            batch = [q.get(timeout=0.2)]
         except queue.Empty:
             return []
         deadline = time.monotonic() + BATCH_WAIT_S
         while len(batch) < BATCH_MAX:
             try:
-                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                batch.append(q.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
                 break
         return batch

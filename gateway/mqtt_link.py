@@ -89,7 +89,8 @@ class MqttLink:
         self._acks_sent: asyncio.Event | None = None
         self._storage: _AckedStorage | None = None
         self._pending: set[int] = set()  # packet ids of our publishes awaiting their PUBACK
-        self._ack_event: asyncio.Event | None = None
+        self._ack_event: asyncio.Event | None = None  # set when `_pending` shrank to `_wake_at`
+        self._wake_at = 0
         self._window = PUBLISH_WINDOW
         self._stopping = False
 
@@ -266,7 +267,7 @@ class MqttLink:
 
     def _note_ack(self, mid: int) -> None:
         self._pending.discard(mid)
-        if self._ack_event is not None:
+        if self._ack_event is not None and len(self._pending) <= self._wake_at:
             self._ack_event.set()
 
     async def _publish_batch(self, messages: list[tuple[str, bytes | str]], timeout: float) -> list[bool]:
@@ -281,28 +282,31 @@ class MqttLink:
         self._ack_event = asyncio.Event()
         try:
             for topic, payload in messages:
-                while live() and len(self._pending) >= self._window and await self._wait_ack(deadline):
-                    pass
+                if len(self._pending) >= self._window and live():
+                    await self._acks_down_to(self._window - 1, deadline)
                 if not live() or len(self._pending) >= self._window:
                     mids.append(None)  # not sent now: the caller publishes it again later
                     continue
                 self._client.publish(topic, payload, qos=1)
                 mids.append(self._storage.last_mid)
                 self._pending.add(self._storage.last_mid)
-            while live() and self._pending and await self._wait_ack(deadline):
-                pass
+            if self._pending and live():
+                await self._acks_down_to(0, deadline)
             return [m is not None and m not in self._pending for m in mids]
         finally:
             self._ack_event = None
 
-    async def _wait_ack(self, deadline: float) -> bool:
-        """Wait for the next PUBACK (or the connection's loss); False once `deadline` passed."""
+    async def _acks_down_to(self, n: int, deadline: float) -> None:
+        """Wait until at most `n` of our publishes await their PUBACK, the connection is lost
+        (`_lost` sets the event) or `deadline` passed."""
+        self._wake_at = n
         self._ack_event.clear()
+        if len(self._pending) <= n:
+            return
         try:
             await asyncio.wait_for(self._ack_event.wait(), max(0.0, deadline - self._loop.time()))
-            return True
         except asyncio.TimeoutError:
-            return False
+            pass
 
 
 def credentials(settings: MqttSettings) -> tuple[str | None, str | None]:

@@ -95,6 +95,26 @@ def test_rows_are_published_in_order_once_and_marked_sent_sqlite(tmp_path, broke
     db.dispose()
 
 
+def test_a_broker_with_a_small_receive_maximum_gets_the_rows_within_it(pg_db, prefix):
+    """Mosquitto with max_inflight_messages 5 tells MQTT 5 clients they may have 5 publishes
+    unacknowledged: a pass of 60 rows goes out within that window, all of them, in order."""
+    from tests.support.services import MosquittoBroker
+
+    small = MosquittoBroker(max_inflight=5).start()
+    col = Collector(small.url, f"{prefix}/incidents/#")
+    ids = add_rows(pg_db, 60, f"{prefix}/incidents/G-03-07")
+    relay = _relay(pg_db, small.url, prefix)
+    try:
+        assert relay.wait_connected(10)
+        assert relay.run_once() == 60
+        assert col.wait_for(60, 15)
+        assert outbox_ids(col) == ids
+    finally:
+        relay.stop()
+        col.close()
+        small.close()
+
+
 def test_two_relays_on_one_database_publish_every_row_exactly_once(pg_db, broker, prefix):
     col = Collector(broker.url, f"{prefix}/incidents/#")
     ids = add_rows(pg_db, 600, f"{prefix}/incidents/G-04-01")

@@ -14,7 +14,7 @@ encoded once and its text spliced into the rows that carry it, see `with_inciden
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, insert, inspect, text
@@ -37,12 +37,17 @@ def dumps(v: Any) -> str:
     return orjson.dumps(v, option=_OPTS).decode()
 
 
-def with_incident(head: dict[str, Any], body: "dict[str, Any] | JSONText") -> "dict[str, Any] | JSONText":
+def with_incident(head: dict[str, Any], body: "dict[str, Any] | JSONText",
+                  default: Callable[[Any], Any] | None = None) -> "dict[str, Any] | JSONText":
     """`head` plus "incident": `body`; as JSON text when the body is, splicing the body's text
-    in (an incident is ~1 KB of JSON that its timeline entry and outbox messages all carry)."""
+    in (an incident is ~1 KB of JSON that its timeline entry and outbox messages all carry).
+    `default` converts what orjson cannot encode, and datetimes (shown as the API shows them)."""
     if not isinstance(body, JSONText):
         return {**head, "incident": body}
-    return JSONText(orjson.dumps({**head, "incident": orjson.Fragment(str(body))}, option=_OPTS).decode())
+    value = {**head, "incident": orjson.Fragment(str(body))}
+    if default is None:
+        return JSONText(orjson.dumps(value, option=_OPTS).decode())
+    return JSONText(orjson.dumps(value, default=default, option=_OPTS | orjson.OPT_PASSTHROUGH_DATETIME).decode())
 
 
 def is_postgresql(s: Session) -> bool:

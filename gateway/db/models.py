@@ -140,7 +140,7 @@ class IncidentEvent(Base):
     """Every transition of an incident (its timeline) and the live feed behind /api/events."""
     __tablename__ = "incident_events"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    incident_id: Mapped[int] = mapped_column(BigId, ForeignKey("incidents.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(BigId, index=True)  # no foreign key: migration 0003 says why
     at: Mapped[datetime]
     event: Mapped[str] = mapped_column(String(32))  # opened, dispatched, ..., alert_attached
     actor: Mapped[str] = mapped_column(String(64))
@@ -184,7 +184,7 @@ class Timer(Base):
     """A deadline as a row: fired once (claimed with FOR UPDATE SKIP LOCKED), survives restarts."""
     __tablename__ = "timers"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    incident_id: Mapped[int] = mapped_column(BigId, ForeignKey("incidents.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(BigId, index=True)  # no foreign key: migration 0003 says why
     kind: Mapped[str] = mapped_column(String(32))  # ack_deadline | resolve_deadline
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]

@@ -9,9 +9,10 @@ nothing here reads a clock or stores anything. Timers are derived from the state
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 from gateway.engine.grids import LEVELS, GridSet, level_above
 from gateway.engine.routing import SEVERITIES, Route
@@ -74,8 +75,7 @@ class Event:
                 "reason": self.reason, "data": self.data}
 
 
-@dataclass(frozen=True)
-class Timer:
+class Timer(NamedTuple):
     kind: str  # 'ack' | 'resolve'
     due_at: datetime
 
@@ -153,6 +153,7 @@ class IncidentState:
 
 
 STATE_FIELDS = tuple(f.name for f in fields(IncidentState))
+_FIELD_NAMES = frozenset(STATE_FIELDS)
 _TIME_FIELDS = tuple(f.name for f in fields(IncidentState) if "datetime" in str(f.type))
 _DURATION_FIELDS = tuple(f.name for f in fields(IncidentState) if "timedelta" in str(f.type))
 _TUPLE_FIELDS = tuple(f.name for f in fields(IncidentState) if str(f.type).startswith("tuple"))
@@ -161,7 +162,7 @@ _TUPLE_FIELDS = tuple(f.name for f in fields(IncidentState) if str(f.type).start
 def replace(state: IncidentState, **changes: Any) -> IncidentState:
     """`dataclasses.replace` for a state (no __post_init__, no defaults to compute), without
     running __init__ over all its fields: the ingest calls it for every repeated alert."""
-    unknown = changes.keys() - IncidentState.__dataclass_fields__.keys()
+    unknown = changes.keys() - _FIELD_NAMES
     if unknown:
         raise TypeError(f"IncidentState has no field(s) {', '.join(sorted(unknown))}")
     new = object.__new__(IncidentState)
@@ -170,7 +171,12 @@ def replace(state: IncidentState, **changes: Any) -> IncidentState:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+    return None if dt is None else _isoformat(dt)
+
+
+@functools.lru_cache(maxsize=4096)  # states of one ingest batch share their times
+def _isoformat(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
 
 
 def _add(state: IncidentState, calendar: Deadlines | None, start: datetime, d: timedelta) -> datetime:

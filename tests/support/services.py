@@ -48,8 +48,9 @@ def _mosquitto_bin() -> str:
 class MosquittoBroker:
     """A real Mosquitto on a private loopback port, with persistence so restarts keep sessions."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, max_inflight: int = 0):
         self.port = port or free_port()
+        self.max_inflight = max_inflight  # 0: unlimited; else also the Receive Maximum told MQTT 5 clients
         self.dir = Path(tempfile.mkdtemp(prefix="gw-mosq-"))
         os.chmod(self.dir, 0o777)  # mosquitto drops to its own user when started as root
         self.conf = self.dir / "mosquitto.conf"
@@ -64,7 +65,7 @@ class MosquittoBroker:
             f"persistence_location {self.dir}/\n"
             "autosave_interval 1\n"
             "max_queued_messages 100000\n"
-            "max_inflight_messages 0\n"
+            f"max_inflight_messages {self.max_inflight}\n"
             "message_size_limit 0\n"
             f"log_dest file {self.dir}/mosquitto.log\n"
         )
