@@ -17,7 +17,7 @@ import benchmarks
 
 
 def main(argv: list[str]) -> int:
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=120)  # a log file gets whole tables
     names = sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
     wanted = [n if n.startswith("bench_") else f"bench_{n}" for n in argv]
     unknown = set(wanted) - set(names)

@@ -1,17 +1,21 @@
 """Delivery figures: edge spool and publisher, and MQTT -> PostgreSQL incidents end to end.
 
 Baselines, measured in the same run on a private Mosquitto:
-- broker alone: one QoS 1 publisher -> the broker -> one QoS 1 subscriber (messages/s), the
-  median of three for the edge figures, and once more just before each gateway run for its ratio;
-Figures as ratios against it:
+- broker alone: one QoS 1 paho publisher -> the broker -> one QoS 1 paho subscriber, both in
+  this process (messages/s): the median of three for the edge figures, and once more just
+  before each gateway run for its ratio (the issue's target: >= 0.5 of it);
+- broker -> the gateway's MQTT link alone: the same publisher, and as the subscriber the
+  gateway's own client (gmqtt, gateway/mqtt_link.py) in a process of its own, acknowledging at
+  once: the ceiling the transport sets on the gateway, also measured before each gateway run.
+Figures:
 - edge: `EdgePublisher` draining a spool (every alert durable first, removed on PUBACK) for
   several paho in-flight windows (why `max_inflight` defaults to 20);
-- gateway: sustained alerts/s from MQTT into committed PostgreSQL incidents (target >= 0.5 of
-  the broker), for two streams: every alert a new incident (the worst case: each writes an
-  incident, two timeline entries, two outbox messages, two timers and an audit entry), and 10
-  alerts per incident (a camera or sensor repeating while its condition lasts); with the relay
-  in `serve`, as its own process (`serve --no-relay` + `gateway relay`), and two `serve` replicas
-  on a shared subscription beside one relay;
+- gateway: sustained alerts/s from MQTT into committed PostgreSQL incidents, for two streams:
+  every alert a new incident (the worst case: each writes an incident, two timeline entries,
+  two outbox messages, two timers and an audit entry), and 10 alerts per incident (a camera or
+  sensor repeating while its condition lasts); one `serve` (its outbox relay a child process),
+  and two `serve` replicas on a shared subscription; the median of ROUNDS runs with the range,
+  and how long after the last commit the relays had published every incident event;
 - latency from publish to the committed alert and incident (seen by a poller of the database
   every few ms, so it includes up to one poll interval), p50/p99, at an offered 500 alerts/s
   and at half the measured one-gateway throughput.
@@ -27,11 +31,15 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 N_BROKER = 5000
 N_EDGE = 3000
 N_GATEWAY = 6000
+ROUNDS = 3  # gateway runs per deployment and stream, each with its own baseline; the median is shown
+DEPLOYMENTS = (("1 serve", 1), ("2 serve, shared sub.", 2))  # each serve with its relay child
+STREAMS = {"all new incidents": 1, "10 alerts/incident": 10}
 BASELINE_RUNS = 3  # the broker alone, median of
 LATENCY_RATE = 500.0
 LATENCY_SECONDS = 3.0
@@ -100,40 +108,91 @@ def _edge_drain(url: str, prefix: str, tmp: Path, window: int, n: int) -> float:
     return rate
 
 
-def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n: int, repeat: int = 1,
-                  relay_process: bool = False) -> float:
-    """Alerts/s from a burst of `n` alerts published at once to all of them committed as incidents.
-    `repeat`: alerts per incident; `relay_process`: `serve --no-relay` + one `gateway relay`."""
+def _broker_to_link(url: str, prefix: str, n: int) -> float:
+    """Messages/s from a paho publisher (as in the gateway runs) through the broker to the
+    gateway's own MQTT link in a process of its own, acknowledging at once (bare_subscriber)."""
+    import subprocess
+    import sys
+
     import paho.mqtt.client as mqtt
 
     from alerts import topics
-    from tests.faults.harness import GRID, GatewayProcess, RelayProcess, stored_alerts
+    from tests.support.alert_stream import stream_alert
+    from tests.support.services import REPO
+
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bare_subscriber", "--url", url, "--topic", f"{prefix}/#",
+                             "--count", str(n)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", "bare subscriber did not start"
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        host, port = url.split("//")[1].split(":")
+        pub.connect(host, int(port))
+        pub.loop_start()
+        payloads = [(topics.alert("edge-base", a.source.id, prefix), a.to_json())
+                    for a in (stream_alert("edge-base", i) for i in range(n))]
+        t0 = time.time()
+        for topic, payload in payloads:
+            pub.publish(topic, payload, qos=1)
+        done = proc.stdout.readline().split()
+        pub.loop_stop()
+        pub.disconnect()
+        assert done and done[0] == "done" and int(done[2]) >= n, f"bare subscriber: {done}"
+        return n / (float(done[1]) - t0)
+    finally:
+        proc.wait(30)
+
+
+def _counts(eng) -> tuple[int, int]:
+    """(alerts stored, outbox rows not yet published)"""
+    from sqlalchemy import text
+
+    try:
+        with eng.connect() as c:
+            return (c.scalar(text("SELECT count(*) FROM alerts")),
+                    c.scalar(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")))
+    except Exception:  # noqa: BLE001 - not migrated yet
+        return -1, -1
+
+
+def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n: int,
+                  repeat: int = 1) -> tuple[float, float]:
+    """(alerts/s from a burst of `n` alerts published at once to the last one committed with its
+    incident; seconds after that until every incident event was published: the relays' lag).
+    `repeat`: alerts per incident; `replicas`: `serve` processes (each with its relay) on a
+    shared subscription."""
+    import paho.mqtt.client as mqtt
+    from sqlalchemy import create_engine
+
+    from alerts import topics
+    from tests.faults.harness import GRID, GatewayProcess
     from tests.support.alert_stream import stream_alert
 
     group = f"bench{prefix}" if replicas > 1 else None
-    gws = [GatewayProcess(tmp, broker.url, prefix, db_url, name=f"bgw{i}", shared_group=group,
-                          relay=not relay_process).start() for i in range(replicas)]
-    if relay_process:
-        gws.append(RelayProcess(tmp, broker.url, prefix, db_url, name="brelay").start())
+    gws = [GatewayProcess(tmp, broker.url, prefix, db_url, name=f"bgw{i}", shared_group=group).start()
+           for i in range(replicas)]
+    eng = create_engine(db_url)
     try:
         pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         pub.connect("127.0.0.1", broker.port)
         pub.loop_start()
-        edge = f"edge-{prefix}"  # alert ids are unique per run: one database serves every run
-        start = stored_alerts(db_url)
+        edge = f"edge-{prefix}"
+        messages = [(topics.alert(edge, a.source.id, prefix), a.to_json())
+                    for a in (stream_alert(edge, i, repeat=repeat, grid=GRID) for i in range(n))]
         t0 = time.perf_counter()
-        for i in range(n):
-            a = stream_alert(edge, i, repeat=repeat, grid=GRID)
-            pub.publish(topics.alert(edge, a.source.id, prefix), a.to_json(), qos=1)
+        for topic, payload in messages:
+            pub.publish(topic, payload, qos=1)
         deadline = time.monotonic() + 300
-        while stored_alerts(db_url) < start + n and time.monotonic() < deadline:
-            time.sleep(0.1)
-        done = stored_alerts(db_url) - start
-        rate = done / (time.perf_counter() - t0)
+        while _counts(eng)[0] < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stored, t_stored = _counts(eng)[0], time.perf_counter()
+        while _counts(eng)[1] != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lag = time.perf_counter() - t_stored
         pub.loop_stop()
         pub.disconnect()
-        return rate
+        return stored / (t_stored - t0), lag
     finally:
+        eng.dispose()
         for g in gws:
             g.stop()
 
@@ -157,13 +216,19 @@ class _CommitWatcher:
     def _poll(self) -> None:
         from sqlalchemy import text
 
+        from tests.support.alert_stream import stream_alert_id
+
+        low = 0  # every alert before this index was seen: the poll asks only from there (ids sort by index)
         with self.engine.connect() as c:
             while not self._stop.is_set():
-                ids = c.execute(text("SELECT id FROM alerts WHERE edge_id = :e"), {"e": self.edge}).scalars().all()
+                ids = c.execute(text("SELECT id FROM alerts WHERE edge_id = :e AND id >= :low"),
+                                {"e": self.edge, "low": stream_alert_id(self.edge, low)}).scalars().all()
                 c.rollback()  # a fresh snapshot for the next poll
                 now = time.time()
                 for i in ids:
                     self.seen.setdefault(i, now)
+                while stream_alert_id(self.edge, low) in self.seen:
+                    low += 1
                 self._stop.wait(POLL_S)
 
     def wait_for(self, n: int, timeout: float) -> int:
@@ -257,26 +322,40 @@ def run(console: Console) -> None:
         console.print(t)
 
         # This machine's speed drifts by tens of percent within minutes: each gateway run gets
-        # its own broker-alone baseline, measured just before it.
-        t = Table(title=f"gateway: MQTT -> PostgreSQL incidents, burst of {N_GATEWAY} alerts; alerts/s, and vs "
-                        f"the broker alone measured just before (target >= 0.5)")
-        t.add_column("gateway processes")
-        streams = {"every alert a new incident": 1, "10 alerts per incident": 10}
-        for name in streams:
-            t.add_column(name, justify="right")
+        # its own broker-alone baseline, measured just before it, and every figure is the median
+        # of ROUNDS such pairs (with the range), the deployments and streams taking turns.
+        cases = [(label, replicas, stream, repeat) for label, replicas in DEPLOYMENTS
+                 for stream, repeat in STREAMS.items()]
+        runs: dict[tuple, list[tuple[float, float, float, float]]] = {c: [] for c in cases}
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("gateway runs", total=ROUNDS * len(cases))
+            for r in range(ROUNDS):
+                for case in cases:
+                    label, replicas, _, repeat = case
+                    tag = f"g{r}{replicas}r{repeat}"
+                    before = _broker_alone(broker.url, f"bb{tag}", N_BROKER)
+                    link = _broker_to_link(broker.url, f"bl{tag}", N_BROKER)
+                    with _fresh_database() as db_url:
+                        rate, lag = _gateway_rate(broker, db_url, f"bg{tag}", tmp, replicas, N_GATEWAY, repeat)
+                    runs[case].append((rate, rate / before, rate / link, lag))
+                    progress.advance(task)
+        t = Table(title=f"gateway: MQTT -> PostgreSQL incidents, bursts of {N_GATEWAY} alerts; median of {ROUNDS} runs "
+                        f"(range), each against baselines measured just before it (target: >= 0.5 of the broker "
+                        f"alone); events lag: after the last commit, until every incident event was published")
+        t.add_column("gateway")
+        t.add_column("stream")
+        t.add_column("alerts/s", justify="right")
+        t.add_column("vs broker alone", justify="right")
+        t.add_column("vs broker->link", justify="right")
+        t.add_column("events lag s", justify="right")
         one = None
-        for label, replicas, relay_process in (("1 serve (relay inside)", 1, False),
-                                               ("1 serve --no-relay + 1 relay", 1, True),
-                                               ("2 serve --no-relay (shared sub.) + 1 relay", 2, True)):
-            cells = []
-            for name, repeat in streams.items():
-                before = _broker_alone(broker.url, f"bb{replicas}{int(relay_process)}r{repeat}", N_BROKER)
-                with _fresh_database() as db_url:
-                    r = _gateway_rate(broker, db_url, f"bg{replicas}{int(relay_process)}r{repeat}", tmp, replicas,
-                                      N_GATEWAY, repeat=repeat, relay_process=relay_process)
-                one = r if one is None else one
-                cells.append(f"{r:,.0f}  {r / before:.2f} (of {before:,.0f})")
-            t.add_row(label, *cells)
+        for case, results in runs.items():
+            label, _, stream, _ = case
+            col = lambda i: sorted(x[i] for x in results)  # noqa: E731
+            med = lambda i: statistics.median(col(i))  # noqa: E731
+            one = med(0) if one is None else one
+            t.add_row(label, stream, f"{med(0):,.0f}", f"{med(1):.2f} ({col(1)[0]:.2f}-{col(1)[-1]:.2f})",
+                      f"{med(2):.2f} ({col(2)[0]:.2f}-{col(2)[-1]:.2f})", f"{med(3):.1f}")
         console.print(t)
 
         t = Table(title=f"gateway: latency publish -> committed alert + incident (one gateway, polled every "

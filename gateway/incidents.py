@@ -404,10 +404,14 @@ class IncidentService:
         state, events = lifecycle.open_incident(
             route, grids, now, incident_id="new", alert_type=alert.type.value, severity=alert.severity.value,
             source_id=alert.source.id, camera_id=alert.camera_id, calendar=self.rules.calendar_for(route.calendar))
+        dispatched_at = None
+        for ev in events:
+            if ev.name == "dispatched":
+                dispatched_at = ev.at
         values = dict(
             source_kind=alert.source.kind, edge_id=alert.edge_id, first_alert_id=alert.id, title=_title(alert),
             location=alert.location.model_dump() if alert.location else None, unrouted_reason=unrouted, version=1,
-            dispatched_at=next((ev.at for ev in events if ev.name == "dispatched"), None), **_state_columns(state))
+            dispatched_at=dispatched_at, **_state_columns(state))
         return _NewIncident(route.rule, state, events, values)
 
     def _open_in_bulk(self, s: Session, grids: GridSet, active: list[silences.Silence], alerts: list[Alert],
@@ -924,12 +928,17 @@ _STATE_COLUMNS = ("status", "level", "grid_id", "owner_grid_id", "type", "severi
                   "alert_count", "last_alert_at", "false_alarm")
 
 
+# Engine state fields kept only in the `engine_state` JSON (the others are columns; rows written
+# before this keep a whole copy there, which `_to_state` reads under the columns).
+_JSON_ONLY = tuple(f for f in lifecycle.STATE_FIELDS if f not in {*_STATE_COLUMNS, "id", "merged_into"})
+
+
 def _state_columns(state: lifecycle.IncidentState) -> dict[str, Any]:
-    """Incident columns from an engine state, plus the whole state as JSON (fields without a column)."""
+    """Incident columns from an engine state, plus `engine_state`: the fields without a column."""
     out = {k: getattr(state, k) for k in _STATE_COLUMNS}
     out["merged_into"] = int(state.merged_into) if state.merged_into else None
     out["last_alert_at"] = state.last_alert_at or state.opened_at
-    out["engine_state"] = state.to_dict()
+    out["engine_state"] = state.to_dict(_JSON_ONLY)
     return out
 
 

@@ -1,7 +1,7 @@
-"""`python -m gateway serve`: MQTT ingest, deadline timers, the outbox relay, the media retention
-loop and the HTTP API (with the console) in one process; stops cleanly on SIGINT/SIGTERM.
-Under a heavy alert load, run the relay as its own process (`serve --no-relay` beside
-`python -m gateway relay`): it then has a CPU core and a GIL of its own."""
+"""`python -m gateway serve`: MQTT ingest, deadline timers, the media retention loop and the
+HTTP API (with the console) in one process, and the outbox relay in a child process of its own
+(gateway.relay.RelayChild says why); stops cleanly on SIGINT/SIGTERM. `serve --no-relay` leaves
+the outbox to `python -m gateway relay` processes run elsewhere."""
 from __future__ import annotations
 
 import argparse
@@ -52,7 +52,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     from gateway.incidents import IncidentService
     from gateway.ingest import Ingestor
     from gateway.media.api import start_retention
-    from gateway.outbox_relay import OutboxRelay
+    from gateway.relay import RelayChild
     from gateway.timers import TimerWorker
 
     db = Database(settings.db_url)
@@ -63,7 +63,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     service = IncidentService.from_settings(settings, db)
     ingestor = Ingestor(settings, db, service) if ingest else None
     timers = TimerWorker(db, service, interval_s=settings.timer_interval_s)
-    relay = OutboxRelay.from_settings(settings, db) if settings.outbox_relay else None
+    relay = RelayChild(settings) if settings.outbox_relay else None
     app = create_app(settings, db, service=service, ingestor=ingestor)
     server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                                     log_level="warning", lifespan="on",

@@ -98,6 +98,7 @@ class GridSet:
         self._prof = [g for g in self._grids.values() if g.kind == "professional"]
         self._admin_tree = STRtree([g.geometry for g in self._admin])
         self._prof_tree = STRtree([g.geometry for g in self._prof])
+        self._responsible: dict[tuple[str | None, str], Person | None] = {}  # the set never changes
 
     # -- import / export ------------------------------------------------------------
     @classmethod
@@ -180,6 +181,12 @@ class GridSet:
         """Who answers at `level` for an incident in `grid_id`: the grid worker (or leader) of
         the cell, the community person of its community, the street person of its street.
         For a professional grid, its own people."""
+        key = (grid_id, level)
+        if key not in self._responsible:
+            self._responsible[key] = self._find_responsible(grid_id, level)
+        return self._responsible[key]
+
+    def _find_responsible(self, grid_id: str | None, level: str) -> Person | None:
         g = self.get(grid_id)
         if g is not None and g.kind == "professional":
             return g.person("professional", "grid_worker", "grid_leader", *ROLES_FOR_LEVEL.get(level, ()))

@@ -10,9 +10,9 @@ nothing here reads a clock or stores anything. Timers are derived from the state
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable, Collection, NamedTuple, Protocol
 
 from gateway.engine.grids import LEVELS, GridSet, level_above
 from gateway.engine.routing import SEVERITIES, Route
@@ -123,16 +123,19 @@ class IncidentState:
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
-        out = dict(self.__dict__)  # all immutable: no deep copy
+    def to_dict(self, only: Collection[str] | None = None) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 UTC, durations in seconds; all fields, or `only` these."""
+        d = self.__dict__  # all immutable: no deep copy
+        out = dict(d) if only is None else {k: d[k] for k in only}
         for k in _TIME_FIELDS:
-            if out[k] is not None:
+            if out.get(k) is not None:
                 out[k] = _iso(out[k])
         for k in _DURATION_FIELDS:
-            out[k] = out[k].total_seconds()
+            if k in out:
+                out[k] = out[k].total_seconds()
         for k in _TUPLE_FIELDS:
-            out[k] = list(out[k])
+            if k in out:
+                out[k] = list(out[k])
         return out
 
     @classmethod
@@ -149,7 +152,7 @@ class IncidentState:
             elif f.name in ("photos", "overdue"):
                 v = tuple(v or ())
             kw[f.name] = v
-        return cls(**kw)
+        return new_state(**kw)
 
 
 STATE_FIELDS = tuple(f.name for f in fields(IncidentState))
@@ -157,6 +160,21 @@ _FIELD_NAMES = frozenset(STATE_FIELDS)
 _TIME_FIELDS = tuple(f.name for f in fields(IncidentState) if "datetime" in str(f.type))
 _DURATION_FIELDS = tuple(f.name for f in fields(IncidentState) if "timedelta" in str(f.type))
 _TUPLE_FIELDS = tuple(f.name for f in fields(IncidentState) if str(f.type).startswith("tuple"))
+
+
+_DEFAULTS = {f.name: f.default for f in fields(IncidentState) if f.default is not MISSING}
+_REQUIRED = _FIELD_NAMES - _DEFAULTS.keys()
+
+
+def new_state(**values: Any) -> IncidentState:
+    """`IncidentState(**values)` without the frozen dataclass's __init__ (an object.__setattr__
+    for each of its 37 fields): the ingest makes one for every new incident."""
+    missing, unknown = _REQUIRED - values.keys(), values.keys() - _FIELD_NAMES
+    if missing or unknown:
+        raise TypeError(f"IncidentState: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    new = object.__new__(IncidentState)
+    new.__dict__.update(_DEFAULTS, **values)
+    return new
 
 
 def replace(state: IncidentState, **changes: Any) -> IncidentState:
@@ -180,7 +198,12 @@ def _isoformat(dt: datetime) -> str:
 
 
 def _add(state: IncidentState, calendar: Deadlines | None, start: datetime, d: timedelta) -> datetime:
-    if state.calendar == "working" and calendar is not None:
+    return _deadline(state.calendar, calendar, start, d)
+
+
+def _deadline(kind: str, calendar: Deadlines | None, start: datetime, d: timedelta) -> datetime:
+    """`start` + `d` in working hours (`kind` 'working', with a calendar) or in calendar time."""
+    if kind == "working" and calendar is not None:
         return calendar.add(start, d)
     return start + d
 
@@ -192,19 +215,19 @@ def open_incident(route: Route, grids: GridSet | None, now: datetime, *, inciden
     """File an incident where `route` says and dispatch it at once to the responsible person
     of that level when there is one (the clock starts at filing either way, so an incident
     nobody picks up still escalates)."""
-    state = IncidentState(
-        id=incident_id, type=alert_type, severity=severity, status="open", level=route.level,
-        grid_id=route.cell_grid_id, owner_grid_id=route.grid_id, opened_at=now, source_id=source_id,
-        camera_id=camera_id, professional_grid_id=route.professional_grid_id, calendar=route.calendar,
-        ack_within=route.ack_within, resolve_within=route.resolve_within, rule=route.rule, last_alert_at=now)
-    state = replace(state, ack_due_at=_add(state, calendar, now, route.ack_within),
-                    due_at=_add(state, calendar, now, route.resolve_within))
+    person = grids.responsible(route.cell_grid_id or route.grid_id, route.level) if grids else None
+    state = new_state(
+        id=incident_id, type=alert_type, severity=severity, status="dispatched" if person else "open",
+        level=route.level, grid_id=route.cell_grid_id, owner_grid_id=route.grid_id, opened_at=now,
+        source_id=source_id, camera_id=camera_id, professional_grid_id=route.professional_grid_id,
+        assignee=person.user if person else None, calendar=route.calendar, ack_within=route.ack_within,
+        resolve_within=route.resolve_within, rule=route.rule, last_alert_at=now,
+        ack_due_at=_deadline(route.calendar, calendar, now, route.ack_within),
+        due_at=_deadline(route.calendar, calendar, now, route.resolve_within))
     events = [Event("opened", now, SYSTEM.username, data={
         "level": route.level, "grid_id": route.grid_id, "rule": route.rule,
         "professional_grid_id": route.professional_grid_id})]
-    person = grids.responsible(route.cell_grid_id or route.grid_id, route.level) if grids else None
     if person is not None:
-        state = replace(state, status="dispatched", assignee=person.user)
         events.append(Event("dispatched", now, SYSTEM.username, data={"assignee": person.user, "level": state.level}))
     if route.professional_grid_id and grids is not None:
         # the professional grid is told at once; the admin level keeps the case
