@@ -242,7 +242,7 @@ class MqttLink:
     def ack(self, done: list["asyncio.Future"]) -> None:
         """Acknowledge these messages (their PUBACKs go out on the connection that delivered
         them; those of a lost connection were cancelled and stay unacknowledged)."""
-        if done:
+        if done and not self._loop.is_closed():  # stopped: the broker redelivers them
             self._loop.call_soon_threadsafe(self._ack, done)
 
     def _ack(self, done: list["asyncio.Future"]) -> None:
