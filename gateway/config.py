@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     routing: Path | None = Field(None, description="routing rules YAML for the engine")
     timer_interval_s: float = 1.0
     outbox_interval_s: float = 1.0
+    outbox_keep_days: float = Field(7.0, gt=0, description="delivered outbox rows are deleted after this many days")
     outbox_relay: bool = Field(True, description="`serve` runs the outbox relay; false when a `gateway relay` process does")
     token_ttl_hours: float = 12.0
     public_url: str | None = None

@@ -9,6 +9,8 @@ One pass (`run_once`):
   3. in the same transaction mark delivered rows sent (an MQTT row that a webhook wants also
      enqueues one `webhook:<name>` row per webhook, so each webhook retries on its own) and
      give failed rows `attempts + 1` and a `next_attempt_at` with exponential backoff.
+Delivered rows are kept `keep_sent_s` (a week by default: what went out, and when, stays
+inspectable) and then deleted (`prune`, once per `prune_interval_s`), so the table stays small.
 Delivery is at-least-once: an MQTT message carries `"outbox_id": <row id>` as the first member
 of its JSON object, a webhook the header `X-Gridwatch-Delivery`, for consumers to drop repeats.
 (In the payload rather than an MQTT 5 user property: a payload field reaches MQTT 3.1.1
@@ -25,7 +27,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, select, update
+from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, delete, select, update
 from sqlalchemy.exc import OperationalError
 
 from edge.mqtt import MqttSettings
@@ -67,6 +69,7 @@ class OutboxRelay:
                  webhooks: list | None = None, mqtt: MqttSettings | None = None,
                  poll_interval_s: float = 0.5, ack_timeout_s: float = 10.0,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 3600.0,
+                 keep_sent_s: float = 7 * 86400.0, prune_interval_s: float = 600.0,
                  clock: Callable[[], datetime] = _utcnow):
         self.db = db
         self.prefix = prefix
@@ -80,6 +83,8 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.ack_timeout_s = ack_timeout_s
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.keep_sent_s, self.prune_interval_s = keep_sent_s, prune_interval_s
+        self._next_prune = 0.0  # monotonic
         self._clock = clock
         # No subscriptions and no session state: each replica simply has its own id.
         self._link = MqttLink(self.settings, self.client_id, name="outbox")
@@ -87,13 +92,13 @@ class OutboxRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
-        self.sent = self.failed = 0
+        self.sent = self.failed = self.pruned = 0
 
     @classmethod
     def from_settings(cls, settings, db) -> "OutboxRelay":
         """The relay `serve` runs (or `gateway relay` runs on its own)."""
         return cls(db, settings.mqtt_url, prefix=settings.mqtt_prefix, webhooks=settings.webhooks,
-                   poll_interval_s=settings.outbox_interval_s,
+                   poll_interval_s=settings.outbox_interval_s, keep_sent_s=settings.outbox_keep_days * 86400.0,
                    mqtt=MqttSettings(url=settings.mqtt_url, username=settings.mqtt_username,
                                      password=settings.mqtt_password, prefix=settings.mqtt_prefix,
                                      protocol=settings.mqtt_protocol))
@@ -128,6 +133,9 @@ class OutboxRelay:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + self.prune_interval_s
+                    self.prune()
                 done = self.run_once()
             except OperationalError as e:  # the database may be restarting: the rows wait
                 log.warning("outbox relay: database unavailable (%s); retrying", str(e.orig).strip()[:200])
@@ -138,6 +146,24 @@ class OutboxRelay:
                 done = 0
             if not done:
                 self._stop.wait(self.poll_interval_s)
+
+    def prune(self, batch: int = 5000) -> int:
+        """Delete rows delivered more than `keep_sent_s` ago, `batch` at a time (short
+        transactions beside the ingest's); returns how many. Unsent rows are never deleted."""
+        t = OutboxMessage.__table__
+        cutoff = self._clock() - timedelta(seconds=self.keep_sent_s)
+        total = 0
+        while not self._stop.is_set():
+            with self.db.session() as s:
+                ids = select(t.c.id).where(t.c.sent_at < cutoff).limit(batch).scalar_subquery()
+                n = s.execute(delete(t).where(t.c.id.in_(ids))).rowcount
+            total += n
+            if n < batch:
+                break
+        if total:
+            log.info("outbox relay: deleted %d rows delivered before %s", total, cutoff.isoformat())
+        self.pruned += total
+        return total
 
     # -- one pass ----------------------------------------------------------------------------
     def run_once(self, limit: int = 500) -> int:

@@ -191,6 +191,38 @@ def test_backoff_doubles_and_is_capped():
     assert backoff_s(40, max_s=300) <= 360
 
 
+def test_delivered_rows_are_deleted_after_the_keep_period_and_unsent_ones_never(pg_db, broker, prefix):
+    """The relay's own loop prunes: rows delivered more than `keep_sent_s` ago go, in batches;
+    rows delivered since, and rows never delivered (however old), stay."""
+    now = [T0]
+    relay = _relay(pg_db, broker.url, prefix, clock=lambda: now[0], keep_sent_s=86400, prune_interval_s=0.2,
+                   poll_interval_s=0.05)
+    try:
+        assert relay.wait_connected(10)
+        old = add_rows(pg_db, 12, f"{prefix}/incidents/G-03-07")
+        assert relay.run_once() == 12                    # delivered at T0
+        now[0] = T0 + timedelta(hours=20)
+        recent = add_rows(pg_db, 3, f"{prefix}/incidents/G-03-07", at=now[0])
+        assert relay.run_once() == 3                     # delivered 20 h after T0
+        with relay.db.session() as s:                    # an old row that never went out
+            s.add(OutboxMessage(topic="webhook:down", payload={}, created_at=T0, attempts=9,
+                                next_attempt_at=T0 + timedelta(days=30)))
+        now[0] = T0 + timedelta(days=1, hours=1)
+        assert relay.prune(batch=5) == 12                # three batches of 5, 5 and 2
+        relay.start()                                    # the loop prunes on its own later on
+        now[0] = T0 + timedelta(days=3)
+        deadline = time.monotonic() + 10
+        while relay.pruned < 15 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert relay.pruned == 15
+        with pg_db.session() as s:
+            left = list(s.scalars(select(OutboxMessage)))
+        assert [r.topic for r in left] == ["webhook:down"] and left[0].sent_at is None
+        assert not set(old + recent) & {r.id for r in left}
+    finally:
+        relay.stop()
+
+
 RELAY_PROCESS = textwrap.dedent("""
     import sys, time
     from gateway.db import Database
