@@ -61,8 +61,28 @@ class RtspCamera:
             err = Path(self.log.name).read_text(errors="replace")[-2000:]
             self.kill()
             raise RuntimeError(f"RTSP server did not start: {err}") from None
+        self._describe(timeout)
         self.stopped = False
         return self
+
+    def _describe(self, timeout: float) -> None:
+        """One RTSP DESCRIBE before the tests connect: the server then prepares the (shared)
+        media once, loading its GStreamer plugins, which on a cold machine can take longer than
+        a client's open timeout."""
+        import base64
+        import socket
+
+        auth = ""
+        if self.user and not self.digest:
+            token = base64.b64encode(f"{self.user}:{self.password or ''}".encode()).decode()
+            auth = f"Authorization: Basic {token}\r\n"
+        request = (f"DESCRIBE rtsp://127.0.0.1:{self.port}{self.path} RTSP/1.0\r\nCSeq: 1\r\n"
+                   f"Accept: application/sdp\r\n{auth}\r\n").encode()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(request)
+            reply = sock.recv(4096)
+        if not reply.startswith(b"RTSP/1.0 "):
+            raise RuntimeError(f"RTSP server answered DESCRIBE with {reply[:200]!r}")
 
     def kill(self) -> None:
         if self.proc is not None:
