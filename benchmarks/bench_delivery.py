@@ -46,27 +46,46 @@ LATENCY_SECONDS = 3.0
 POLL_S = 0.005
 
 
-def _broker_alone(url: str, prefix: str, n: int) -> float:
+@contextlib.contextmanager
+def _publisher(url: str):
+    """The QoS 1 paho publisher of every run (MQTT 5, paho's default window of 20), connected."""
     import paho.mqtt.client as mqtt
 
-    from tests.support.alert_stream import Collector, stream_alert
-
-    col = Collector(url, f"{prefix}/base/#")
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    pub.max_inflight_messages_set(20)
     host, port = url.split("//")[1].split(":")
     pub.connect(host, int(port))
     pub.loop_start()
-    payloads = [stream_alert("edge-base", i).to_json() for i in range(n)]
-    t0 = time.perf_counter()
-    for p in payloads:
-        pub.publish(f"{prefix}/base/x", p, qos=1)
-    assert col.wait_for(n, 120), "broker baseline: messages missing"
-    rate = n / (time.perf_counter() - t0)
-    pub.loop_stop()
-    pub.disconnect()
-    col.close()
-    return rate
+    try:
+        yield pub
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+
+
+def _alert_messages(edge: str, prefix: str, n: int, repeat: int = 1) -> list[tuple[str, str]]:
+    """(topic, payload) of `n` stream alerts from `edge`, made before the clock starts."""
+    from alerts import topics
+    from tests.faults.harness import GRID
+    from tests.support.alert_stream import stream_alert
+
+    return [(topics.alert(edge, a.source.id, prefix), a.to_json())
+            for a in (stream_alert(edge, i, repeat=repeat, grid=GRID) for i in range(n))]
+
+
+def _broker_alone(url: str, prefix: str, n: int) -> float:
+    from tests.support.alert_stream import Collector
+
+    col = Collector(url, f"{prefix}/#")
+    messages = _alert_messages("edge-base", prefix, n)
+    try:
+        with _publisher(url) as pub:
+            t0 = time.perf_counter()
+            for topic, payload in messages:
+                pub.publish(topic, payload, qos=1)
+            assert col.wait_for(n, 120), "broker baseline: messages missing"
+            return n / (time.perf_counter() - t0)
+    finally:
+        col.close()
 
 
 def _spool_puts(tmp: Path, n: int = 2000) -> dict[str, float]:
@@ -114,28 +133,18 @@ def _broker_to_link(url: str, prefix: str, n: int) -> float:
     import subprocess
     import sys
 
-    import paho.mqtt.client as mqtt
-
-    from alerts import topics
-    from tests.support.alert_stream import stream_alert
     from tests.support.services import REPO
 
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bare_subscriber", "--url", url, "--topic", f"{prefix}/#",
                              "--count", str(n)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready", "bare subscriber did not start"
-        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        host, port = url.split("//")[1].split(":")
-        pub.connect(host, int(port))
-        pub.loop_start()
-        payloads = [(topics.alert("edge-base", a.source.id, prefix), a.to_json())
-                    for a in (stream_alert("edge-base", i) for i in range(n))]
-        t0 = time.time()
-        for topic, payload in payloads:
-            pub.publish(topic, payload, qos=1)
-        done = proc.stdout.readline().split()
-        pub.loop_stop()
-        pub.disconnect()
+        messages = _alert_messages("edge-base", prefix, n)
+        with _publisher(url) as pub:
+            t0 = time.time()
+            for topic, payload in messages:
+                pub.publish(topic, payload, qos=1)
+            done = proc.stdout.readline().split()
         assert done and done[0] == "done" and int(done[2]) >= n, f"bare subscriber: {done}"
         return n / (float(done[1]) - t0)
     finally:
@@ -160,36 +169,27 @@ def _gateway_rate(broker, db_url: str, prefix: str, tmp: Path, replicas: int, n:
     incident; seconds after that until every incident event was published: the relays' lag).
     `repeat`: alerts per incident; `replicas`: `serve` processes (each with its relay) on a
     shared subscription."""
-    import paho.mqtt.client as mqtt
     from sqlalchemy import create_engine
 
-    from alerts import topics
-    from tests.faults.harness import GRID, GatewayProcess
-    from tests.support.alert_stream import stream_alert
+    from tests.faults.harness import GatewayProcess
 
     group = f"bench{prefix}" if replicas > 1 else None
     gws = [GatewayProcess(tmp, broker.url, prefix, db_url, name=f"bgw{i}", shared_group=group).start()
            for i in range(replicas)]
     eng = create_engine(db_url)
     try:
-        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        pub.connect("127.0.0.1", broker.port)
-        pub.loop_start()
-        edge = f"edge-{prefix}"
-        messages = [(topics.alert(edge, a.source.id, prefix), a.to_json())
-                    for a in (stream_alert(edge, i, repeat=repeat, grid=GRID) for i in range(n))]
-        t0 = time.perf_counter()
-        for topic, payload in messages:
-            pub.publish(topic, payload, qos=1)
-        deadline = time.monotonic() + 300
-        while _counts(eng)[0] < n and time.monotonic() < deadline:
-            time.sleep(0.05)
-        stored, t_stored = _counts(eng)[0], time.perf_counter()
-        while _counts(eng)[1] != 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        lag = time.perf_counter() - t_stored
-        pub.loop_stop()
-        pub.disconnect()
+        messages = _alert_messages(f"edge-{prefix}", prefix, n, repeat)
+        with _publisher(broker.url) as pub:
+            t0 = time.perf_counter()
+            for topic, payload in messages:
+                pub.publish(topic, payload, qos=1)
+            deadline = time.monotonic() + 300
+            while _counts(eng)[0] < n and time.monotonic() < deadline:
+                time.sleep(0.05)
+            stored, t_stored = _counts(eng)[0], time.perf_counter()
+            while _counts(eng)[1] != 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            lag = time.perf_counter() - t_stored
         return stored / (t_stored - t0), lag
     finally:
         eng.dispose()
@@ -245,8 +245,6 @@ class _CommitWatcher:
 
 def _latency(broker, db_url: str, prefix: str, tmp: Path, rate: float, seconds: float) -> tuple[float, float, float]:
     """p50, p99 (ms) from publish to the committed alert and incident, and the rate achieved."""
-    import paho.mqtt.client as mqtt
-
     from alerts import topics
     from tests.faults.harness import GRID, GatewayProcess
     from tests.support.alert_stream import stream_alert
@@ -256,23 +254,19 @@ def _latency(broker, db_url: str, prefix: str, tmp: Path, rate: float, seconds: 
     n = int(rate * seconds)
     watcher = _CommitWatcher(db_url, edge)
     try:
-        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        pub.connect("127.0.0.1", broker.port)
-        pub.loop_start()
         sent: dict[str, float] = {}
-        t0 = time.perf_counter()
-        for i in range(n):
-            a = stream_alert(edge, i, repeat=1, grid=GRID)
-            sent[a.id] = time.time()
-            pub.publish(topics.alert(edge, a.source.id, prefix), a.to_json(), qos=1)
-            delay = t0 + (i + 1) / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-        done = watcher.wait_for(n, 300)
-        achieved = done / (time.perf_counter() - t0)
+        with _publisher(broker.url) as pub:
+            t0 = time.perf_counter()
+            for i in range(n):
+                a = stream_alert(edge, i, repeat=1, grid=GRID)
+                sent[a.id] = time.time()
+                pub.publish(topics.alert(edge, a.source.id, prefix), a.to_json(), qos=1)
+                delay = t0 + (i + 1) / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            done = watcher.wait_for(n, 300)
+            achieved = done / (time.perf_counter() - t0)
         lat = sorted((watcher.seen[i] - sent[i]) * 1000 for i in watcher.seen)
-        pub.loop_stop()
-        pub.disconnect()
         return statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], achieved
     finally:
         watcher.close()

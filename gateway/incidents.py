@@ -404,14 +404,10 @@ class IncidentService:
         state, events = lifecycle.open_incident(
             route, grids, now, incident_id="new", alert_type=alert.type.value, severity=alert.severity.value,
             source_id=alert.source.id, camera_id=alert.camera_id, calendar=self.rules.calendar_for(route.calendar))
-        dispatched_at = None
-        for ev in events:
-            if ev.name == "dispatched":
-                dispatched_at = ev.at
         values = dict(
             source_kind=alert.source.kind, edge_id=alert.edge_id, first_alert_id=alert.id, title=_title(alert),
             location=alert.location.model_dump() if alert.location else None, unrouted_reason=unrouted, version=1,
-            dispatched_at=dispatched_at, **_state_columns(state))
+            dispatched_at=next((ev.at for ev in events if ev.name == "dispatched"), None), **_state_columns(state))
         return _NewIncident(route.rule, state, events, values)
 
     def _open_in_bulk(self, s: Session, grids: GridSet, active: list[silences.Silence], alerts: list[Alert],

@@ -159,8 +159,7 @@ class Ingestor:
     def _on_message(self, _link, topic: str, payload: bytes, qos: int, done) -> None:
         # the link's thread only queues: the database work is the workers'. The topic names
         # the edge and the source (alerts) or the edge (status): one source, one partition.
-        q = self._queues[zlib.crc32(topic.encode()) % len(self._queues)] if len(self._queues) > 1 else self._queues[0]
-        q.put(Message(topic, payload, qos, done))
+        self._queues[zlib.crc32(topic.encode()) % len(self._queues)].put(Message(topic, payload, qos, done))
 
     def _work(self, q: queue.Queue) -> None:
         while not self._stopping.is_set():

@@ -197,10 +197,6 @@ def _isoformat(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
 
 
-def _add(state: IncidentState, calendar: Deadlines | None, start: datetime, d: timedelta) -> datetime:
-    return _deadline(state.calendar, calendar, start, d)
-
-
 def _deadline(kind: str, calendar: Deadlines | None, start: datetime, d: timedelta) -> datetime:
     """`start` + `d` in working hours (`kind` 'working', with a calendar) or in calendar time."""
     if kind == "working" and calendar is not None:
@@ -340,7 +336,8 @@ def _reopen(s, actor, now, grids, cal, p):
     reason = _need(p, "reason", "reopen")
     new = replace(s, status="dispatched", resolved_at=None, verified_at=None, reopen_count=s.reopen_count + 1,
                   overdue=(),
-                  ack_due_at=_add(s, cal, now, s.ack_within), due_at=_add(s, cal, now, s.resolve_within))
+                  ack_due_at=_deadline(s.calendar, cal, now, s.ack_within),
+                  due_at=_deadline(s.calendar, cal, now, s.resolve_within))
     return new, [Event("reopened", now, actor.username, reason=reason, data={"assignee": s.assignee})]
 
 
@@ -371,7 +368,7 @@ def _extend(s, actor, now, grids, cal, p):
         raise TransitionError(f"extend: deadline must be 'ack' or 'resolve', not {which!r}")
     attr = "ack_due_at" if which == "ack" else "due_at"
     old = getattr(s, attr) or now
-    new_due = _add(s, cal, max(old, now), timedelta(minutes=minutes))  # a passed deadline extends from now
+    new_due = _deadline(s.calendar, cal, max(old, now), timedelta(minutes=minutes))  # a passed deadline extends from now
     new = replace(s, extensions=s.extensions + 1, overdue=tuple(k for k in s.overdue if k != which),
                   **{attr: new_due})
     return new, [Event("extended", now, actor.username, reason=reason,
@@ -446,7 +443,8 @@ def _level_up(s: IncidentState, now: datetime, grids: GridSet | None, cal: Deadl
                   assignee=person.user if person else s.assignee,
                   status="dispatched" if person or s.status != "open" else "open",
                   escalations=s.escalations + 1, overdue=(),
-                  ack_due_at=_add(s, cal, now, s.ack_within), due_at=_add(s, cal, now, s.resolve_within))
+                  ack_due_at=_deadline(s.calendar, cal, now, s.ack_within),
+                  due_at=_deadline(s.calendar, cal, now, s.resolve_within))
     events = [Event("escalated", now, actor.username, reason=reason,
                     data={"from_level": s.level, "to_level": up, "owner_grid_id": new.owner_grid_id})]
     if new.assignee != s.assignee:
