@@ -35,11 +35,12 @@ const whoami = () => {
 };
 const mine = (i) => !i.assignee || i.assignee === user.username;
 
-async function list(kind) {
+async function list(kind, current) {
   // To do: open work in my grid that is mine or nobody's yet; history: what I handled.
   const data = kind === "todo"
     ? await get("/api/incidents", { status: TODO.join(","), limit: 200 })
     : await get("/api/incidents", { status: DONE.join(","), assignee: user.username, limit: 100 });
+  if (!current()) return;
   const items = kind === "todo" ? data.items.filter(mine) : data.items;
   items.sort((a, b) => (kind === "todo" ? String(a.due_at || "~").localeCompare(String(b.due_at || "~")) : String(b.opened_at).localeCompare(String(a.opened_at))));
   frame(kind === "todo" ? "My tasks" : "History", items.length ? items.map(card) : h("div.empty", {},
@@ -62,12 +63,13 @@ function card(inc) {
       h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, DONE.includes(inc.status) ? finished(inc) : countdown(inc)))));
 }
 
-async function detail(id) {
+async function detail(id, current) {
   let inc;
   try {
     inc = await get(`/api/incidents/${encodeURIComponent(id)}`);
-    if (editing) return;   // the worker started a report meanwhile: keep it on screen
+    if (editing || !current()) return;   // the worker started a report meanwhile: keep it on screen
   } catch (err) {
+    if (!current()) return;
     frame("Incident", h("div.card", {}, h("div.empty", {}, h("b", {}, err.status === 404 ? "Not found" : "Cannot load"),
       err.status === 404 ? "This incident does not exist or is outside your grid." : err.message)), { back: true });
     return;
@@ -129,9 +131,14 @@ async function detail(id) {
   tickCountdowns(root);
 }
 
+let routes = 0;
 function route() {
+  // Routes overlap (a tab tapped while a live event's refresh is loading): only the latest
+  // one renders, or a slow older answer would paint the screen the worker just left.
+  const n = ++routes;
+  const current = () => n === routes;
   const m = location.hash.match(/^#\/i\/(.+)$/);
-  const done = m ? detail(decodeURIComponent(m[1])) : list(location.hash.startsWith("#/history") ? "history" : "todo");
+  const done = m ? detail(decodeURIComponent(m[1]), current) : list(location.hash.startsWith("#/history") ? "history" : "todo", current);
   return done.catch((err) => toast(err.message, "error"));
 }
 
