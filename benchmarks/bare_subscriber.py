@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 
-from edge.mqtt import MqttSettings
+from common.mqtt import MqttSettings
 from gateway.mqtt_link import MqttLink
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from camera_profiles.loader import profile_from_dict
-from edge.capture import CameraStream
+from edge.camera.capture import CameraStream
 
 ROOT = Path(__file__).resolve().parents[1]
 VTEST = ROOT.parent / "shared" / "data" / "vtest.avi"

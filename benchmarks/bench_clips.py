@@ -21,8 +21,8 @@ from rich.table import Table
 
 from alerts import Alert, AlertSource, AlertType, new_alert_id
 from camera_profiles.schema import CameraProfile
-from edge.clips import ClipRecorder
-from edge.frames import Frame
+from edge.camera.clips import ClipRecorder
+from edge.camera.frames import Frame
 
 VTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)

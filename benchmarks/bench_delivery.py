@@ -89,7 +89,7 @@ def _broker_alone(url: str, prefix: str, n: int) -> float:
 
 
 def _spool_puts(tmp: Path, n: int = 2000) -> dict[str, float]:
-    from edge.spool import Spool
+    from edge.delivery.spool import Spool
     from tests.support.alert_stream import stream_alert
 
     payload = stream_alert("edge-sp", 0).to_json()
@@ -107,7 +107,7 @@ def _spool_puts(tmp: Path, n: int = 2000) -> dict[str, float]:
 
 def _edge_drain(url: str, prefix: str, tmp: Path, window: int, n: int) -> float:
     """Alerts/s from a full spool to a subscriber through EdgePublisher."""
-    from edge.mqtt import EdgePublisher, MqttSettings
+    from edge.delivery.publisher import EdgePublisher, MqttSettings
     from tests.support.alert_stream import Collector, stream_alert
 
     edge = f"edge-w{window}"

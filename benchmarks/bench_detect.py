@@ -28,9 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from camera_profiles.schema import CameraProfile
-from edge import pipeline as pipeline_mod
-from edge.frames import Frame
-from edge.pipeline import CameraPipeline
+from edge.camera import pipeline as pipeline_mod
+from edge.camera.frames import Frame
+from edge.camera.pipeline import CameraPipeline
 
 VTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
 CACHE = Path("/tmp/gridwatch-bench")

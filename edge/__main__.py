@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import sys
 
-from edge.cli import dispatch
+from common.cli import dispatch
 
 COMMANDS = {
-    "analyze": ("edge.analyze", "analyse a recorded video as fast as possible into JSONL alerts"),
-    "run": ("edge.worker", "run the edge worker: cameras -> alerts over MQTT"),
-    "check-profile": ("edge.check_profile", "validate camera profiles and explain every problem"),
-    "snapshot": ("edge.snapshot_cmd", "save one privacy-masked frame of a camera, to draw zones on"),
-    "discover": ("edge.discover", "find ONVIF cameras and write starter profiles"),
-    "sensors": ("edge.sensors.bridge", "run the sensor bridge: IoT messages -> alerts over MQTT"),
+    "analyze": ("edge.commands.analyze", "analyse a recorded video as fast as possible into JSONL alerts"),
+    "run": ("edge.commands.run", "run the edge worker: cameras -> alerts over MQTT"),
+    "check-profile": ("edge.commands.check_profile", "validate camera profiles and explain every problem"),
+    "snapshot": ("edge.commands.snapshot", "save one privacy-masked frame of a camera, to draw zones on"),
+    "discover": ("edge.commands.discover", "find ONVIF cameras and write starter profiles"),
+    "demo-camera": ("edge.commands.democlip", "write the demo camera's clip and profile (used by `python -m gateway demo`)"),
+    "sensors": ("edge.commands.sensors", "run the sensor bridge: IoT messages -> alerts over MQTT"),
 }
 
 

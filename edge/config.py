@@ -33,7 +33,7 @@ class GatewayLink(BaseModel):
 class EdgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     edge_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
-    mqtt: dict[str, Any] = Field(default_factory=dict)   # validated by edge.mqtt.MqttSettings
+    mqtt: dict[str, Any] = Field(default_factory=dict)   # validated by edge.delivery.publisher.MqttSettings
     spool: str = "var/edge/spool.db"
     cameras: list[Any] = Field(default_factory=list)     # paths, globs or inline profiles
     status_interval_s: float = Field(30.0, gt=0)

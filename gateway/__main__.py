@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from edge.cli import dispatch
+from common.cli import dispatch
 
 COMMANDS = {
     "serve": ("gateway.serve", "run the gateway: MQTT ingest, timers, REST API and console"),

@@ -89,17 +89,14 @@ class Demo:
         return f"mqtt://127.0.0.1:{port}"
 
     def run(self) -> int:
-        from edge.democlip import DEMO_PROFILE, make_demo_clip
-
         self.dir.mkdir(parents=True, exist_ok=True)
         db = self.dir / "gridwatch.db"
         if self.fresh:
             for f in self.dir.glob("*.db*"):
                 f.unlink()
-        clip = self.dir / "demo-lawn.avi"
-        if not clip.exists():
-            make_demo_clip(clip)
-        (self.dir / "cam-demo-lawn.yaml").write_text(DEMO_PROFILE.format(clip=clip))
+        # the camera is the edge's business: it writes the clip and its profile
+        subprocess.run([sys.executable, "-m", "edge", "demo-camera", "--dir", str(self.dir)], check=True,
+                       stdout=subprocess.DEVNULL)
         mqtt_url = self.mqtt_url()
         protocol = "3.1.1" if self.broker_mode == "embedded" or "broker" in dict(self.procs) else "5"
         (self.dir / "edge.yaml").write_text(

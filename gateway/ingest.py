@@ -35,7 +35,7 @@ from gateway import metrics
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.db.models import Camera, DeadLetter, Edge
-from edge.mqtt import MqttSettings
+from common.mqtt import MqttSettings
 from gateway.incidents import AlertsRaced, IncidentService, _insert_ignore, utcnow
 from gateway.mqtt_link import MqttLink
 

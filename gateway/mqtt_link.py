@@ -22,16 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import ssl
 import threading
 from typing import Any, Callable
-from urllib.parse import unquote, urlsplit
 
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from gmqtt.storage import PersistentStorage
 
-from edge.mqtt import MqttSettings, host_port
+from common.mqtt import MqttSettings, credentials, host_port, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -307,23 +305,3 @@ class MqttLink:
             await asyncio.wait_for(self._ack_event.wait(), max(0.0, deadline - self._loop.time()))
         except asyncio.TimeoutError:
             pass
-
-
-def credentials(settings: MqttSettings) -> tuple[str | None, str | None]:
-    url = urlsplit(settings.url)
-    username = settings.username or (unquote(url.username) if url.username else None)
-    password = settings.password or (unquote(url.password) if url.password else None)
-    return username, password
-
-
-def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
-    """TLS for mqtts:// (CA bundle, or the system's; an optional client certificate)."""
-    url = urlsplit(settings.url)
-    if url.scheme not in ("mqtts", "ssl"):
-        if url.scheme not in ("mqtt", "tcp"):
-            raise ValueError(f"mqtt url {settings.url!r}: scheme must be mqtt:// or mqtts://")
-        return None
-    ctx = ssl.create_default_context(cafile=settings.ca_certs)
-    if settings.certfile:
-        ctx.load_cert_chain(settings.certfile, settings.keyfile)
-    return ctx

@@ -30,7 +30,7 @@ from typing import Callable
 from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, delete, select, update
 from sqlalchemy.exc import OperationalError
 
-from edge.mqtt import MqttSettings
+from common.mqtt import MqttSettings
 from gateway.db.models import OutboxMessage
 from gateway.mqtt_link import MqttLink
 from gateway.webhooks import WEBHOOK_TOPIC_PREFIX, Webhook, WebhookError, WebhookSender

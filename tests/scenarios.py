@@ -22,9 +22,9 @@ import numpy as np
 
 from alerts import Alert
 from camera_profiles import CameraProfile
-from edge.filesource import iter_file_frames
-from edge.frames import Frame
-from edge.pipeline import CameraPipeline
+from edge.camera.filesource import iter_file_frames
+from edge.camera.frames import Frame
+from edge.camera.pipeline import CameraPipeline
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VTEST = DATA / "vtest.avi"

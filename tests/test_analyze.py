@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from alerts import parse_alert
-from edge.filesource import VideoOpenError, iter_file_frames
-from edge.frames import Frame, StreamEvent
-from edge.pipeline import CameraPipeline
+from edge.camera.filesource import VideoOpenError, iter_file_frames
+from edge.camera.frames import Frame, StreamEvent
+from edge.camera.pipeline import CameraPipeline
 from tests import scenarios as S
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from camera_profiles.loader import profile_from_dict
-from edge.backoff import Backoff
-from edge.capture import CameraStream, redact
-from edge.frames import Frame, StreamEvent
+from common.backoff import Backoff
+from edge.camera.capture import CameraStream, redact
+from edge.camera.frames import Frame, StreamEvent
 from tests.support.rtsp_server import RtspCamera
 from tests.support.services import free_port
 

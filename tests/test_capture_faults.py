@@ -10,10 +10,10 @@ import time
 import pytest
 
 from camera_profiles.loader import profile_from_dict
-from edge.backoff import Backoff
-from edge.capture import CameraStream
-from edge.frames import Frame, StreamEvent
-from edge.pipeline import CameraPipeline
+from common.backoff import Backoff
+from edge.camera.capture import CameraStream
+from edge.camera.frames import Frame, StreamEvent
+from edge.camera.pipeline import CameraPipeline
 from tests.support.rtsp_server import RtspCamera, TcpProxy
 from tests.support.services import free_port
 

@@ -12,9 +12,9 @@ import pytest
 
 from alerts import Alert, AlertSource, AlertType, new_alert_id
 from camera_profiles.schema import CameraProfile
-from edge.clips import ClipRecorder, clip_size, file_sha256
-from edge.frames import Frame
-from edge.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
+from edge.camera.clips import ClipRecorder, clip_size, file_sha256
+from edge.camera.frames import Frame
+from edge.camera.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
 
 T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
 MASK = [[0.0, 0.0], [0.25, 0.0], [0.25, 0.08], [0.0, 0.08]]

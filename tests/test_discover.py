@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from camera_profiles import load_profile
-from edge.discover import Found, expand_range, parse_probe_match, profile_id, starter_profile
+from edge.commands.discover import Found, expand_range, parse_probe_match, profile_id, starter_profile
 from edge.onvif.client import resolve_media
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.rtsp_server import RtspCamera
@@ -131,7 +131,7 @@ def test_nothing_to_probe_is_an_error():
 
 
 def test_interface_by_name_or_address():
-    from edge.discover import interface_address
+    from edge.commands.discover import interface_address
 
     assert interface_address("lo") == "127.0.0.1"
     assert interface_address("127.0.0.1") == "127.0.0.1"

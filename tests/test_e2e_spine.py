@@ -18,7 +18,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.democlip import DEMO_PROFILE, make_demo_clip
+from edge.commands.democlip import DEMO_PROFILE, make_demo_clip
 from tests.support.services import REPO, free_port
 from tests.support.waiting import wait_for
 

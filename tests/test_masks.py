@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
-from edge.render import snapshot_jpeg
+from edge.camera.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
+from edge.camera.render import snapshot_jpeg
 from tests import scenarios as S
 
 SQUARE = [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]]

@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from alerts import Alert, AlertSource, AlertType, new_alert_id
 from camera_profiles.schema import CameraProfile
-from edge.backoff import Backoff
-from edge.clips import ClipRecorder
-from edge.frames import Frame
-from edge.media_upload import MediaUploader
+from common.backoff import Backoff
+from edge.camera.clips import ClipRecorder
+from edge.camera.frames import Frame
+from edge.delivery.media_upload import MediaUploader
 from gateway.api import create_app
 from gateway.auth import issue_token, make_principal
 from gateway.config import Settings

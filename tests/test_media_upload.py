@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from alerts import Alert, AlertSource, AlertType, new_alert_id
 from camera_profiles.schema import CameraProfile
-from edge.backoff import Backoff
-from edge.clips import ClipRecorder, file_sha256
-from edge.frames import Frame
-from edge.media_upload import MediaUploader
+from common.backoff import Backoff
+from edge.camera.clips import ClipRecorder, file_sha256
+from edge.camera.frames import Frame
+from edge.delivery.media_upload import MediaUploader
 from gateway.auth import issue_token
 from gateway.db import Database
 from gateway.db.models import Media

@@ -8,9 +8,9 @@ import pytest
 
 from camera_profiles.loader import profile_from_dict
 from camera_profiles.schema import OnvifSource
-from edge.backoff import Backoff
-from edge.capture import CameraStream
-from edge.frames import Frame
+from common.backoff import Backoff
+from edge.camera.capture import CameraStream
+from edge.camera.frames import Frame
 from edge.onvif.client import OnvifError, StreamProfile, pick_profile, resolve_media, with_credentials
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.rtsp_server import RtspCamera

@@ -12,7 +12,7 @@ import pytest
 from alerts import parse_alert
 from camera_profiles.loader import profile_from_dict
 from camera_profiles.schema import OnvifSource
-from edge.backoff import Backoff
+from common.backoff import Backoff
 from edge.onvif.events import (OnvifEvent, PullPointListener, camera_event_listener, classify, parse_pull_response,
                                to_alert)
 from tests.support.onvif_camera import OnvifCamera

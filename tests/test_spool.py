@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from edge.spool import Spool
+from edge.delivery.spool import Spool
 from tests.support.services import REPO
 
 
@@ -39,7 +39,7 @@ def test_what_a_killed_process_spooled_is_there_after_restart(tmp_path):
     path = tmp_path / "spool.db"
     writer = textwrap.dedent(f"""
         import sys, time
-        from edge.spool import Spool
+        from edge.delivery.spool import Spool
         s = Spool({str(path)!r})
         for i in range(200):
             s.put("gw/alerts/e/c", "alert-%d" % i)
@@ -60,7 +60,7 @@ def test_what_a_killed_process_spooled_is_there_after_restart(tmp_path):
 
 def test_size_bound_drops_the_oldest_counts_and_warns(tmp_path, caplog):
     spool = Spool(tmp_path / "s.db", max_bytes=1000)
-    with caplog.at_level(logging.WARNING, logger="edge.spool"):
+    with caplog.at_level(logging.WARNING, logger="edge.delivery.spool"):
         for i in range(30):
             spool.put("t", f"{i:03d}".ljust(100, "."))
     kept = [int(e.payload[:3]) for e in spool.peek(limit=100)]

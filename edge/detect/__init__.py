@@ -12,7 +12,7 @@ through:
   loitering surviving occlusion, and `motion` for rule-less cameras), `lines` (crossing
   with hysteresis and from_side), `falling` (gravity fit, start point), `tamper` (covered,
   defocus, moved against a learned reference; raised and restored);
-- `engine.Detector` runs them and returns `events.Event`s; `edge.pipeline` turns those into
+- `engine.Detector` runs them and returns `events.Event`s; `edge.camera.pipeline` turns those into
   `alerts.Alert`s with snapshots.
 
 Measured choices (benchmarks/bench_detect.py): a green-channel grid sample instead of a

@@ -23,7 +23,7 @@ from alerts.ids import new_alert_id
 from alerts.schema import Severity
 from camera_profiles import CameraProfile
 from camera_profiles.schema import OnvifSource
-from edge.backoff import Backoff
+from common.backoff import Backoff
 from edge.onvif.client import OnvifDevice, OnvifError
 
 log = logging.getLogger("gridwatch.edge.onvif.events")

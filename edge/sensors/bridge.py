@@ -15,11 +15,8 @@ bridge's retained status and in the summary at exit; they never stop the bridge.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
-import signal
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,9 +28,8 @@ from zoneinfo import ZoneInfo
 from ulid import ULID
 
 from alerts.schema import Alert, AlertSource
-from camera_profiles import ProfileError
 from edge.sensors import rules
-from edge.sensors.config import BridgeConfig, ConfigError, SensorConfig, load_config
+from edge.sensors.config import BridgeConfig, SensorConfig
 from edge.sensors.sources import SourceError, SourceRouter
 from edge.sensors.state import StateStore
 
@@ -41,7 +37,7 @@ log = logging.getLogger("edge.sensors")
 LOG_FIRST = 5  # bad messages logged per reason before only every 100th is
 
 
-class Publisher(Protocol):   # edge.mqtt.EdgePublisher
+class Publisher(Protocol):   # edge.delivery.publisher.EdgePublisher
     def publish_alert(self, alert: Alert) -> None: ...
     def publish_raw(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None: ...
 
@@ -185,7 +181,7 @@ class SensorSubscriber:
     SESSION_EXPIRY_S = 7 * 86400   # how long the broker keeps our queue while we are down
 
     def __init__(self, cfg: BridgeConfig, handler: Callable[[str, bytes, bool], Any]):
-        from edge.mqtt import make_client
+        from edge.delivery.publisher import make_client
 
         self.cfg = cfg
         self.handler = handler
@@ -202,7 +198,7 @@ class SensorSubscriber:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        from edge.mqtt import host_port
+        from common.mqtt import host_port
 
         host, port = host_port(self.cfg.mqtt)
         kwargs: dict[str, Any] = {}
@@ -249,7 +245,7 @@ class BridgeApp:
 
     def __init__(self, cfg: BridgeConfig, clock: Callable[[], float] = time.time, base: Path | None = None):
         """`base`: the folder of the config file (relative camera globs for Home Assistant)."""
-        from edge.mqtt import EdgePublisher
+        from edge.delivery.publisher import EdgePublisher
         from edge.sensors import hass
 
         self.cfg = cfg
@@ -301,30 +297,3 @@ class BridgeApp:
         self.publisher.flush(5)
         self.publisher.stop()
         self.store.close()
-
-
-# -- the command ---------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, metavar="S.yaml", help="sensor bridge configuration")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-
-
-def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_config(args.config)
-        app = BridgeApp(cfg, base=Path(args.config).parent)
-    except (ConfigError, ProfileError, ValueError) as e:   # a camera profile for Home Assistant, a bad MQTT url
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        app.start()
-        while not stop.wait(cfg.tick_s):
-            app.step()
-    finally:
-        app.stop()
-    print("sensor bridge summary: " + ", ".join(f"{k}={v}" for k, v in app.bridge.summary().items()), flush=True)
-    return 0

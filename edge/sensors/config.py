@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.schema import AlertType, Location, Severity
-from edge.mqtt import MqttSettings
+from common.mqtt import MqttSettings
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 SENSOR_TYPES = {AlertType.sensor_alarm, AlertType.sensor_threshold, AlertType.sensor_offline,

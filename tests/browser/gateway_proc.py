@@ -118,7 +118,7 @@ def vtest_snapshot(vtest_path: Path, bbox: list[float], track: list[list[float]]
     import cv2
 
     from camera_profiles import load_profile
-    from edge.render import snapshot_jpeg
+    from edge.camera.render import snapshot_jpeg
 
     cap = cv2.VideoCapture(str(vtest_path))
     cap.set(cv2.CAP_PROP_POS_FRAMES, frame_index)

@@ -17,10 +17,10 @@ from playwright.sync_api import expect
 
 from alerts import parse_alert, topics
 from camera_profiles.schema import CameraProfile
-from edge.backoff import Backoff
-from edge.clips import ClipRecorder
-from edge.frames import Frame
-from edge.media_upload import MediaUploader
+from common.backoff import Backoff
+from edge.camera.clips import ClipRecorder
+from edge.camera.frames import Frame
+from edge.delivery.media_upload import MediaUploader
 from tests.browser.gateway_proc import ADMIN_TOKEN, camera_alert, publish
 from tests.browser.shots import screenshot
 

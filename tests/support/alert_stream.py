@@ -46,8 +46,8 @@ def expected_incidents(count: int, repeat: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge.mqtt import EdgePublisher, MqttSettings
-    from edge.spool import Spool
+    from edge.delivery.publisher import EdgePublisher, MqttSettings
+    from edge.delivery.spool import Spool
 
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True)

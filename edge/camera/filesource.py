@@ -11,7 +11,7 @@ from typing import Iterator
 
 import cv2
 
-from edge.frames import Frame
+from edge.camera.frames import Frame
 
 
 class VideoOpenError(ValueError):

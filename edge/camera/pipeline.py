@@ -15,9 +15,9 @@ import numpy as np
 from alerts import Alert, new_alert_id
 from camera_profiles.schema import CameraProfile
 from edge.detect import Detector, Event
-from edge.frames import Frame, StreamEvent
-from edge.masks import polygon_mask
-from edge.render import snapshot_jpeg
+from edge.camera.frames import Frame, StreamEvent
+from edge.camera.masks import polygon_mask
+from edge.camera.render import snapshot_jpeg
 
 # The detector's working width (about). Measured (benchmarks/bench_detect.py): ~320 px keeps
 # people of vtest 15+ px tall and small falling objects 3+ px; the profile's detect.width caps it.

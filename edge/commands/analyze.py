@@ -16,8 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from camera_profiles import ProfileError, load_profile
-from edge.filesource import VideoOpenError, frame_count, iter_file_frames
-from edge.pipeline import CameraPipeline
+from edge.camera.filesource import VideoOpenError, frame_count, iter_file_frames
+from edge.camera.pipeline import CameraPipeline
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -21,19 +21,17 @@ import math
 import ssl
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import BaseModel, ConfigDict
 
 from alerts import SCHEMA_ID, Alert
 from alerts import topics
-from edge.spool import Spool, SpoolEntry
+from common.mqtt import MqttSettings, credentials, host_port, uses_tls
+from common.times import iso, utcnow
+from edge.delivery.spool import Spool, SpoolEntry
 
 log = logging.getLogger(__name__)
 
@@ -43,54 +41,20 @@ REJECTED_RETRY_S = 5.0  # a PUBACK with an error reason (e.g. quota) is retried 
 LIVE_FIRST_BACKLOG = 1000
 
 
-class MqttSettings(BaseModel):
-    """The `mqtt:` block of the edge (and sensor bridge) YAML."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = "mqtt://127.0.0.1:1883"     # mqtt:// or mqtts:// (TLS); user:pass@ allowed
-    username: str | None = None
-    password: str | None = None
-    ca_certs: str | None = None             # TLS: CA bundle; None = the system's
-    certfile: str | None = None             # TLS client certificate (instead of a password)
-    keyfile: str | None = None
-    client_id: str | None = None            # default: gridwatch-edge-<edge_id>
-    prefix: str = "gridwatch"
-    protocol: Literal["5", "3.1.1"] = "5"
-    message_expiry_s: int | None = 86400    # MQTT 5: a broker drops alerts older than this
-    max_inflight: int = 20                  # measured, see benchmarks/bench_delivery.py
-    keepalive_s: int = 30
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 10.0
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
     """A paho 2.x client configured from `settings` (protocol, credentials, TLS, inflight window)."""
-    url = urlsplit(settings.url)
-    if url.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-        raise ValueError(f"mqtt url {settings.url!r}: scheme must be mqtt:// or mqtts://")
     protocol = mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,
                          **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}))
-    username = settings.username or (unquote(url.username) if url.username else None)
-    password = settings.password or (unquote(url.password) if url.password else None)
+    username, password = credentials(settings)
     if username:
         client.username_pw_set(username, password)
-    if url.scheme in ("mqtts", "ssl"):
+    if uses_tls(settings):
         client.tls_set(ca_certs=settings.ca_certs, certfile=settings.certfile, keyfile=settings.keyfile,
                        cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
     client.max_inflight_messages_set(settings.max_inflight)
     client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
     return client
-
-
-def host_port(settings: MqttSettings) -> tuple[str, int]:
-    url = urlsplit(settings.url)
-    return url.hostname or "127.0.0.1", url.port or (8883 if url.scheme in ("mqtts", "ssl") else 1883)
 
 
 class EdgePublisher:
@@ -131,7 +95,7 @@ class EdgePublisher:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Connect in the background; the broker publishes `offline` for us if we vanish."""
-        offline = json.dumps({"state": "offline", "ts": now_iso()})
+        offline = json.dumps({"state": "offline", "ts": iso(utcnow())})
         self._client.will_set(self._status_topic, offline, qos=1, retain=True)
         host, port = host_port(self.settings)
         kwargs = {}
@@ -153,7 +117,7 @@ class EdgePublisher:
             self._thread.join(5)
         info = None
         if self._connected:
-            payload = json.dumps({"state": state, "ts": now_iso()})
+            payload = json.dumps({"state": state, "ts": iso(utcnow())})
             info = self._client.publish(self._status_topic, payload, qos=1, retain=True)
         if info is not None:
             try:
@@ -176,7 +140,7 @@ class EdgePublisher:
         topic = (self._status_topic if camera_id is None
                  else topics.camera_status(self.edge_id, camera_id, self.settings.prefix))
         body = dict(payload)
-        body.setdefault("ts", now_iso())
+        body.setdefault("ts", iso(utcnow()))
         self.publish_raw(topic, json.dumps(body), qos=1, retain=True)
 
     def publish_raw(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
@@ -218,7 +182,7 @@ class EdgePublisher:
             self._connected = True
         # The edge itself is online again; camera statuses and other retained state are
         # re-sent as last known.
-        retained[self._status_topic] = (json.dumps({"state": "online", "ts": now_iso()}).encode(), 1)
+        retained[self._status_topic] = (json.dumps({"state": "online", "ts": iso(utcnow())}).encode(), 1)
         for topic, (data, qos) in retained.items():
             self._publish(topic, data, qos, True, None, None)
         log.info("edge %s: connected to %s, %d alert(s) spooled", self.edge_id, self.settings.url, len(self.spool))

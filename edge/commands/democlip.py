@@ -79,3 +79,19 @@ zones:
     intrusion: {{min_seconds: 1.0, severity: major, cooldown_s: 5}}
 tamper: {{min_seconds: 3}}
 """
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--dir", required=True, help="folder for the clip (demo-lawn.avi) and its profile (cam-demo-lawn.yaml)")
+
+
+def main(args) -> int:
+    """`python -m edge demo-camera --dir D`: the demo camera's clip (made once) and profile."""
+    folder = Path(args.dir)
+    clip = folder / "demo-lawn.avi"
+    if not clip.exists():
+        make_demo_clip(clip)
+    profile = folder / "cam-demo-lawn.yaml"
+    profile.write_text(DEMO_PROFILE.format(clip=clip.resolve()))
+    print(profile)
+    return 0

@@ -25,9 +25,9 @@ import numpy as np
 from alerts import Alert, new_alert_id
 from alerts.media import file_sha256
 from camera_profiles.schema import CameraProfile
-from edge.frames import Frame
-from edge.masks import apply_privacy_masks
-from edge.render import BOX, TRACK, snapshot_jpeg
+from edge.camera.frames import Frame
+from edge.camera.masks import apply_privacy_masks
+from edge.camera.render import BOX, TRACK, snapshot_jpeg
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import cv2
 
 from camera_profiles import CameraProfile
-from edge.backoff import Backoff
-from edge.frames import Frame, StreamEvent
+from common.backoff import Backoff
+from edge.camera.frames import Frame, StreamEvent
 
 log = logging.getLogger("gridwatch.edge.capture")
 
