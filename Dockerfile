@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY alerts alerts
 COPY camera_profiles camera_profiles
+COPY common common
 COPY edge edge
 COPY gateway gateway
 RUN pip install --no-cache-dir .
