@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
+
+from common.times import iso
 
 SCHEMA_ID = "gridwatch.alert/1"
 MAX_ALERT_BYTES = 2 * 1024 * 1024  # an inline snapshot fits; anything larger is refused
@@ -83,7 +85,7 @@ class Alert(BaseModel):
     def _utc(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("ts must carry a time zone (UTC, ending in Z)")
-        return v if v.tzinfo is timezone.utc else v.astimezone(timezone.utc)
+        return v if v.tzinfo is UTC else v.astimezone(UTC)
 
     @field_validator("bbox")
     @classmethod
@@ -94,9 +96,7 @@ class Alert(BaseModel):
 
     @field_serializer("ts")
     def _ts_z(self, v: datetime) -> str:
-        if v.tzinfo is timezone.utc:  # as `_utc` leaves it
-            return v.isoformat(timespec="milliseconds")[:-6] + "Z"
-        return v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+        return iso(v)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

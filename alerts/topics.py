@@ -34,3 +34,16 @@ def incident(grid_id: str, prefix: str = PREFIX) -> str:
 def shared(group: str, topic_filter: str) -> str:
     """An MQTT 5 shared subscription: each message goes to one member of the group."""
     return f"$share/{group}/{topic_filter}"
+
+
+def matches(topic_filter: str, topic: str) -> bool:
+    """Whether `topic` matches an MQTT filter (`+` one level, `#` the rest, as MQTT 3.1.1 section
+    4.7 says; `sport/#` also matches `sport`). For the gateway's webhook topics, which never
+    start with `$`."""
+    f, t = topic_filter.split("/"), topic.split("/")
+    for i, part in enumerate(f):
+        if part == "#":
+            return True
+        if i >= len(t) or (part != "+" and part != t[i]):
+            return False
+    return len(f) == len(t)

@@ -1,4 +1,4 @@
-"""A subscriber that only receives: the gateway's own MQTT link (gateway.mqtt_link, QoS 1,
+"""A subscriber that only receives: the gateway's own MQTT link (gateway.mqtt.link, QoS 1,
 each message acknowledged at once), in a process of its own like the gateway. The delivery
 bench measures the broker alone with it.
 
@@ -15,7 +15,7 @@ import time
 import uuid
 
 from common.mqtt import MqttSettings
-from gateway.mqtt_link import MqttLink
+from gateway.mqtt.link import MqttLink
 
 
 def main(argv: list[str] | None = None) -> int:

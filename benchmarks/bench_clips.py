@@ -11,7 +11,7 @@ from __future__ import annotations
 import resource
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -25,7 +25,7 @@ from edge.camera.clips import ClipRecorder
 from edge.camera.frames import Frame
 
 VTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
-T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 N = 300  # frames: 30 s of the camera
 
 

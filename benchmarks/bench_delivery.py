@@ -345,8 +345,13 @@ def run(console: Console) -> None:
         one = None
         for case, results in runs.items():
             label, _, stream, _ = case
-            col = lambda i: sorted(x[i] for x in results)  # noqa: E731
-            med = lambda i: statistics.median(col(i))  # noqa: E731
+
+            def col(i: int, results=results) -> list[float]:
+                return sorted(x[i] for x in results)
+
+            def med(i: int, col=col) -> float:
+                return statistics.median(col(i))
+
             one = med(0) if one is None else one
             t.add_row(label, stream, f"{med(0):,.0f}", f"{med(1):.2f} ({col(1)[0]:.2f}-{col(1)[-1]:.2f})",
                       f"{med(2):.2f} ({col(2)[0]:.2f}-{col(2)[-1]:.2f})", f"{med(3):.1f}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -29,7 +29,7 @@ GRIDS = Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.ge
 def _alert(source: str) -> str:
     return json.dumps({"schema": "gridwatch.alert/1", "id": new_alert_id(), "edge_id": "edge-bench",
                        "source": {"kind": "camera", "id": source}, "camera_id": source, "type": "intrusion",
-                       "severity": "major", "ts": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                       "severity": "major", "ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                        "location": {"lat": 36.7260, "lon": 104.8411}})
 
 
@@ -44,21 +44,21 @@ def run(console: Console) -> None:
     from fastapi.testclient import TestClient
     from sqlalchemy import insert
 
-    from gateway.api import create_app
+    from gateway.app import create_app
+    from gateway.commands.import_grids import import_grids
     from gateway.config import Settings
     from gateway.db import Database
     from gateway.db.models import AlertRow
-    from gateway.grid_import import import_grids
-    from gateway.incidents import IncidentService
+    from gateway.incidents.service import IncidentService
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         db = Database(url)
         db.upgrade()
         with db.session() as s:
-            import_grids(s, json.loads(GRIDS.read_text()), datetime.now(timezone.utc))
+            import_grids(s, json.loads(GRIDS.read_text()), datetime.now(UTC))
         svc = IncidentService(db, media_dir=Path(tmp) / "media")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
 
         def plain_insert(raw: str) -> None:
             d = json.loads(raw)

@@ -50,7 +50,8 @@ def _field(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("str", "OnvifRef", "function-after[_poly(), list[list[float]]]") or str(part).startswith(("function-", "constrained-")):
+        elif (part in ("str", "OnvifRef", "function-after[_poly(), list[list[float]]]")
+              or str(part).startswith(("function-", "constrained-"))):
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -1,4 +1,5 @@
-"""Capped exponential backoff with jitter, for reconnect loops.
+"""Capped exponential backoff with jitter: the one retry schedule of gridwatch (camera and ONVIF
+reconnects, media uploads, the gateway's MQTT connects, database retries, webhook retries).
 
 Pure: it only computes delays; the caller sleeps (on an Event, so stopping is instant).
 Jitter spreads the retries of many cameras that dropped together (a switch reboot)
@@ -22,11 +23,15 @@ class Backoff:
         """The delay before jitter after `attempt` failures (1-based), capped at max_s."""
         return min(self.max_s, self.initial_s * self.factor ** max(0, attempt - 1))
 
+    def delay(self, attempt: int) -> float:
+        """How long to wait after `attempt` failures, for callers that keep the count themselves
+        (a row's attempts column). Jitter only shortens the delay, so the cap is a true upper bound."""
+        return self.base(attempt) * (1.0 - self.jitter * self.rng.random())
+
     def next(self) -> float:
         """Count one more failure and return how long to wait before the next try."""
         self.attempts += 1
-        # Jitter only shortens the delay, so the cap is a true upper bound.
-        return self.base(self.attempts) * (1.0 - self.jitter * self.rng.random())
+        return self.delay(self.attempts)
 
     def reset(self) -> None:
         self.attempts = 0

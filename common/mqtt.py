@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,7 +33,7 @@ class MqttSettings(BaseModel):
     reconnect_max_s: float = 10.0
 
 
-def _url(settings: MqttSettings):
+def _url(settings: MqttSettings) -> SplitResult:
     url = urlsplit(settings.url)
     if url.scheme not in SCHEMES:
         raise ValueError(f"mqtt url {settings.url!r}: scheme must be mqtt:// or mqtts://")

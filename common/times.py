@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -18,9 +18,9 @@ def iso(dt: datetime | None) -> str | None:
 @functools.lru_cache(maxsize=4096)  # an ingest batch formats the same few times again and again
 def _iso_utc(dt: datetime) -> str:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    elif dt.tzinfo is not timezone.utc:
-        dt = dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    elif dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
     return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
@@ -33,9 +33,9 @@ def iso_exact(dt: datetime | None) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def _iso_exact(dt: datetime) -> str:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    elif dt.tzinfo is not timezone.utc:
-        dt = dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    elif dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
     return dt.replace(tzinfo=None).isoformat() + "Z"
 
 
@@ -51,4 +51,4 @@ def parse_iso(value: str) -> datetime:
         dt = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO 8601 time") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -6,12 +6,12 @@ import sys
 from common.cli import dispatch
 
 COMMANDS = {
-    "serve": ("gateway.serve", "run the gateway: MQTT ingest, timers, REST API and console"),
-    "relay": ("gateway.relay", "publish the outbox (incident events, webhooks) on its own, beside `serve --no-relay`"),
-    "import-grids": ("gateway.grid_import", "load or update the grids from a GeoJSON file"),
-    "export-grids": ("gateway.grid_export", "write the grids as GeoJSON"),
-    "migrate": ("gateway.migrate", "bring the database schema up to date (Alembic)"),
-    "demo": ("gateway.demo", "run the whole system on embedded defaults"),
+    "serve": ("gateway.commands.serve", "run the gateway: MQTT ingest, timers, REST API and console"),
+    "relay": ("gateway.commands.relay", "publish the outbox (incident events, webhooks) on its own, beside `serve --no-relay`"),
+    "import-grids": ("gateway.commands.import_grids", "load or update the grids from a GeoJSON file"),
+    "export-grids": ("gateway.commands.export_grids", "write the grids as GeoJSON"),
+    "migrate": ("gateway.commands.migrate", "bring the database schema up to date (Alembic)"),
+    "demo": ("gateway.commands.demo", "run the whole system on embedded defaults"),
 }
 
 

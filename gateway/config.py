@@ -7,8 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import (BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict,
-                               YamlConfigSettingsSource)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 
 class Settings(BaseSettings):
@@ -44,7 +49,7 @@ class Settings(BaseSettings):
     outbox_relay: bool = Field(True, description="`serve` runs the outbox relay; false when a `gateway relay` process does")
     token_ttl_hours: float = 12.0
     public_url: str | None = None
-    # signed webhooks for incident events (see gateway.webhooks.Webhook): [{name, url, secret, ...}]
+    # signed webhooks for incident events (see gateway.outbox.webhooks.Webhook): [{name, url, secret, ...}]
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("media_blur", mode="before")

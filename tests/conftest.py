@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.services import TREE, VTEST, MosquittoBroker, create_database, drop_database
+from tests.support.services import (
+    TREE,
+    VTEST,
+    MosquittoBroker,
+    create_database,
+    drop_database,
+)
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alerts import parse_alert
-from gateway.api import create_app
-from gateway.auth import issue_token
+from common.times import utcnow
+from gateway.api.auth import issue_token
+from gateway.app import create_app
 from gateway.config import Settings
-from gateway.incidents import utcnow
-from tests.test_gateway_e2e import alert, make_db
+from tests.support.gateway import alert, make_db
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 PASSWORD = "matrix-password"
 FOREIGN_LOC = {"lat": 36.7221, "lon": 104.8302}  # in community C-04
@@ -77,8 +79,8 @@ ENDPOINTS = [
     ("POST", "/api/tokens", {**ADMIN_ONLY, "admin": 201}),
     ("GET", "/api/tokens", ADMIN_ONLY),
     ("POST", "/api/silences", {**OPS, "admin": 201, "op_street": 201, "op_c03": 201}),
-    ("GET", "/healthz", {r: 200 for r in ROLES}),
-    ("GET", "/metrics", {r: 200 for r in ROLES}),
+    ("GET", "/healthz", dict.fromkeys(ROLES, 200)),
+    ("GET", "/metrics", dict.fromkeys(ROLES, 200)),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -64,7 +64,7 @@ def test_analyze_writes_one_alert_per_event_with_frame_and_time(tmp_path, walker
     assert a.severity.value == "critical" and a.zone == "lawn" and a.location.lat == 36.72
     assert a.frame % 2 == 0 and a.details["pos_s"] == pytest.approx(a.frame / 10.0)  # 10 fps file, analysed at 5
     assert 3.5 <= a.details["pos_s"] <= 6.0
-    assert a.ts == datetime(2026, 11, 21, 8, tzinfo=timezone.utc) + timedelta(seconds=a.details["pos_s"])
+    assert a.ts == datetime(2026, 11, 21, 8, tzinfo=UTC) + timedelta(seconds=a.details["pos_s"])
     assert a.snapshot.startswith("data:image/jpeg;base64,")
     # the summary: alerts per type and the speed
     assert "intrusion" in r.stdout and "analysis per analysed frame" in r.stdout, r.stdout
@@ -76,7 +76,7 @@ def test_analyze_defaults_start_to_the_file_mtime_and_can_skip_snapshots(tmp_pat
     r = _analyze("--profile", str(_profile(tmp_path, walker_clip)), "--jsonl", str(out), "--no-snapshots")
     assert r.returncode == 0, r.stderr
     (a,) = [parse_alert(line) for line in out.read_text().splitlines()]
-    mtime = datetime.fromtimestamp(walker_clip.stat().st_mtime, timezone.utc)
+    mtime = datetime.fromtimestamp(walker_clip.stat().st_mtime, UTC)
     assert abs((a.ts - mtime).total_seconds() - a.details["pos_s"]) < 0.01
     assert a.snapshot is None
 
@@ -99,7 +99,7 @@ def test_analyze_refuses_bad_input_with_a_reason(tmp_path, walker_clip):
 
 
 def test_iter_file_frames_subsamples_with_positions_and_times(vtest_path):
-    start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     frames = []
     for f in iter_file_frames(vtest_path, 2.5, start):
         frames.append(f)
@@ -118,7 +118,7 @@ def test_iter_file_frames_subsamples_with_positions_and_times(vtest_path):
 def test_pipeline_stream_alerts_and_bad_frames():
     prof = S.make_profile(S.Scenario("api", {"grid": "G-9"}))
     pipe = CameraPipeline(prof, "edge-x", snapshots=False)
-    ts = datetime(2026, 11, 21, 9, tzinfo=timezone.utc)
+    ts = datetime(2026, 11, 21, 9, tzinfo=UTC)
     lost = pipe.stream_alert(StreamEvent("lost", ts, {"reason": "timeout"}))
     back = pipe.stream_alert(StreamEvent("restored", ts + timedelta(seconds=42), {"outage_s": 42.0}))
     assert lost.type.value == "stream.lost" and lost.severity.value == "major" and lost.details["reason"] == "timeout"

@@ -4,7 +4,7 @@ real SQLite database with the example grids."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,9 +12,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from alerts import parse_alert
-from gateway.api import create_app
+from common.times import parse_iso
+from gateway.app import create_app
 from gateway.config import Settings
-from tests.test_gateway_e2e import alert, make_db
+from tests.support.gateway import alert, make_db
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 PASSWORD = "correct horse"
 ADMIN = {"Authorization": "Bearer adm-token"}
@@ -114,8 +117,7 @@ def test_side_paths_dismiss_extend_reassign_escalate_merge(gw):
     before = gw.get(f"/api/incidents/{b}", headers=op).json()["due_at"]
     r = act(gw, op, b, "extend", extend_minutes=90, reason="waiting for parts")
     after = r.json()["due_at"]
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
-    assert parse(after) - parse(before) == timedelta(minutes=90)
+    assert parse_iso(after) - parse_iso(before) == timedelta(minutes=90)
     assert act(gw, op, b, "extend", reason="no minutes").status_code == 409
     assert act(gw, op, b, "reassign", assignee="worker.g0306").json()["assignee"] == "worker.g0306"
     esc = act(gw, op, b, "escalate", reason="needs the community").json()

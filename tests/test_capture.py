@@ -9,10 +9,12 @@ import pytest
 
 from camera_profiles.loader import profile_from_dict
 from common.backoff import Backoff
-from edge.camera.capture import CameraStream, redact
+from edge.camera.capture import CameraStream
 from edge.camera.frames import Frame, StreamEvent
+from edge.camera.rtsp import redact
 from tests.support.rtsp_server import RtspCamera
 from tests.support.services import free_port
+from tests.support.waiting import next_item
 
 
 def profile(source, **extra):
@@ -24,16 +26,6 @@ def fast_backoff():
     return Backoff(initial_s=0.2, max_s=1.0, jitter=0.2, rng=random.Random(1))
 
 
-def next_item(stream: CameraStream, kind, within: float):
-    """The next item of `kind` (a Frame, or a StreamEvent kind name) within `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        item = stream.get(timeout=0.5)
-        if kind is Frame and isinstance(item, Frame):
-            return item
-        if isinstance(item, StreamEvent) and item.kind == kind:
-            return item
-    raise AssertionError(f"no {kind} within {within} s; status {stream.status}")
 
 
 @pytest.fixture

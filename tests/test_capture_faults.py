@@ -126,7 +126,7 @@ def test_no_thread_or_fd_leak_over_100_reconnect_cycles(camera, quick_open):
             first = s.get(timeout=15)
         time.sleep(1.0)
         fds0, tasks0, py0 = open_fds(), native_threads(), threading.active_count()
-        for cycle in range(100):
+        for _ in range(100):
             proxy.cut()
             wait_event(s, "lost", 10)
             wait_event(s, "restored", 20)

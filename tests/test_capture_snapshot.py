@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import yaml
 
-from edge.camera.masks import PRIVACY_FILL
+from edge.masks import PRIVACY_FILL
 from tests.support.rtsp_server import RtspCamera
 from tests.support.services import free_port
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
@@ -14,9 +14,9 @@ from alerts import Alert, AlertSource, AlertType, new_alert_id
 from camera_profiles.schema import CameraProfile
 from edge.camera.clips import ClipRecorder, clip_size, file_sha256
 from edge.camera.frames import Frame
-from edge.camera.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
+from edge.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
 
-T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
 MASK = [[0.0, 0.0], [0.25, 0.0], [0.25, 0.08], [0.0, 0.08]]
 MASK2 = [[0.55, 0.55], [0.85, 0.55], [0.85, 0.85], [0.55, 0.85]]  # over the walkway, where people pass
 
@@ -113,7 +113,10 @@ def test_alert_yields_browser_mp4_around_the_alert_frame_with_masks(frames, tmp_
 
     # the alert's box is drawn on its own frame (red, BGR), not before it
     x0, y0, x1 = round(0.4 * w), round(0.5 * h), round(0.5 * w)
-    edge = lambda img: img[y0 - 1:y0 + 2, x0 + 4:x1 - 4].reshape(-1, 3).astype(int).mean(axis=0)
+
+    def edge(img):
+        return img[y0 - 1:y0 + 2, x0 + 4:x1 - 4].reshape(-1, 3).astype(int).mean(axis=0)
+
     b, g, r = edge(decoded[20])
     assert r > 150 and r - max(b, g) > 80
     b, g, r = edge(decoded[0])

@@ -11,6 +11,8 @@ from alerts.schema import json_schema
 from camera_profiles import ProfileError, load_profile, load_profiles
 from camera_profiles.vendors import rtsp_url
 
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = {
     "schema": "gridwatch.alert/1", "id": "01JD8K6Q4W2M5X7Z9B3C1V0N8R",
@@ -78,7 +80,8 @@ def write(tmp_path, text):
     ("id: c1\nsource: x.mp4\nzones:\n  - name: z\n    polygon: [[0,0],[2,0],[0,1]]\n", "zones[0].polygon", "outside the frame"),
     ("id: c1\nsource: x.mp4\nzones:\n  - name: z\n    polygon: [[0,0],[1,1],[1,0],[0,1]]\n", "zones[0].polygon", "not valid"),
     ("id: c1\nsource: x.mp4\ndetect: {fps: -1}\n", "detect.fps", "greater than 0"),
-    ("id: c1\nsource: x.mp4\nlines:\n  - {name: l, points: [[0.5,0],[0.5,1]], from_side: [0.5,0.5]}\n", "lines[0]", "names no side"),
+    ("id: c1\nsource: x.mp4\nlines:\n  - {name: l, points: [[0.5,0],[0.5,1]], from_side: [0.5,0.5]}\n",
+     "lines[0]", "names no side"),
     ("id: c1\nsource: x.mp4\nzonez: []\n", "zonez", "not permitted"),
     ("source: x.mp4\n", "id", "required"),
     ("id: c1\nsource: rtsp://u:${NO_SUCH_VAR_GW}@h/\n", "source", "NO_SUCH_VAR_GW is not set"),

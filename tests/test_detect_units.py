@@ -13,7 +13,7 @@ from edge.detect.events import Scale
 from edge.detect.falling import FallingRule
 from edge.detect.lines import LineRule
 from edge.detect.tracker import Tracker
-from edge.camera.masks import polygon_mask
+from edge.masks import polygon_mask
 from tests import scenarios as S
 
 W, H = 320, 240

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from camera_profiles import load_profile
-from edge.commands.discover import Found, expand_range, parse_probe_match, profile_id, starter_profile
+from edge.commands.discover import (
+    Found,
+    expand_range,
+    parse_probe_match,
+    profile_id,
+    starter_profile,
+)
 from edge.onvif.client import resolve_media
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.rtsp_server import RtspCamera

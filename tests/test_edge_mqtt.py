@@ -15,7 +15,13 @@ import pytest
 from alerts import topics
 from edge.delivery.publisher import EdgePublisher, MqttSettings
 from tests.faults.netcut import NetCut
-from tests.support.alert_stream import Collector, StreamProcess, durable, stream_alert, stream_alert_id
+from tests.support.alert_stream import (
+    Collector,
+    StreamProcess,
+    durable,
+    stream_alert,
+    stream_alert_id,
+)
 from tests.support.services import MosquittoBroker, free_port, wait_port
 from tests.support.waiting import wait_for
 

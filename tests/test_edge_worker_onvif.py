@@ -31,7 +31,8 @@ def test_worker_streams_an_onvif_camera_and_forwards_its_events(tmp_path, broker
             OnvifCamera(rtsp.port, username="admin", password="s3cret", pullpoint=responder) as dev:
         (tmp_path / "cam.yaml").write_text(
             "id: cam-onvif-01\ngrid: G-03-07\n"
-            f"source: {{onvif: {{host: 127.0.0.1, port: {dev.port}, username: admin, password: '${{CAM_PASS}}', profile: sub}}}}\n"
+            f"source: {{onvif: {{host: 127.0.0.1, port: {dev.port}, username: admin, "
+            "password: '${CAM_PASS}', profile: sub}}\n"
             "detect: {fps: 5, warmup_s: 0.5}\n")
         (tmp_path / "edge.yaml").write_text(
             f"edge_id: edge-onvif\nmqtt: {{url: '{broker.url}', prefix: {prefix}}}\n"

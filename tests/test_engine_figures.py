@@ -3,19 +3,31 @@ the same functions over incidents produced by the real state machine."""
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from gateway.engine.figures import FIELDS, by_grid, cameras_to_csv, period, report_html, summarise, to_csv
+import pytest
+
+from gateway.engine.figures import (
+    FIELDS,
+    by_grid,
+    cameras_to_csv,
+    period,
+    report_html,
+    summarise,
+    to_csv,
+)
 from gateway.engine.grids import GridSet
-from gateway.engine.lifecycle import Actor
 from gateway.engine.routing import RoutingRules
 from gateway.engine.scenario import Scenario
+from gateway.engine.state import Actor
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 GRIDS = GridSet.from_geojson(json.loads(
     (Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.geojson").read_text()))
 DAY = date(2026, 11, 23)
-T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 
 def rec(id, grid, type, camera, minutes_ack=None, minutes_resolved=None, status="closed", due_h=8.0,
@@ -42,10 +54,10 @@ RECORDS = [
 
 
 def test_period_bounds_are_local_days_and_weeks_in_utc():
-    assert period(DAY, "daily", "Asia/Shanghai") == (datetime(2026, 11, 22, 16, 0, tzinfo=timezone.utc),
-                                                     datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc))
+    assert period(DAY, "daily", "Asia/Shanghai") == (datetime(2026, 11, 22, 16, 0, tzinfo=UTC),
+                                                     datetime(2026, 11, 23, 16, 0, tzinfo=UTC))
     start, end = period(date(2026, 11, 26), "weekly", "Asia/Shanghai")
-    assert (start, end - start) == (datetime(2026, 11, 22, 16, 0, tzinfo=timezone.utc), timedelta(days=7))
+    assert (start, end - start) == (datetime(2026, 11, 22, 16, 0, tzinfo=UTC), timedelta(days=7))
 
 
 def test_summary_over_all_grids():

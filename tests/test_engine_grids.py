@@ -12,6 +12,8 @@ from shapely.geometry import Point, box, mapping
 
 from gateway.engine.grids import GridImportError, GridSet
 
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.geojson"
 
 

@@ -1,19 +1,32 @@
 """The incident state machine, action by action: transitions, refusals with clear reasons,
 permissions, timers and (de)serialisation."""
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.engine.grids import GridSet
-from gateway.engine.lifecycle import (ACTIONS, Actor, IncidentState, NotAllowed, TransitionError, apply, attach,
-                                      can, due_timers, merge_into, on_timer, open_incident)
+from gateway.engine.lifecycle import (
+    ACTIONS,
+    NotAllowed,
+    TransitionError,
+    apply,
+    attach,
+    can,
+    due_timers,
+    merge_into,
+    on_timer,
+    open_incident,
+)
 from gateway.engine.routing import RoutingRules, route
+from gateway.engine.state import Actor, IncidentState
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 GRIDS = GridSet.from_geojson(json.loads(
     (Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.geojson").read_text()))
-T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 WORKER = Actor("worker.g0307", "grid_worker")
 OTHER_WORKER = Actor("worker.g0306", "grid_worker")
 OPERATOR = Actor("op.li", "operator")

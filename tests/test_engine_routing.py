@@ -8,6 +8,8 @@ import pytest
 from gateway.engine.grids import GridSet
 from gateway.engine.routing import RoutingError, RoutingRules, route
 
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "gateway" / "examples"
 
 

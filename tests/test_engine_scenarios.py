@@ -2,21 +2,23 @@
 alerts and actions, and the events expected at the expected times. The expected traces
 were worked out by hand from the rules (gateway/examples/routing.yaml and the defaults)."""
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gateway.engine.grids import GridSet
-from gateway.engine.lifecycle import Actor, IncidentState
 from gateway.engine.routing import RoutingRules
 from gateway.engine.scenario import Scenario
 from gateway.engine.silences import Silence
+from gateway.engine.state import Actor, IncidentState
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "gateway" / "examples"
 GRIDS = GridSet.from_geojson(json.loads((EXAMPLES / "grids.geojson").read_text()))
 RULES = RoutingRules.from_yaml((EXAMPLES / "routing.yaml").read_text())
-MON_9AM = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai
+MON_9AM = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 WORKER = Actor("worker.g0307", "grid_worker")
 OPERATOR = Actor("op.li", "operator")
 LAWN = dict(camera_id="cam-lawn-01", grid="G-03-07")
@@ -113,11 +115,11 @@ def test_a_missed_deadline_escalates_but_not_after_acknowledgement():
 
 def test_working_hours_deadline_across_a_weekend():
     # minor: ack within 4 working hours (Mon-Fri 08:30-12:00, 13:30-17:30 Shanghai)
-    fri_4pm = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    fri_4pm = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
     sc = Scenario(GRIDS, RULES, start=fri_4pm)
     sc.alert(m(0), type="loitering", severity="minor", **LAWN)
     sc.alert(m(0), type="loitering", severity="minor", camera_id="cam-gate-02", grid="G-03-06")
-    sc.act(datetime(2026, 11, 23, 2, 30, tzinfo=timezone.utc), "I2", "acknowledge",
+    sc.act(datetime(2026, 11, 23, 2, 30, tzinfo=UTC), "I2", "acknowledge",
            Actor("worker.g0306", "grid_worker"))  # Monday 10:30, in time
     sc.run(until=timedelta(days=4))
     assert sc.trace(local=True) == [
@@ -145,7 +147,7 @@ def test_working_hours_deadline_across_a_dst_change():
         "calendar": {"tz": "Europe/Berlin", "hours": {"mon-fri": ["09:00-17:00"]}},
         "rules": [{"name": "office", "level": "grid", "calendar": "working", "ack_within": "2h",
                    "resolve_within": "16h"}]})
-    fri_4pm_cet = datetime(2026, 3, 27, 15, 0, tzinfo=timezone.utc)
+    fri_4pm_cet = datetime(2026, 3, 27, 15, 0, tzinfo=UTC)
     sc = Scenario(GRIDS, rules, start=fri_4pm_cet)
     sc.alert(m(0), type="loitering", severity="minor", **LAWN)
     sc.run(until=timedelta(days=4))
@@ -155,7 +157,7 @@ def test_working_hours_deadline_across_a_dst_change():
         "Mon 2026-03-30 10:00 I1 escalated community community.c03",  # 1 h Friday + 1 h Monday, now CEST
         "Mon 2026-03-30 10:00 I1 dispatched community community.c03",
     ]
-    assert sc.records[2].at == datetime(2026, 3, 30, 8, 0, tzinfo=timezone.utc)  # stored in UTC
+    assert sc.records[2].at == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)  # stored in UTC
 
 
 def test_silence_suppresses_but_stores_and_ends_on_time():

@@ -1,7 +1,7 @@
 """Silences and maintenance windows: matchers, the subtree of a grid, start and end times,
 and refusal of silences that would match nothing or everything."""
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -9,9 +9,11 @@ import pytest
 from gateway.engine.grids import GridSet
 from gateway.engine.silences import Silence, is_silenced
 
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
+
 GRIDS = GridSet.from_geojson(json.loads(
     (Path(__file__).resolve().parents[1] / "gateway" / "examples" / "grids.geojson").read_text()))
-T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
 def silence(**kw):

@@ -6,14 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 from alembic import command
 from sqlalchemy import inspect, select, text
 
 from gateway.db import Database
 from gateway.db.models import Camera, Grid, User
-from tests.test_gateway_e2e import GRIDS
+from tests.support.gateway import GRIDS
 
 REPO = GRIDS.parents[2]
 
@@ -73,8 +73,8 @@ def test_import_update_reresolve_and_export(tmp_path):
     with db.session() as s:  # a camera the gateway has seen, located in G-03-07
         assert s.get(User, "worker.g0307").grid_id == "G-03-07"
         assert s.get(User, "leader.c03").grid_id == "C-03"  # leads two grids: bound to their community
-        from datetime import datetime, timezone
-        s.add(Camera(id="cam-lawn-01", state="streaming", last_seen=datetime.now(timezone.utc), grid_id="G-03-07",
+        from datetime import datetime
+        s.add(Camera(id="cam-lawn-01", state="streaming", last_seen=datetime.now(UTC), grid_id="G-03-07",
                      location={"lat": 36.7260, "lon": 104.8411}, device={}))
     # move the camera's grid boundary: G-03-07 is renamed G-03-09 in the new file
     data = json.loads(GRIDS.read_text())

@@ -7,15 +7,14 @@ import json
 import threading
 
 import pytest
-
 from sqlalchemy import func, select
 
 from alerts import parse_alert, topics
 from gateway.db.models import AlertRow, Incident
-from gateway.incidents import IncidentService
-from gateway.ingest import Ingestor
+from gateway.incidents.service import IncidentService
+from gateway.mqtt.intake import Ingestor
+from tests.support.gateway import Publisher, alert, count, make_db, make_settings
 from tests.support.waiting import wait_for
-from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])

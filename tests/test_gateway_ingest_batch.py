@@ -13,10 +13,17 @@ import pytest
 from sqlalchemy import func, select
 
 from alerts import topics
-from gateway.db.models import AlertRow, DeadLetter, Incident, IncidentEvent, OutboxMessage, Timer
-from gateway.ingest import Ingestor, Message
+from gateway.db.models import (
+    AlertRow,
+    DeadLetter,
+    Incident,
+    IncidentEvent,
+    OutboxMessage,
+    Timer,
+)
+from gateway.mqtt.intake import Ingestor, Message
+from tests.support.gateway import Publisher, alert, count, make_db, make_settings
 from tests.support.waiting import wait_for
-from tests.test_gateway_e2e import Publisher, alert, count, make_db, make_settings
 
 SNAPSHOT = base64.b64encode(b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9").decode()
 
@@ -36,7 +43,7 @@ def batch_of(prefix: str, n: int) -> tuple[list[Message], dict]:
         alerts.append(a)
     poison = alerts[7]
     poison["snapshot"] = SNAPSHOT
-    for i, a in enumerate(alerts):
+    for a in alerts:
         msgs.append(Message(topics.alert("edge-test", a["source"]["id"], prefix), json.dumps(a).encode()))
     msgs.insert(20, Message(topics.alert("edge-test", "cam-x", prefix), b"{not json"))
     msgs.append(msgs[3])  # the same message twice in one batch
@@ -150,7 +157,7 @@ def test_repeated_alerts_of_a_batch_attach_together_in_order(tmp_path, prefix, p
     once, raise the severity, leave the deadlines alone, open a new incident when the one it
     remembered was dismissed meanwhile, and write the attaches before a recovery notice
     that follows them in the batch."""
-    from gateway.auth import Principal
+    from gateway.api.auth import Principal
 
     url = f"sqlite:///{tmp_path}/gw.db" if backend == "sqlite" else pg_url
     db = make_db(url)
@@ -240,7 +247,7 @@ def test_a_redelivered_alert_racing_another_replica_is_stored_once(tmp_path, pre
     import threading
 
     from alerts import parse_alert
-    from gateway.incidents import AlertsRaced
+    from gateway.incidents.errors import AlertsRaced
 
     db = make_db(pg_url)
     settings = make_settings(tmp_path, "mqtt://127.0.0.1:1", prefix, pg_url)

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from alerts import parse_alert
 from gateway.db.models import AlertRow, Incident, IncidentEvent
-from gateway.incidents import IncidentService
-from tests.test_gateway_e2e import alert, make_db
+from gateway.incidents.service import IncidentService
+from tests.support.gateway import alert, make_db
 
 
 def ingest(svc: IncidentService, **kw):

@@ -18,11 +18,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts import new_alert_id, topics
+from gateway.commands.serve import run
 from gateway.config import Settings
-from gateway.serve import run
+from tests.support.gateway import GRIDS, Publisher, alert
 from tests.support.services import free_port, wait_port
 from tests.support.waiting import wait_for
-from tests.test_gateway_e2e import GRIDS, Publisher, alert
 
 
 def test_serve_runs_the_whole_loop_and_stops(broker, prefix, tmp_path):

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from alerts import parse_alert
-from gateway.auth import make_principal
+from gateway.api.auth import make_principal
 from gateway.db.models import Incident, IncidentEvent, OutboxMessage, Timer
-from gateway.incidents import IncidentService
-from gateway.timers import TimerWorker
-from tests.test_gateway_e2e import alert, make_db
+from gateway.incidents.service import IncidentService
+from gateway.incidents.timers import TimerWorker
+from tests.support.gateway import alert, make_db
 
-T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 class FakeClock:

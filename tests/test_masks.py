@@ -1,13 +1,15 @@
 """Privacy and motion masks: rasterised once per resolution, applied before anything leaves."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
+import pytest
 
-from edge.camera.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
 from edge.camera.render import snapshot_jpeg
+from edge.masks import PRIVACY_FILL, apply_privacy_masks, polygon_mask
 from tests import scenarios as S
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 SQUARE = [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]]
 

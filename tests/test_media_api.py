@@ -6,16 +6,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
-import numpy as np
 import httpx
+import numpy as np
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from alerts import Alert, AlertSource, AlertType, new_alert_id
@@ -24,50 +22,17 @@ from common.backoff import Backoff
 from edge.camera.clips import ClipRecorder
 from edge.camera.frames import Frame
 from edge.delivery.media_upload import MediaUploader
-from gateway.api import create_app
-from gateway.auth import issue_token, make_principal
+from gateway.api.auth import make_principal
 from gateway.config import Settings
-from gateway.db import Database
 from gateway.db.models import AuditEntry, Media
-from gateway.grid_import import import_grids
-from gateway.incidents import IncidentService
 from gateway.media.retention import RetentionPolicy
-from tests.support.services import REPO, free_port, wait_port
+from tests.support.media_gateway import MASK, Gateway
+from tests.support.services import REPO
 from tests.support.waiting import wait_for
 
-T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
-MASK = [[0.55, 0.55], [0.85, 0.55], [0.85, 0.85], [0.55, 0.85]]
+T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
 
 
-class Gateway:
-    """The real gateway app on a loopback port, in this process (uvicorn in a thread)."""
-
-    def __init__(self, pg_url: str, media_dir: Path, clock=None, **settings):
-        self.settings = Settings(db_url=pg_url, media_dir=media_dir, admin_token="admin-secret", **settings)
-        self.db = Database(pg_url)
-        self.db.upgrade()
-        self.service = IncidentService.from_settings(self.settings, self.db, **({"clock": clock} if clock else {}))
-        self.app = create_app(self.settings, self.db, service=self.service)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> "Gateway":
-        self.thread.start()
-        wait_port(self.port, timeout=20)
-        with self.db.session() as s:
-            import_grids(s, json.loads((REPO / "gateway/examples/grids.geojson").read_text()), T0)
-        return self
-
-    def token(self, name: str, role: str, grid: str | None) -> str:
-        with self.db.session() as s:
-            return issue_token(s, name=name, role=role, grid_id=grid, username=None, now=T0, ttl=None)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.db.dispose()
 
 
 @pytest.fixture
@@ -247,7 +212,10 @@ def test_blurring_level_per_role(gateway, vtest_path, tmp_path):
     as_operator = http.get(f"/api/media/{snap.media_id}", headers=operator).content
     as_worker = http.get(f"/api/media/{snap.media_id}", headers=worker).content
     assert as_operator == original  # the stored evidence itself is never altered
-    decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+    def decode(data):
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
     assert sharpness(decode(as_worker)) < sharpness(decode(original)) / 5
 
     plain = first_frame(http.get(f"/api/media/{clip.media_id}", headers=operator).content, "plain.mp4")
@@ -329,7 +297,7 @@ def test_blur_and_retention_come_from_the_environment(pg_url, vtest_path, tmp_pa
     policy.write_text("max_age_days: {snapshot: 1}\n")
     monkeypatch.setenv("GRIDWATCH_MEDIA_BLUR", '{"grid_worker": 31}')
     monkeypatch.setenv("GRIDWATCH_MEDIA_RETENTION", str(policy))
-    now = [datetime.now(timezone.utc)]
+    now = [datetime.now(UTC)]
     gw = Gateway(pg_url, tmp_path / "gateway-media", clock=lambda: now[0]).start()
     try:
         assert gw.settings.media_blur == {"grid_worker": 31} and gw.settings.media_retention == policy

@@ -6,21 +6,21 @@ import hashlib
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from alerts import Alert, AlertSource, AlertType, new_alert_id
-from gateway.auth import make_principal
+from gateway.api.auth import make_principal
 from gateway.db.models import AuditEntry, Media
 from gateway.media.retention import RetentionPolicy, StoredMedia, plan_retention
 from gateway.media.service import media_key
 from gateway.media.storage import MediaStore
-from tests.test_media_api import Gateway
+from tests.support.media_gateway import Gateway
 
-T0 = datetime(2026, 11, 1, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 8, 0, 0, tzinfo=UTC)
 
 
 def item(i: int, hours: float, size: int = 100, camera: str = "cam-a", kind: str = "clip", protected=False):
@@ -160,7 +160,7 @@ def assert_rows_match_files(g, store: MediaStore) -> None:
 
 
 def test_retention_loop_runs_on_its_own(gateway):
-    from gateway.media.api import start_retention
+    from gateway.api.media import start_retention
 
     g = gateway
     http = httpx.Client(base_url=g.url, timeout=30)

@@ -7,7 +7,7 @@ import resource
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import httpx
@@ -20,16 +20,16 @@ from common.backoff import Backoff
 from edge.camera.clips import ClipRecorder, file_sha256
 from edge.camera.frames import Frame
 from edge.delivery.media_upload import MediaUploader
-from gateway.auth import issue_token
+from gateway.api.auth import issue_token
 from gateway.db import Database
 from gateway.db.models import Media
 from tests.support.services import REPO, free_port, wait_port
 from tests.support.waiting import wait_for
 
-T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
 SERVE = """
 import sys, uvicorn
-from gateway.api import create_app
+from gateway.app import create_app
 from gateway.config import Settings
 uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """

@@ -11,11 +11,17 @@ from camera_profiles.schema import OnvifSource
 from common.backoff import Backoff
 from edge.camera.capture import CameraStream
 from edge.camera.frames import Frame
-from edge.onvif.client import OnvifError, StreamProfile, pick_profile, resolve_media, with_credentials
+from edge.onvif.client import (
+    OnvifError,
+    StreamProfile,
+    pick_profile,
+    resolve_media,
+    with_credentials,
+)
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.rtsp_server import RtspCamera
-from tests.test_capture import next_item as wait_for
 from tests.support.services import free_port
+from tests.support.waiting import next_item as wait_for
 
 
 @pytest.fixture

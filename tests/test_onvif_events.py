@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,11 +13,19 @@ from alerts import parse_alert
 from camera_profiles.loader import profile_from_dict
 from camera_profiles.schema import OnvifSource
 from common.backoff import Backoff
-from edge.onvif.events import (OnvifEvent, PullPointListener, camera_event_listener, classify, parse_pull_response,
-                               to_alert)
+from edge.onvif.events import (
+    OnvifEvent,
+    PullPointListener,
+    camera_event_listener,
+    classify,
+    parse_pull_response,
+    to_alert,
+)
 from tests.support.onvif_camera import OnvifCamera
 from tests.support.pullpoint import PullPointResponder
 from tests.support.services import free_port
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 MOTION = "tns1:RuleEngine/CellMotionDetector/Motion"
 TAMPER = "tns1:RuleEngine/TamperDetector/Tamper"
@@ -80,7 +88,7 @@ def test_motion_tamper_and_line_events_become_camera_event_alerts(device, respon
     listener.start()
     try:
         wait(lambda: listener.status["state"] == "subscribed", 15, "subscription")
-        when = datetime(2026, 11, 21, 8, 15, 2, 340000, tzinfo=timezone.utc)
+        when = datetime(2026, 11, 21, 8, 15, 2, 340000, tzinfo=UTC)
         responder.emit(MOTION, {"IsMotion": "true"}, {"VideoSourceConfigurationToken": "VSC_1"}, utc=when)
         responder.emit(MOTION, {"IsMotion": "false"}, {"VideoSourceConfigurationToken": "VSC_1"})  # motion ended
         responder.emit(TAMPER, {"IsTamper": "true"}, {"VideoSourceConfigurationToken": "VSC_1"})

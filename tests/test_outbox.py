@@ -9,19 +9,19 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from gateway.db import Database
 from gateway.db.models import OutboxMessage
-from gateway.outbox_relay import OutboxRelay, backoff_s
+from gateway.outbox.relay import OutboxRelay
 from tests.faults.netcut import NetCut
 from tests.support.alert_stream import Collector
 from tests.support.services import REPO
 
-T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def outbox_ids(col: Collector) -> list[int]:
 
 
 def test_the_outbox_id_is_spliced_into_the_stored_json_text():
-    from gateway.outbox_relay import with_outbox_id
+    from gateway.outbox.relay import with_outbox_id
 
     for body in ('{"event":"opened","incident":{"id":1}}', '{ "a": [1, {"b": "}"}] }', "{}", " { } "):
         assert json.loads(with_outbox_id(body, 42)) == {"outbox_id": 42, **json.loads(body)}
@@ -185,10 +185,11 @@ def test_no_puback_means_a_retry_later_with_backoff(pg_db, broker, prefix):
         col.close()
 
 
-def test_backoff_doubles_and_is_capped():
-    assert 0.8 <= backoff_s(1) <= 1.2
-    assert 6.4 <= backoff_s(4) <= 9.6
-    assert backoff_s(40, max_s=300) <= 360
+def test_a_rows_retry_doubles_and_is_capped():
+    relay = OutboxRelay(None, "mqtt://127.0.0.1:1", backoff_base_s=1.0, backoff_max_s=300.0)
+    assert 0.8 <= relay.retry.delay(1) <= 1.0
+    assert 6.4 <= relay.retry.delay(4) <= 8.0
+    assert 240 <= relay.retry.delay(40) <= 300
 
 
 def test_delivered_rows_are_deleted_after_the_keep_period_and_unsent_ones_never(pg_db, broker, prefix):
@@ -226,7 +227,7 @@ def test_delivered_rows_are_deleted_after_the_keep_period_and_unsent_ones_never(
 RELAY_PROCESS = textwrap.dedent("""
     import sys, time
     from gateway.db import Database
-    from gateway.outbox_relay import OutboxRelay
+    from gateway.outbox.relay import OutboxRelay
     relay = OutboxRelay(Database(sys.argv[1]), sys.argv[2], ack_timeout_s=300)
     relay.wait_connected(30)
     print("connected", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from gateway.db import Database
 from gateway.db.models import OutboxMessage
-from gateway.outbox_relay import OutboxRelay
-from gateway.webhooks import Webhook, load_webhooks, sign, verify_signature
+from gateway.outbox.relay import OutboxRelay
+from gateway.outbox.webhooks import Webhook, load_webhooks, sign, verify_signature
 from tests.support.services import free_port
 
-T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 SECRET = "s3cret-for-tests-only"
 
 

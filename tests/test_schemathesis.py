@@ -9,9 +9,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from alerts import parse_alert
-from gateway.api import create_app
+from gateway.app import create_app
 from gateway.config import Settings
-from tests.test_gateway_e2e import alert, make_db
+from tests.support.gateway import alert, make_db
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 ADMIN = {"Authorization": "Bearer schema-admin"}
 

@@ -4,90 +4,35 @@ driven by the test (ChirpStack uplinks carry their own `time`)."""
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import pytest
 from ulid import ULID
 
 from alerts import parse_alert, topics
-from edge.sensors.bridge import BridgeApp
-from edge.sensors.config import config_from_dict
 from tests.support.alert_stream import Collector
-from tests.test_sensors_sources import STATUS, UPLINK
+from tests.support.sensors import (
+    DEV_EUI,
+    STATUS,
+    FakeClock,
+    Running,
+    Sender,
+    bridge_config,
+    uplink,
+    wait_until,
+)
 
-T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
-DEV_EUI = "a84041000181c8f1"
-
-
-class FakeClock:
-    def __init__(self, t: float):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def bridge_config(url: str, prefix: str, tmp_path) -> dict:
-    return {
-        "edge_id": "edge-sensors-t", "mqtt": {"url": url, "prefix": prefix},
-        "spool": str(tmp_path / "spool.db"), "state": str(tmp_path / "state.db"),
-        "client_id": f"{prefix}-bridge",
-        "zigbee2mqtt_topic": f"{prefix}-z2m", "chirpstack_topic": f"{prefix}-cs",
-        "sensors": [
-            {"id": "smoke-b3-201", "kind": "smoke", "grid": "G-03-07", "source": {"zigbee2mqtt": "b3-201-smoke"},
-             "offline_after_s": 300, "offline_debounce_s": 60,
-             "rules": [{"field": "smoke", "equals": True, "type": "sensor.alarm", "severity": "critical"},
-                       {"field": "battery", "below": 15, "type": "sensor.battery_low", "severity": "minor"}]},
-            {"id": "water-ch-01", "kind": "water_level", "location": {"lat": 36.7221, "lon": 104.8302},
-             "source": {"chirpstack": {"dev_eui": DEV_EUI}},
-             "rules": [{"field": "level_cm", "above": 80, "for_s": 60, "clear_below": 70,
-                        "type": "sensor.threshold", "severity": "major"},
-                       {"field": "battery", "below": 15, "clear_above": 30, "type": "sensor.battery_low"}]},
-        ]}
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 
-def uplink(prefix: str, dedup: str, at: datetime, level: float) -> tuple[str, bytes]:
-    """A ChirpStack v4 `up` event for the water gauge (the documented shape, our values)."""
-    body = {**UPLINK, "deduplicationId": dedup, "time": at.isoformat(),
-            "object": {"level_cm": level, "battery": 96}}
-    body["deviceInfo"] = {**UPLINK["deviceInfo"], "devEui": DEV_EUI}
-    return f"{prefix}-cs/17c82e96-be03-4f38-aef3-f83d48582d97/device/{DEV_EUI}/event/up", json.dumps(body).encode()
 
 
-class Sender:
-    """A plain MQTT client standing in for Zigbee2MQTT / ChirpStack."""
-
-    def __init__(self, url: str):
-        host, port = url.removeprefix("mqtt://").split(":")
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.connect(host, int(port))
-        self.client.loop_start()
-
-    def send(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
-class Running(BridgeApp):
-    """The bridge in-process with a fake clock, the real publisher and subscriber."""
 
-    def __init__(self, cfg_dict: dict, clock: FakeClock):
-        super().__init__(config_from_dict(cfg_dict), clock=clock)
-        assert self.start(ready_timeout=10), "the bridge did not subscribe"
 
-    def deliver(self, sender: "Sender", topic: str, payload: bytes | str, retain: bool = False) -> None:
-        """Send and wait until the bridge has handled it (the fake clock must not move before)."""
-        n = self.bridge.stats["messages"]
-        sender.send(topic, payload, retain)
-        wait_until(lambda: self.bridge.stats["messages"] > n, f"the bridge to handle {topic}")
 
-    def close(self) -> None:
-        self.stop()
+
 
 
 @pytest.fixture
@@ -102,11 +47,6 @@ def setup(broker, prefix, tmp_path):
     alerts.close()
 
 
-def wait_until(cond, what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.02)
 
 
 def got(col: Collector, n: int, timeout: float = 15) -> list:

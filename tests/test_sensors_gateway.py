@@ -7,22 +7,30 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import uvicorn
 
 from alerts import topics
-from gateway.api import create_app
+from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import Database
-from gateway.grid_import import import_grids
-from gateway.incidents import IncidentService
-from gateway.ingest import Ingestor
+from gateway.db.grids import import_grids
+from gateway.incidents.service import IncidentService
+from gateway.mqtt.intake import Ingestor
 from tests.support.alert_stream import Collector
+from tests.support.sensors import (
+    T0,
+    FakeClock,
+    Running,
+    Sender,
+    bridge_config,
+    uplink,
+    wait_until,
+)
 from tests.support.services import REPO, free_port, wait_port
-from tests.test_sensors_bridge import T0, FakeClock, Running, Sender, bridge_config, uplink, wait_until
 
 TOKEN = "sensors-admin-token"
 
@@ -35,7 +43,7 @@ class Gateway:
         self.db.upgrade()
         with self.db.session() as s:
             import_grids(s, json.loads((REPO / "gateway/examples/grids.geojson").read_text()),
-                         datetime.now(timezone.utc))
+                         datetime.now(UTC))
         self.service = IncidentService.from_settings(self.settings, self.db)
         self.ingestor = Ingestor(self.settings, self.db, self.service).start()
         assert self.ingestor.wait_connected(15)
@@ -162,7 +170,7 @@ def test_the_commands_end_to_end_zigbee2mqtt_smoke_to_an_incident(broker, pg_url
     import yaml
 
     from tests.browser.gateway_proc import Gateway as GatewayProcess
-    from tests.test_sensors_restart import BridgeProcess
+    from tests.support.sensors import BridgeProcess
 
     gw_prefix = f"gwe{uuid.uuid4().hex[:8]}"
     gw = GatewayProcess(pg_url, broker.url, prefix=gw_prefix).start()

@@ -7,7 +7,14 @@ import json
 import re
 
 from tests.support.alert_stream import Collector
-from tests.test_sensors_bridge import T0, FakeClock, Running, Sender, bridge_config, wait_until
+from tests.support.sensors import (
+    T0,
+    FakeClock,
+    Running,
+    Sender,
+    bridge_config,
+    wait_until,
+)
 
 
 def test_discovery_configs_and_alarm_states(broker, prefix, tmp_path):

@@ -4,9 +4,6 @@ none raised twice (repeats of an alert carry the same id)."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,32 +13,11 @@ from ulid import ULID
 
 from alerts import parse_alert, topics
 from tests.support.alert_stream import Collector
-from tests.test_sensors_bridge import T0, Sender, bridge_config, uplink
+from tests.support.sensors import T0, BridgeProcess, Sender, bridge_config, uplink
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class BridgeProcess:
-    def __init__(self, config: Path):
-        self.proc = subprocess.Popen([sys.executable, "-m", "edge", "sensors", "--config", str(config)],
-                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.log: list[str] = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self.ready.wait(30), "bridge did not start listening:\n" + "".join(self.log)
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.log.append(line)
-            if "listening on" in line:
-                self.ready.set()
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=30)
-        if sig == signal.SIGTERM:
-            assert self.proc.returncode == 0, "".join(self.log)
-        return out
 
 
 def unique(col: Collector) -> list:

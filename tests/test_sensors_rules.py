@@ -1,7 +1,7 @@
 """Sensor rules: pure evaluation with time passed in (no broker needed)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,8 +11,10 @@ from edge.sensors import rules
 from edge.sensors.config import ConfigError, SensorConfig, config_from_dict
 from edge.sensors.sources import Reading
 
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
+
 UTC = ZoneInfo("UTC")
-T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC).timestamp()
 
 
 def sensor(rule: dict, **kw) -> SensorConfig:

@@ -8,6 +8,9 @@ import pytest
 
 from edge.sensors.config import config_from_dict
 from edge.sensors.sources import SourceError, SourceRouter
+from tests.support.sensors import STATUS, UPLINK
+
+pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
 CFG = config_from_dict({
     "edge_id": "e1",
@@ -19,24 +22,6 @@ CFG = config_from_dict({
     ]})
 ROUTER = SourceRouter(CFG)
 
-# ChirpStack v4 MQTT integration, event "up" (JSON encoding), as in its documentation
-UPLINK = {
-    "deduplicationId": "3ac7e3c4-4401-4b8d-9386-a5c902f9202d",
-    "time": "2026-11-21T09:33:28.823500726+00:00",
-    "deviceInfo": {"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242", "tenantName": "ChirpStack",
-                   "applicationId": "17c82e96-be03-4f38-aef3-f83d48582d97", "applicationName": "water",
-                   "deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad", "deviceProfileName": "LSN50",
-                   "deviceName": "water-ch-01", "devEui": "a84041000181c8f1", "tags": {}},
-    "devAddr": "00189440", "adr": True, "dr": 1, "fCnt": 4, "fPort": 2, "confirmed": False,
-    "data": "qg==", "object": {"level_cm": 81.5, "battery": 96},
-    "rxInfo": [{"gatewayId": "0016c001f153a14c", "uplinkId": 4217106255, "rssi": -36, "snr": 10.5,
-                "context": "E3OWOQ==", "metadata": {"region_common_name": "CN470"}}],
-    "txInfo": {"frequency": 486300000, "modulation": {"lora": {"bandwidth": 125000, "spreadingFactor": 7,
-                                                               "codeRate": "CR_4_5"}}},
-}
-STATUS = {"deduplicationId": "9b1c0f0e-1111-4b8d-9386-a5c902f9202d", "time": "2026-11-21T09:40:00+00:00",
-          "deviceInfo": UPLINK["deviceInfo"], "margin": 6, "externalPowerSource": False,
-          "batteryLevelUnavailable": False, "batteryLevel": 12.5}
 UP_TOPIC = "application/17c82e96-be03-4f38-aef3-f83d48582d97/device/a84041000181c8f1/event/up"
 
 

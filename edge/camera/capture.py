@@ -13,123 +13,29 @@ connect, so a camera that changed its URI or credentials after a reboot is follo
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
-import re
 import socket
 import threading
 import time
 from collections import deque
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
-from urllib.parse import unquote, urlsplit, urlunsplit
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 import cv2
 
 from camera_profiles import CameraProfile
 from common.backoff import Backoff
+from common.times import iso, utcnow
 from edge.camera.frames import Frame, StreamEvent
+from edge.camera.rtsp import DEFAULT_PORTS, CaptureError, explain_rtsp_failure, is_file_source, redact
 
 log = logging.getLogger("gridwatch.edge.capture")
 
 # RTSP over TCP: no lost UDP packets (grey smears) and it passes NAT and firewalls.
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
-
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
-_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935}
-
-
-class CaptureError(Exception):
-    """A connect attempt failed; the message says why in words an operator understands."""
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs, events and status."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
-
-
-def is_file_source(source: str) -> bool:
-    return not _URL.match(source)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def rtsp_describe_status(url: str, timeout_s: float) -> int:
-    """The RTSP status code of a DESCRIBE of `url`, answering a Basic or Digest challenge with
-    the URL's credentials: tells "wrong password" (401) from "no such stream" (404), which
-    OpenCV cannot."""
-    parts = urlsplit(url)
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    clean = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""),
-                        parts.path, parts.query, ""))
-    with socket.create_connection((parts.hostname, parts.port or 554), timeout=timeout_s) as sock:
-        sock.settimeout(timeout_s)
-
-        def describe(cseq: int, auth: str | None) -> tuple[int, dict[str, str]]:
-            req = f"DESCRIBE {clean} RTSP/1.0\r\nCSeq: {cseq}\r\nAccept: application/sdp\r\n"
-            if auth:
-                req += f"Authorization: {auth}\r\n"
-            sock.sendall((req + "\r\n").encode())
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                head += chunk
-            lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-            status = int(lines[0].split()[1])
-            headers = {}
-            for line in lines[1:]:
-                k, _, v = line.partition(":")
-                headers.setdefault(k.strip().lower(), v.strip())
-            length = int(headers.get("content-length", "0") or 0)
-            body_seen = len(head.split(b"\r\n\r\n", 1)[1]) if b"\r\n\r\n" in head else 0
-            while body_seen < length:  # drain the body so the next answer starts clean
-                chunk = sock.recv(min(65536, length - body_seen))
-                if not chunk:
-                    break
-                body_seen += len(chunk)
-            return status, headers
-
-        status, headers = describe(1, None)
-        challenge = headers.get("www-authenticate", "")
-        if status != 401 or not user:
-            return status
-        if challenge.lower().startswith("digest"):
-            fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
-            ha1 = hashlib.md5(f"{user}:{fields.get('realm', '')}:{password}".encode()).hexdigest()
-            ha2 = hashlib.md5(f"DESCRIBE:{clean}".encode()).hexdigest()
-            resp = hashlib.md5(f"{ha1}:{fields.get('nonce', '')}:{ha2}".encode()).hexdigest()
-            auth = (f'Digest username="{user}", realm="{fields.get("realm", "")}", nonce="{fields.get("nonce", "")}", '
-                    f'uri="{clean}", response="{resp}"')
-        else:
-            auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        return describe(2, auth)[0]
-
-
-def explain_rtsp_failure(url: str, timeout_s: float) -> str | None:
-    """Why an RTSP open failed, in words, when the camera says so; None when it does not."""
-    try:
-        status = rtsp_describe_status(url, timeout_s)
-    except (OSError, ValueError, IndexError):
-        return None
-    if status == 401:
-        return "wrong user name or password (the camera answered 401 Unauthorized)"
-    if status == 403:
-        return "access forbidden for this user (403)"
-    if status == 404:
-        return "no stream at this path on the camera (404 Not Found)"
-    if status == 200:
-        return None  # the camera describes the stream: the failure is in the media itself
-    return f"the camera refused the stream (RTSP {status})"
 
 
 class CameraStream:
@@ -216,14 +122,14 @@ class CameraStream:
         return {
             "state": self._state,
             "fps": round(self._fps, 2),
-            "last_frame_ts": _iso(self._last_frame_ts),
+            "last_frame_ts": iso(self._last_frame_ts),
             "error": self._error,
             "device": self._device,
             "attempts": self._attempts,
             "source": self._url,
             "reconnects": self.reconnects,
             "dropped": self.frames_dropped,  # frames replaced by a newer one before analysis took them
-            "ts": _iso(_utc_now()),
+            "ts": iso(utcnow()),
         }
 
     def _publish_status(self) -> None:
@@ -256,7 +162,7 @@ class CameraStream:
         self._state, self._fps = "lost", 0.0
         self._lost_since = since if since is not None else time.monotonic()
         self._frame = None  # older than the outage: useless now
-        self._events.append(StreamEvent("lost", _utc_now(), {
+        self._events.append(StreamEvent("lost", utcnow(), {
             "reason": reason, "attempts": self._attempts, "url": self._url}))
         self._cond.notify_all()
         return True
@@ -337,7 +243,7 @@ class CameraStream:
     def _probe_tcp(self, url: str) -> None:
         """Say plainly when the camera is unreachable, instead of FFmpeg's silence."""
         parts = urlsplit(url)
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
         if not parts.hostname or port is None:
             return
         try:
@@ -368,7 +274,7 @@ class CameraStream:
         # files play at real speed from where the previous loop ended
         file_start_pos = index / src_fps if not live and src_fps else 0.0
         wall_start = time.monotonic() - file_start_pos
-        utc_start = _utc_now() - timedelta(seconds=file_start_pos)
+        utc_start = utcnow() - timedelta(seconds=file_start_pos)
         next_due = 0.0
         warm_until: float | None = None
         rate_n, rate_t = 0, None  # measured source frame rate
@@ -384,7 +290,7 @@ class CameraStream:
                 # decoder and would wait again: a stalled camera, reconnect now.
                 return index, f"no frame within {self.read_timeout_s:.0f} s (stream stalled)"
             if live:
-                pos_s, ts = now - t0, _utc_now()
+                pos_s, ts = now - t0, utcnow()
             else:
                 pos_s = index / src_fps
                 ts = utc_start + timedelta(seconds=pos_s)
@@ -426,7 +332,7 @@ class CameraStream:
             restored = self._lost_since is not None
             if restored:
                 outage = now - self._lost_since
-                self._events.append(StreamEvent("restored", _utc_now(), {
+                self._events.append(StreamEvent("restored", utcnow(), {
                     "outage_s": round(outage, 3), "attempts": self._attempts, "url": self._url}))
                 self.reconnects += 1
                 self._cond.notify_all()

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import subprocess
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -25,16 +25,17 @@ import numpy as np
 from alerts import Alert, new_alert_id
 from alerts.media import file_sha256
 from camera_profiles.schema import CameraProfile
+from common.times import iso
+from edge.camera.encoder import Encoder, write_atomic
 from edge.camera.frames import Frame
-from edge.camera.masks import apply_privacy_masks
 from edge.camera.render import BOX, TRACK, snapshot_jpeg
+from edge.masks import apply_privacy_masks
 
 log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]  # x, y, w, h normalised to the frame
 MaskFn = Callable[[np.ndarray, list], np.ndarray]
 
-MAX_GAP_S = 2.0  # longest stretch of a clip filled by repeating the last frame
 NO_CLIP_TYPES = {"stream.lost", "stream.restored"}  # the last frame before a loss shows nothing useful
 MAX_QUEUED_FRAMES = 600  # encoder backlog bound: ~550 MB at 640x480; beyond it frames are dropped, counted
 
@@ -242,7 +243,7 @@ class ClipRecorder:
             clip.alert_ids.append(alert.id)
             clip.overlays += (overlay,)
             ref = self._ref(clip.media_id, "clip", "video/mp4")
-            ref.update(start=_iso(clip.start_ts), pre_s=self.pre_s, post_s=self.post_s)
+            ref.update(start=iso(clip.start_ts), pre_s=self.pre_s, post_s=self.post_s)
             return ref
         frames = list(self._ring)
         pos = next(i for i, bf in enumerate(frames) if bf is at)
@@ -262,7 +263,7 @@ class ClipRecorder:
         for bf in pre + frames[pos:]:
             self._send_frame(clip, bf)
         ref = self._ref(media_id, "clip", "video/mp4")
-        ref.update(start=_iso(clip.start_ts), pre_s=self.pre_s, post_s=self.post_s)
+        ref.update(start=iso(clip.start_ts), pre_s=self.pre_s, post_s=self.post_s)
         return ref
 
     def _send_frame(self, clip: _ActiveClip, bf: BufferedFrame) -> None:
@@ -289,7 +290,7 @@ class ClipRecorder:
     # ---- encoder thread ---------------------------------------------------------------------
 
     def _encode_loop(self) -> None:
-        encoders: dict[str, _Encoder] = {}
+        encoders: dict[str, Encoder] = {}
         while True:
             job = self._jobs.get()
             if job is None:
@@ -302,11 +303,11 @@ class ClipRecorder:
                 self.errors += 1
                 log.error("camera %s: clip job %s failed: %s", self.camera_id, job[0], e)
 
-    def _handle(self, job: tuple, encoders: dict[str, "_Encoder"]) -> None:
+    def _handle(self, job: tuple, encoders: dict[str, "Encoder"]) -> None:
         kind = job[0]
         if kind == "open":
             _, media_id, w, h, start_ts = job
-            encoders[media_id] = _Encoder(self.out_dir / f"{media_id}.mp4", w, h, self.fps, self.crf, start_ts)
+            encoders[media_id] = Encoder(self.out_dir / f"{media_id}.mp4", w, h, self.fps, self.crf, start_ts)
         elif kind == "frame":
             _, media_id, bf, overlays = job
             enc = encoders.get(media_id)
@@ -328,7 +329,7 @@ class ClipRecorder:
             jpg = snapshot_jpeg(bf.image, self.profile, list(overlay.bbox) if overlay.bbox else None,
                                 [list(p) for p in overlay.track] or None, quality=self.jpeg_quality)
             path = self.out_dir / f"{media_id}.jpg"
-            _write_atomic(path, jpg)
+            write_atomic(path, jpg)
             ref = self._ref(media_id, "snapshot", "image/jpeg")
             self._deliver(self._finished(media_id, "snapshot", path, "image/jpeg", ref, frames=1,
                                           first=bf.index, last=bf.index, offset=0, start=bf.ts, end=bf.ts,
@@ -365,79 +366,11 @@ class ClipRecorder:
                   alert_ids: tuple[str, ...]) -> FinishedClip:
         sha, size = file_sha256(path)
         ref.update(sha256=sha, size=size, status="ready", alert_ids=list(alert_ids), frames=frames,
-                   start=_iso(start), end=_iso(end))
+                   start=iso(start), end=iso(end))
         return FinishedClip(media_id=media_id, kind=kind, camera_id=self.camera_id, path=path, sha256=sha,
                             size=size, content_type=content_type, frames=frames, first_frame=first,
                             last_frame=last, alert_frame_offset=offset, start_ts=start, end_ts=end,
                             alert_ids=alert_ids, media_ref=ref)
-
-
-class _Encoder:
-    """ffmpeg fed raw BGR frames on stdin at a constant rate; writes `<path>.part` and renames it
-    when complete. Frames are placed by their time, so the clip plays in real time even when the
-    camera delivered fewer frames (a frame is repeated) or more (one is left out); a gap longer
-    than MAX_GAP_S (the stream was lost) is cut short rather than shown as a frozen picture."""
-
-    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int, start_ts: datetime):
-        self.path = path
-        self.fps, self.start_ts = fps, start_ts
-        self.next_slot = 0
-        self.written = 0
-        self.last: memoryview | None = None
-        self.part = path.with_suffix(path.suffix + ".part")
-        self.proc = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0",
-             "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-threads", "1",
-             "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self.part)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.broken = False
-
-    def write(self, image: np.ndarray, ts: datetime) -> None:
-        if self.broken:
-            return  # ffmpeg already died; `finish` reports why, once
-        slot = round((ts - self.start_ts).total_seconds() * self.fps)
-        if slot < self.next_slot:
-            return  # more frames than the clip's rate: this one falls between two
-        hold = min(slot - self.next_slot, round(MAX_GAP_S * self.fps)) if self.last is not None else 0
-        self.next_slot = slot + 1
-        data = np.ascontiguousarray(image).data
-        try:
-            for frame in [self.last] * hold + [data]:  # until this frame's time, the last one stays up
-                self.proc.stdin.write(frame)
-                self.written += 1
-        except (BrokenPipeError, ValueError):
-            self.broken = True
-        self.last = data
-
-    def finish(self, timeout: float = 120.0) -> Path:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            self.broken = True
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise RuntimeError(f"ffmpeg took more than {timeout}s for {self.path.name}") from None
-        err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
-        if rc != 0:
-            self.part.unlink(missing_ok=True)
-            raise RuntimeError(f"ffmpeg exited with {rc} for {self.path.name}: {err[-300:]}")
-        os.replace(self.part, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.part.unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _overlay(alert: Alert, index: int) -> Overlay:
@@ -449,7 +382,3 @@ def _overlay(alert: Alert, index: int) -> Overlay:
         except (TypeError, ValueError, IndexError):
             points = ()  # a malformed track only costs the drawing
     return Overlay(index, tuple(alert.bbox) if alert.bbox else None, points)
-
-
-def _iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -5,9 +5,9 @@ BGR); `retrieve()` runs for the analysed ones only."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 
@@ -30,9 +30,9 @@ def iter_file_frames(path: str | Path, fps: float | None, start: datetime | None
     if not path.is_file():
         raise VideoOpenError(f"{path}: no such file")
     if start is None:
-        start = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        start = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     elif start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise VideoOpenError(f"{path}: not a video the decoder can open")

@@ -7,17 +7,17 @@ changes resolution gets a fresh detector. It reads no clock: time comes with the
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
 
 from alerts import Alert, new_alert_id
 from camera_profiles.schema import CameraProfile
-from edge.detect import Detector, Event
 from edge.camera.frames import Frame, StreamEvent
-from edge.camera.masks import polygon_mask
 from edge.camera.render import snapshot_jpeg
+from edge.detect import Detector, Event
+from edge.masks import polygon_mask
 
 # The detector's working width (about). Measured (benchmarks/bench_detect.py): ~320 px keeps
 # people of vtest 15+ px tall and small falling objects 3+ px; the profile's detect.width caps it.
@@ -135,7 +135,7 @@ class CameraPipeline:
 
     def _make(self, type_: str, severity: str, ts: datetime, **fields) -> Alert:
         if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=timezone.utc)
+            ts = ts.replace(tzinfo=UTC)
         p = self.profile
         return Alert(id=new_alert_id(int(ts.timestamp() * 1000)), edge_id=self.edge_id,
                      source={"kind": "camera", "id": p.id}, camera_id=p.id, type=type_, severity=severity,

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from camera_profiles.schema import CameraProfile
-from edge.camera.masks import apply_privacy_masks
+from edge.masks import apply_privacy_masks
 
 MAX_WIDTH = 640
 BOX = (0, 0, 255)     # red, BGR

@@ -56,8 +56,8 @@ class CameraWorker(threading.Thread):
 
     def run(self) -> None:
         from edge.camera.capture import CameraStream
-        from edge.onvif.events import camera_event_listener
         from edge.camera.pipeline import CameraPipeline
+        from edge.onvif.events import camera_event_listener
 
         # with clips, the snapshot is uploaded with them; without, it rides inline in the alert
         pipeline = self.pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)

@@ -8,7 +8,7 @@ import itertools
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from camera_profiles import ProfileError, load_profile
+from common.times import parse_iso
 from edge.camera.filesource import VideoOpenError, frame_count, iter_file_frames
 from edge.camera.pipeline import CameraPipeline
 
@@ -33,8 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _parse_start(text: str | None) -> datetime | None:
     if not text:
         return None
-    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return parse_iso(text)
 
 
 def _fail(message: str) -> int:

@@ -189,7 +189,7 @@ def ws_discover(unicast: list[str], interface_ip: str | None, multicast: bool, t
             sock.settimeout(left)
             try:
                 data, sender = sock.recvfrom(65536)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 break
             matches = parse_probe_match(data)
             if not matches:

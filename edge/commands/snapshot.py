@@ -20,7 +20,7 @@ from camera_profiles import ProfileError, load_profile
 from camera_profiles.schema import OnvifSource
 from edge.camera.capture import CameraStream
 from edge.camera.frames import Frame, StreamEvent
-from edge.camera.masks import apply_privacy_masks
+from edge.masks import apply_privacy_masks
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

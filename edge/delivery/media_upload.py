@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from alerts.media import file_sha256
 from common.backoff import Backoff
-from edge.camera.clips import file_sha256
 
 log = logging.getLogger("gridwatch.edge.media")
 

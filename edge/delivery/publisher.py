@@ -27,8 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alerts import SCHEMA_ID, Alert
-from alerts import topics
+from alerts import SCHEMA_ID, Alert, topics
 from common.mqtt import MqttSettings, credentials, host_port, uses_tls
 from common.times import iso, utcnow
 from edge.delivery.spool import Spool, SpoolEntry

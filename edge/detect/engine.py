@@ -16,7 +16,7 @@ from edge.detect.lines import LineRule
 from edge.detect.tamper import TamperRule
 from edge.detect.tracker import Tracker, TrackerSettings
 from edge.detect.zones import MIN_HITS, MotionRule, ZoneRules
-from edge.camera.masks import polygon_mask
+from edge.masks import polygon_mask
 
 SETTLE_S = 1.0      # after a global relearn, rules wait this long for the new background
 MIN_TRAVEL = 0.02   # an object must have travelled this share of the width to count as arrived

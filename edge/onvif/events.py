@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lxml import etree
 
@@ -24,6 +25,7 @@ from alerts.schema import Severity
 from camera_profiles import CameraProfile
 from camera_profiles.schema import OnvifSource
 from common.backoff import Backoff
+from common.times import parse_iso
 from edge.onvif.client import OnvifDevice, OnvifError
 
 log = logging.getLogger("gridwatch.edge.onvif.events")
@@ -75,11 +77,10 @@ def _items(el: etree._Element | None) -> dict[str, str]:
 def _utc(text: str | None) -> datetime:
     if text:
         try:
-            ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-            return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+            return parse_iso(text)
         except ValueError:
             pass
-    return datetime.now(timezone.utc)  # a camera without a usable time: when we received it
+    return datetime.now(UTC)  # a camera without a usable time: when we received it
 
 
 def parse_pull_response(xml: bytes) -> list[OnvifEvent]:

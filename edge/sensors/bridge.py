@@ -20,9 +20,10 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ulid import ULID
@@ -59,7 +60,7 @@ def to_alert(event: rules.Event, sensor: SensorConfig, edge_id: str) -> Alert:
         details["raised_id"] = alert_id(event, cleared=False)
     return Alert(id=alert_id(event, event.cleared), edge_id=edge_id,
                  source=AlertSource(kind="sensor", id=sensor.id), type=event.type, severity=event.severity,
-                 ts=datetime.fromtimestamp(event.ts, timezone.utc), details=details,
+                 ts=datetime.fromtimestamp(event.ts, UTC), details=details,
                  location=sensor.location, grid_hint=sensor.grid)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -110,7 +110,7 @@ def _in_hours(rule: Rule, ts: float, tz: ZoneInfo) -> bool:
     if rule.active_hours is None:
         return True
     start, end = rule.active_hours.split("-")
-    t = datetime.fromtimestamp(ts, timezone.utc).astimezone(tz).strftime("%H:%M")
+    t = datetime.fromtimestamp(ts, UTC).astimezone(tz).strftime("%H:%M")
     return start <= t < end if start <= end else (t >= start or t < end)
 
 

@@ -101,7 +101,8 @@ class SourceRouter:
             subs += [f"{self.z2m_base}/{name}", f"{self.z2m_base}/{name}/availability"]
         if self.by_eui:            # application ids are not in the config: one wildcard
             subs += [f"{self.cs_base}/+/device/+/event/up", f"{self.cs_base}/+/device/+/event/status"]
-        subs += [t for t in self.by_topic if not (t.startswith(self.generic_base + "/") and t.count("/") == self.generic_base.count("/") + 1)]
+        depth = self.generic_base.count("/") + 1
+        subs += [t for t in self.by_topic if not (t.startswith(self.generic_base + "/") and t.count("/") == depth)]
         return subs
 
     def parse(self, topic: str, payload: bytes, received: float) -> Reading | None:

@@ -9,13 +9,16 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from gateway import audit
-from gateway.api.common import RowId, incident_filter, Page, paginate, parse_time, service, visible_filter
+from common.times import iso
+from gateway.api.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role, token_digest
+from gateway.api.common import Page, RowId, incident_filter, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
-from gateway.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role, token_digest
+from gateway.db import audit
 from gateway.db.models import ApiToken, AuditEntry, Incident, Silence, User
 from gateway.engine import figures
-from gateway.incidents import BadRequest, Forbidden, IncidentService, NotFound, _to_state, iso, silence_of
+from gateway.incidents.errors import BadRequest, Forbidden, NotFound
+from gateway.incidents.service import IncidentService
+from gateway.incidents.state import silence_of, to_state
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=ERROR_RESPONSES)
 admin_only = require_role("admin")
@@ -63,7 +66,7 @@ def create_user(body: NewUser, principal: Principal = Depends(admin_only), svc: 
     now = svc.clock()
     with svc.db.session() as s:
         if s.get(User, body.username) is not None:
-            from gateway.incidents import Conflict
+            from gateway.incidents.errors import Conflict
 
             raise Conflict(f"user {body.username!r} already exists")
         u = User(username=body.username, display_name=body.display_name or body.username, role=body.role,
@@ -219,7 +222,7 @@ def get_figures(grid: str | None = None, since: str | None = None, until: str | 
         raise NotFound(f"grid {grid} not found")
     with svc.db.session() as s:
         # incidents touching the period: opened in it, or due in it
-        recs = [_to_state(i) for i in s.scalars(select(Incident).where(incident_filter(principal),
+        recs = [to_state(i) for i in s.scalars(select(Incident).where(incident_filter(principal),
                                                                         Incident.opened_at < end))
                 if i.opened_at >= start or (i.due_at is not None and i.due_at >= start)]
     if grid is not None:

@@ -6,9 +6,19 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from gateway import audit
+from gateway.api.auth import (
+    COOKIE,
+    AuthError,
+    Principal,
+    _bearer,
+    check_password,
+    current_principal,
+    hash_password,
+    issue_token,
+    token_digest,
+)
 from gateway.api.errors import ERROR_RESPONSES
-from gateway.auth import COOKIE, AuthError, Principal, check_password, hash_password, current_principal, issue_token, token_digest, _bearer
+from gateway.db import audit
 from gateway.db.models import ApiToken, User
 
 router = APIRouter(prefix="/api", tags=["auth"], responses=ERROR_RESPONSES)

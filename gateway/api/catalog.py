@@ -9,14 +9,27 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
-from gateway import audit
-from gateway.api.common import incident_filter, Page, paginate, parse_time, service, visible_filter
+from common.times import iso
+from gateway.api.auth import READ_ROLES, Principal, require_role
+from gateway.api.common import Page, incident_filter, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.api.incidents import alert_view
-from gateway.auth import READ_ROLES, Principal, require_role
-from gateway.db.models import (OPEN_STATUSES, AlertRow, Camera, DeadLetter, Edge, Grid, Incident, IncidentEvent, Media,
-                               Person, Sensor)
-from gateway.incidents import IncidentService, NotFound, iso
+from gateway.db import audit
+from gateway.db.models import (
+    OPEN_STATUSES,
+    AlertRow,
+    Camera,
+    DeadLetter,
+    Edge,
+    Grid,
+    Incident,
+    IncidentEvent,
+    Media,
+    Person,
+    Sensor,
+)
+from gateway.incidents.errors import NotFound
+from gateway.incidents.service import IncidentService
 
 router = APIRouter(prefix="/api", tags=["catalog"], responses=ERROR_RESPONSES)
 reader = require_role(*READ_ROLES)
@@ -111,7 +124,7 @@ def snapshot(alert_id: str, principal: Principal = Depends(reader), svc: Inciden
             raise NotFound(f"alert {alert_id} has no stored snapshot")
         audit.record(s, at=svc.clock(), actor=principal.username, action="media.view", object_type="media",
                      object_id=media.id, grid_id=row.grid_id, details={"alert_id": alert_id})
-        return FileResponse(media.path, media_type=media.type or "image/jpeg")
+        return FileResponse(svc.media.file(media.path), media_type=media.type or "image/jpeg")
 
 
 @router.get("/dead-letters", summary="Payloads refused by the ingest, with the reason")

@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.auth import Principal
-from gateway.incidents import IncidentService
-
+from gateway.api.auth import Principal
+from gateway.incidents.service import IncidentService
 
 # Row ids in paths: bounded so that a huge number is a 422, not a database overflow.
 RowId = Annotated[int, Path(ge=1, le=2**62)]
@@ -54,7 +51,7 @@ def incident_filter(principal: Principal):
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
-    from gateway.incidents import BadRequest
+    from gateway.incidents.errors import BadRequest
 
     if value is None or value == "":
         return None

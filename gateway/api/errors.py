@@ -6,8 +6,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.auth import AuthError
-from gateway.incidents import BadRequest, Conflict, Forbidden, NotFound
+from gateway.api.auth import AuthError
+from gateway.incidents.errors import BadRequest, Conflict, Forbidden, NotFound
 
 _CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "too_large", 422: "invalid_request"}

@@ -10,13 +10,17 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, func, or_, select
 
-from gateway import audit
-from gateway.api.common import RowId, incident_filter, Page, paginate, service
+from common.times import iso
+from gateway.api.auth import READ_ROLES, Principal, require_role
+from gateway.api.common import Page, RowId, incident_filter, paginate, service
 from gateway.api.errors import ERROR_RESPONSES
-from gateway.auth import READ_ROLES, Principal, require_role
+from gateway.db import audit
 from gateway.db.models import AlertRow, Incident, IncidentEvent, Media
 from gateway.engine import lifecycle
-from gateway.incidents import BadRequest, IncidentService, NotFound, incident_dict, iso, sees
+from gateway.engine.state import UNRESOLVED
+from gateway.incidents.errors import BadRequest, NotFound
+from gateway.incidents.service import IncidentService
+from gateway.incidents.state import incident_dict
 
 router = APIRouter(prefix="/api", tags=["incidents"], responses=ERROR_RESPONSES)
 reader = require_role(*READ_ROLES)
@@ -57,7 +61,7 @@ def list_incidents(request: Request, page: Page = Depends(), status: str | None 
     if overdue is not None:
         late = or_(and_(Incident.status.in_(("open", "dispatched")), Incident.acknowledged_at.is_(None),
                         Incident.ack_due_at < now),
-                   and_(Incident.status.in_(lifecycle.UNRESOLVED), Incident.due_at < now))
+                   and_(Incident.status.in_(UNRESOLVED), Incident.due_at < now))
         stmt = stmt.where(late if overdue else ~late)
     stmt = stmt.order_by(Incident.opened_at.desc(), Incident.id.desc())
     with svc.db.session() as s:
@@ -66,7 +70,7 @@ def list_incidents(request: Request, page: Page = Depends(), status: str | None 
 
 def _visible_incident(s, incident_id: int, principal: Principal) -> Incident:
     inc = s.get(Incident, incident_id)
-    if inc is None or not sees(principal, inc):
+    if inc is None or not principal.sees(inc):
         raise NotFound(f"incident {incident_id} not found")
     return inc
 
@@ -164,7 +168,8 @@ def _validated(data: dict[str, Any]) -> ActionBody:
 
 @router.get("/incidents/{incident_id}/photos/{n}", summary="A resolution photo", response_class=FileResponse,
             responses={200: {"content": {"image/jpeg": {}}}})
-def photo(incident_id: RowId, n: Annotated[int, PathParam(ge=0, le=10_000)], principal: Principal = Depends(reader), svc: IncidentService = Depends(service)):
+def photo(incident_id: RowId, n: Annotated[int, PathParam(ge=0, le=10_000)], principal: Principal = Depends(reader),
+          svc: IncidentService = Depends(service)):
     with svc.db.session() as s:
         inc = _visible_incident(s, incident_id, principal)
         rows = s.scalars(select(Media).where(Media.incident_id == inc.id, Media.kind == "photo",
@@ -173,4 +178,4 @@ def photo(incident_id: RowId, n: Annotated[int, PathParam(ge=0, le=10_000)], pri
             raise NotFound(f"incident {incident_id} has no photo {n}")
         audit.record(s, at=svc.clock(), actor=principal.username, action="media.view", object_type="media",
                      object_id=rows[n].id, grid_id=inc.grid_id)
-        return FileResponse(rows[n].path, media_type=rows[n].type or "image/jpeg")
+        return FileResponse(svc.media.file(rows[n].path), media_type=rows[n].type or "image/jpeg")

@@ -20,9 +20,9 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from gateway.api.auth import COOKIE, READ_ROLES, AuthError, Principal, authenticate, current_principal, require_role
 from gateway.api.catalog import events as events_after
 from gateway.api.common import visible_filter
-from gateway.auth import COOKIE, READ_ROLES, AuthError, Principal, authenticate, current_principal, require_role
 from gateway.db.models import AlertRow, IncidentEvent
 
 log = logging.getLogger("gridwatch.console")

@@ -1,15 +1,18 @@
-"""Database access: `Database(url)` with `.session()` and `.upgrade()` (Alembic)."""
+"""Database access: `Database(url)` with `.session()` and `.upgrade()` (Alembic, migrations/).
+Also here: the models (`models`), bulk writes for the ingest (`bulk`), ON CONFLICT for both
+dialects (`dialect`), the append-only audit trail (`audit`: every stage writes to it) and the
+grids table (`grids`)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -13,8 +13,9 @@ JSON is encoded by orjson (several times faster than the standard library; an in
 encoded once and its text spliced into the rows that carry it, see `with_incident`)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, insert, inspect, text
@@ -120,7 +121,7 @@ def copy_rows(s: Session, table, rows: list[dict[str, Any]], keys: tuple[str, ..
             for i in times:
                 v = values[i]
                 if v is not None:
-                    values[i] = naive.get(v) or naive.setdefault(v, v.astimezone(timezone.utc).replace(tzinfo=None))
+                    values[i] = naive.get(v) or naive.setdefault(v, v.astimezone(UTC).replace(tzinfo=None))
             for i in jsons:
                 if not isinstance(values[i], str):
                     values[i] = dumps(values[i])

@@ -3,9 +3,10 @@ and make-up working days. UTC in, UTC out; local time is only used to find the w
 intervals, so weekends, holidays and DST changes come out right."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -15,7 +16,7 @@ _MAX_DAYS = 3 * 366  # a calendar with no working time in three years is a confi
 def _utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         raise ValueError(f"naive datetime {dt.isoformat()}: pass an aware UTC time")
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)
 
 
 class CalendarTime:
@@ -46,7 +47,7 @@ class WorkCalendar:
 
     kind = "working"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         ZoneInfo(self.tz)  # fail early on an unknown zone
         object.__setattr__(self, "hours", tuple(sorted(self.hours)))
         object.__setattr__(self, "holidays", frozenset(self.holidays))
@@ -81,8 +82,8 @@ class WorkCalendar:
         if day in self.workdays_override and not any(h[0] == wd for h in self.hours):
             wd = min(h[0] for h in self.hours)  # a make-up day works like a normal weekday
         zone = ZoneInfo(self.tz)
-        return [(datetime.combine(day, s, zone).astimezone(timezone.utc),
-                 datetime.combine(day, e, zone).astimezone(timezone.utc))
+        return [(datetime.combine(day, s, zone).astimezone(UTC),
+                 datetime.combine(day, e, zone).astimezone(UTC))
                 for w, s, e in self.hours if w == wd]
 
     def add(self, start_utc: datetime, duration: timedelta) -> datetime:

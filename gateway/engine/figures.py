@@ -9,8 +9,9 @@ import html
 import io
 import statistics
 from collections import Counter
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.engine.grids import GridSet
@@ -35,8 +36,8 @@ def period(day: date, kind: str, tz: str) -> tuple[datetime, datetime]:
         raise ValueError(f"period kind must be 'daily' or 'weekly', not {kind!r}")
     zone = ZoneInfo(tz)
     end_day = day + timedelta(days=7 if kind == "weekly" else 1)
-    return (datetime.combine(day, time(), zone).astimezone(timezone.utc),
-            datetime.combine(end_day, time(), zone).astimezone(timezone.utc))
+    return (datetime.combine(day, time(), zone).astimezone(UTC),
+            datetime.combine(end_day, time(), zone).astimezone(UTC))
 
 
 def _stats(values: list[float]) -> tuple[float | None, float | None]:

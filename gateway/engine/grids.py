@@ -3,8 +3,9 @@ GeoJSON (DESIGN.md, "Grids"), validated, and indexed with shapely's STRtree so t
 locating a point stays fast for thousands of cells. Pure: no I/O."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import shapely
 from shapely.geometry import Point, mapping, shape
@@ -136,7 +137,7 @@ class GridSet:
     def __len__(self) -> int:
         return len(self._grids)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Grid]:
         return iter(self._grids.values())
 
     def __contains__(self, grid_id: object) -> bool:
@@ -198,7 +199,8 @@ class GridSet:
         hits = [self._admin[i] for i in self._admin_tree.query(Point(lon, lat), predicate="covered_by")]
         if not hits:
             return None
-        return max(hits, key=lambda g: (LEVELS.index(g.level), _neg_id(g.id)))
+        best: Grid = max(hits, key=lambda g: (LEVELS.index(g.level), _neg_id(g.id)))
+        return best
 
     def professional_for(self, lat: float, lon: float, category: str) -> Grid | None:
         """The professional grid covering the point that takes `category`, or None."""
@@ -271,7 +273,7 @@ def _parse_feature(feat: Any, n: int, problems: list[str]) -> Grid | None:
     if not ok:
         return None
     shapely.prepare(geom)
-    return Grid(id=gid, name=str(props.get("name") or gid), level=level, kind=kind,
+    return Grid(id=gid, name=str(props.get("name") or gid), level=str(level), kind=kind,
                 parent=props.get("parent") or None, geometry=geom,
                 categories=frozenset(map(str, categories)), people=tuple(people))
 

@@ -9,17 +9,15 @@ nothing here reads a clock or stores anything. Timers are derived from the state
 """
 from __future__ import annotations
 
-import functools
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable, Collection, NamedTuple, Protocol
+from typing import Any, Protocol
 
+from common.times import iso_exact
 from gateway.engine.grids import LEVELS, GridSet, level_above
 from gateway.engine.routing import SEVERITIES, Route
+from gateway.engine.state import ACTIVE, SYSTEM, UNRESOLVED, Actor, Event, IncidentState, Timer, new_state, replace
 
-STATUSES = ("open", "dispatched", "acknowledged", "resolved", "verified", "closed", "dismissed")
-ACTIVE = ("open", "dispatched", "acknowledged", "resolved", "verified")
-UNRESOLVED = ("open", "dispatched", "acknowledged")
 ACTIONS = ("dispatch", "acknowledge", "resolve", "verify", "reopen", "close", "dismiss",
            "escalate", "extend", "reassign", "merge")
 
@@ -52,149 +50,7 @@ class Deadlines(Protocol):
     def add(self, start_utc: datetime, duration: timedelta) -> datetime: ...
 
 
-@dataclass(frozen=True)
-class Actor:
-    username: str
-    role: str
-
-
-SYSTEM = Actor("gridwatch", "system")
-
-
-@dataclass(frozen=True)
-class Event:
-    name: str
-    at: datetime
-    actor: str | None = None
-    note: str | None = None
-    reason: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "at": _iso(self.at), "actor": self.actor, "note": self.note,
-                "reason": self.reason, "data": self.data}
-
-
-class Timer(NamedTuple):
-    kind: str  # 'ack' | 'resolve'
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class IncidentState:
-    id: str
-    type: str
-    severity: str
-    status: str
-    level: str  # the level currently answering: 'grid' | 'community' | 'street'
-    grid_id: str | None  # the cell where it happened; never changes
-    owner_grid_id: str | None  # the grid at `level` that answers for it
-    opened_at: datetime
-    source_id: str | None = None
-    camera_id: str | None = None
-    professional_grid_id: str | None = None
-    assignee: str | None = None
-    ack_due_at: datetime | None = None
-    due_at: datetime | None = None
-    acknowledged_at: datetime | None = None  # the first acknowledgement (kept across reopen)
-    resolved_at: datetime | None = None
-    verified_at: datetime | None = None
-    closed_at: datetime | None = None
-    dismissed_at: datetime | None = None
-    calendar: str = "calendar"  # deadlines in 'working' hours or 'calendar' time
-    ack_within: timedelta = timedelta(minutes=30)
-    resolve_within: timedelta = timedelta(hours=4)
-    rule: str | None = None
-    escalations: int = 0
-    reopen_count: int = 0
-    extensions: int = 0
-    alert_count: int = 1
-    last_alert_at: datetime | None = None
-    merged_into: str | None = None
-    false_alarm: bool = False
-    dismiss_reason: str | None = None
-    resolution_note: str | None = None
-    photos: tuple[str, ...] = ()
-    ack_missed: bool = False  # an acknowledgement deadline passed at some level
-    resolve_missed: bool = False  # a resolution deadline passed: not closed on time
-    overdue: tuple[str, ...] = ()  # deadlines missed at the top level, already reported once
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-    def to_dict(self, only: Collection[str] | None = None) -> dict[str, Any]:
-        """JSON-ready: times as ISO 8601 UTC, durations in seconds; all fields, or `only` these."""
-        d = self.__dict__  # all immutable: no deep copy
-        out = dict(d) if only is None else {k: d[k] for k in only}
-        for k in _TIME_FIELDS:
-            if out.get(k) is not None:
-                out[k] = _iso(out[k])
-        for k in _DURATION_FIELDS:
-            if k in out:
-                out[k] = out[k].total_seconds()
-        for k in _TUPLE_FIELDS:
-            if k in out:
-                out[k] = list(out[k])
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "IncidentState":
-        kw = {}
-        for f in fields(cls):
-            if f.name not in d:
-                continue
-            v = d[f.name]
-            if v is not None and f.name.endswith("_at"):
-                v = datetime.fromisoformat(v) if isinstance(v, str) else v
-            elif f.name.endswith("_within") and not isinstance(v, timedelta):
-                v = timedelta(seconds=float(v))
-            elif f.name in ("photos", "overdue"):
-                v = tuple(v or ())
-            kw[f.name] = v
-        return new_state(**kw)
-
-
-STATE_FIELDS = tuple(f.name for f in fields(IncidentState))
-_FIELD_NAMES = frozenset(STATE_FIELDS)
-_TIME_FIELDS = tuple(f.name for f in fields(IncidentState) if "datetime" in str(f.type))
-_DURATION_FIELDS = tuple(f.name for f in fields(IncidentState) if "timedelta" in str(f.type))
-_TUPLE_FIELDS = tuple(f.name for f in fields(IncidentState) if str(f.type).startswith("tuple"))
-
-
-_DEFAULTS = {f.name: f.default for f in fields(IncidentState) if f.default is not MISSING}
-_REQUIRED = _FIELD_NAMES - _DEFAULTS.keys()
-
-
-def new_state(**values: Any) -> IncidentState:
-    """`IncidentState(**values)` without the frozen dataclass's __init__ (an object.__setattr__
-    for each of its 37 fields): the ingest makes one for every new incident."""
-    missing, unknown = _REQUIRED - values.keys(), values.keys() - _FIELD_NAMES
-    if missing or unknown:
-        raise TypeError(f"IncidentState: missing {sorted(missing)}, unknown {sorted(unknown)}")
-    new = object.__new__(IncidentState)
-    new.__dict__.update(_DEFAULTS, **values)
-    return new
-
-
-def replace(state: IncidentState, **changes: Any) -> IncidentState:
-    """`dataclasses.replace` for a state (no __post_init__, no defaults to compute), without
-    running __init__ over all its fields: the ingest calls it for every repeated alert."""
-    unknown = changes.keys() - _FIELD_NAMES
-    if unknown:
-        raise TypeError(f"IncidentState has no field(s) {', '.join(sorted(unknown))}")
-    new = object.__new__(IncidentState)
-    new.__dict__.update(state.__dict__, **changes)
-    return new
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else _isoformat(dt)
-
-
-@functools.lru_cache(maxsize=4096)  # states of one ingest batch share their times
-def _isoformat(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
+Change = tuple[IncidentState, list[Event]]  # what an action does: the new state and its events
 
 
 def _deadline(kind: str, calendar: Deadlines | None, start: datetime, d: timedelta) -> datetime:
@@ -205,6 +61,8 @@ def _deadline(kind: str, calendar: Deadlines | None, start: datetime, d: timedel
 
 
 # -- opening and attaching ------------------------------------------------------------------
+
+
 def open_incident(route: Route, grids: GridSet | None, now: datetime, *, incident_id: str, alert_type: str,
                   severity: str, source_id: str | None = None, camera_id: str | None = None,
                   calendar: Deadlines | None = None) -> tuple[IncidentState, list[Event]]:
@@ -306,7 +164,8 @@ def _need(params: dict[str, Any], name: str, action: str) -> Any:
     return v
 
 
-def _dispatch(s, actor, now, grids, cal, p):
+def _dispatch(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     person = grids.responsible(s.grid_id or s.owner_grid_id, s.level) if grids else None
     assignee = p.get("assignee") or (person.user if person else None)
     if not assignee:
@@ -315,12 +174,14 @@ def _dispatch(s, actor, now, grids, cal, p):
         Event("dispatched", now, actor.username, note=p.get("note"), data={"assignee": assignee, "level": s.level})]
 
 
-def _acknowledge(s, actor, now, grids, cal, p):
+def _acknowledge(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     new = replace(s, status="acknowledged", acknowledged_at=s.acknowledged_at or now)
     return new, [Event("acknowledged", now, actor.username, note=p.get("note"))]
 
 
-def _resolve(s, actor, now, grids, cal, p):
+def _resolve(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     note = _need(p, "note", "resolve")
     photos = tuple(p.get("photos") or ())
     new = replace(s, status="resolved", resolved_at=now, acknowledged_at=s.acknowledged_at or now,
@@ -328,11 +189,13 @@ def _resolve(s, actor, now, grids, cal, p):
     return new, [Event("resolved", now, actor.username, note=note, data={"photos": list(photos)})]
 
 
-def _verify(s, actor, now, grids, cal, p):
+def _verify(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     return replace(s, status="verified", verified_at=now), [Event("verified", now, actor.username, note=p.get("note"))]
 
 
-def _reopen(s, actor, now, grids, cal, p):
+def _reopen(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     reason = _need(p, "reason", "reopen")
     new = replace(s, status="dispatched", resolved_at=None, verified_at=None, reopen_count=s.reopen_count + 1,
                   overdue=(),
@@ -341,11 +204,13 @@ def _reopen(s, actor, now, grids, cal, p):
     return new, [Event("reopened", now, actor.username, reason=reason, data={"assignee": s.assignee})]
 
 
-def _close(s, actor, now, grids, cal, p):
+def _close(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     return replace(s, status="closed", closed_at=now), [Event("closed", now, actor.username, note=p.get("note"))]
 
 
-def _dismiss(s, actor, now, grids, cal, p):
+def _dismiss(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     reason = _need(p, "reason", "dismiss")
     false_alarm = bool(p.get("false_alarm", True))
     new = replace(s, status="dismissed", dismissed_at=now, dismiss_reason=reason, false_alarm=false_alarm)
@@ -353,12 +218,14 @@ def _dismiss(s, actor, now, grids, cal, p):
                        data={"false_alarm": false_alarm, "camera_id": s.camera_id, "rule": s.rule})]
 
 
-def _escalate(s, actor, now, grids, cal, p):
+def _escalate(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     reason = _need(p, "reason", "escalate")
     return _level_up(s, now, grids, cal, actor, reason)
 
 
-def _extend(s, actor, now, grids, cal, p):
+def _extend(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     reason = _need(p, "reason", "extend")
     minutes = p.get("minutes")
     if not isinstance(minutes, (int, float)) or isinstance(minutes, bool) or minutes <= 0:
@@ -372,17 +239,19 @@ def _extend(s, actor, now, grids, cal, p):
     new = replace(s, extensions=s.extensions + 1, overdue=tuple(k for k in s.overdue if k != which),
                   **{attr: new_due})
     return new, [Event("extended", now, actor.username, reason=reason,
-                       data={"deadline": which, "from": _iso(old), "to": _iso(new_due), "minutes": minutes})]
+                       data={"deadline": which, "from": iso_exact(old), "to": iso_exact(new_due), "minutes": minutes})]
 
 
-def _reassign(s, actor, now, grids, cal, p):
+def _reassign(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     assignee = _need(p, "assignee", "reassign")
     new = replace(s, assignee=assignee, status="dispatched" if s.status == "open" else s.status)
     return new, [Event("reassigned", now, actor.username, reason=p.get("reason"),
                        data={"from": s.assignee, "to": assignee})]
 
 
-def _merge(s, actor, now, grids, cal, p):
+def _merge(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+              p: dict[str, Any]) -> Change:
     into = _need(p, "into", "merge")
     if into == s.id:
         raise TransitionError("cannot merge an incident into itself")
@@ -398,6 +267,8 @@ _HANDLERS: dict[str, Callable[..., tuple[IncidentState, list[Event]]]] = {
 
 
 # -- deadlines and escalation -------------------------------------------------------------
+
+
 def due_timers(state: IncidentState) -> list[Timer]:
     """The deadlines still running: the ack deadline until acknowledged, the resolution
     deadline until resolved. Store them as rows; fire them with `on_timer`."""
@@ -421,7 +292,7 @@ def on_timer(state: IncidentState, kind: str, now: datetime, grids: GridSet | No
         return state, []
     missed = replace(state, ack_missed=state.ack_missed or kind == "ack",
                      resolve_missed=state.resolve_missed or kind == "resolve")
-    reason = f"{'acknowledgement' if kind == 'ack' else 'resolution'} deadline {_iso(current[kind])} missed"
+    reason = f"{'acknowledgement' if kind == 'ack' else 'resolution'} deadline {iso_exact(current[kind])} missed"
     if level_above(state.level) is None:
         new = replace(missed, overdue=tuple(sorted({*state.overdue, kind})))
         return new, [Event("overdue", now, SYSTEM.username, reason=reason,

@@ -145,9 +145,10 @@ def route(rules: RoutingRules, grids: GridSet | None, *, alert_type: str, severi
         raise RoutingError(f"no routing rule matches {alert_type}/{severity} in {grid_id}")
     level_grid = grids.at_level(grid_id, rule.level) if grids is not None else None
     level = rule.level
-    if level_grid is None and grids is not None and grids.get(grid_id) is not None:
-        level_grid = grids.get(grid_id)  # the cell sits above the wanted level: it is its own owner
-        level = level_grid.level
+    cell = grids.get(grid_id) if grids is not None else None
+    if level_grid is None and cell is not None:
+        level_grid = cell  # the cell sits above the wanted level: it is its own owner
+        level = cell.level
     professional = None
     if rule.professional and grids is not None:
         if lat is None or lon is None:

@@ -13,16 +13,17 @@ It is also the reference for how the gateway wires the engine together: silence 
 then attach to an active incident of the same source and type, else route and open."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.engine.grids import GridSet
-from gateway.engine.lifecycle import (Actor, Event, IncidentState, TransitionError, apply, attach, due_timers,
-                                      merge_into, on_timer, open_incident)
-from gateway.engine.routing import RoutingRules, route
+from gateway.engine.lifecycle import TransitionError, apply, attach, due_timers, merge_into, on_timer, open_incident
+from gateway.engine.routing import Route, RoutingRules, route
 from gateway.engine.silences import Silence, is_silenced
+from gateway.engine.state import Actor, Event, IncidentState
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class Scenario:
         self.incidents[state.id] = state
         self._record(state, events)
 
-    def _route(self, a: dict[str, Any], now: datetime):
+    def _route(self, a: dict[str, Any], now: datetime) -> Route:
         return route(self.rules, self.grids, alert_type=a["type"], severity=a["severity"], grid_id=a["grid_id"],
                      local_time=now.astimezone(ZoneInfo(self.rules.tz)), sensor_kind=a["sensor_kind"],
                      lat=a["lat"], lon=a["lon"])
@@ -149,7 +150,7 @@ class Scenario:
         try:
             new, events = apply(state, action, actor, now, grids=self.grids,
                                 calendar=self.rules.work_calendar, **params)
-            target, t_events = None, []
+            target, t_events = None, list[Event]()
             if action == "merge":
                 if params["into"] not in self.incidents:
                     raise TransitionError(f"cannot merge into {params['into']!r}: no such incident")

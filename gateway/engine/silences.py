@@ -4,9 +4,10 @@ every matcher given must match, and a grid silence covers the whole subtree of t
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 KINDS = ("silence", "maintenance")
 
@@ -23,7 +24,7 @@ class Silence:
     kind: str = "silence"  # 'silence' | 'maintenance'
     id: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (self.camera_id or self.grid_id or self.type):
             raise ValueError("a silence needs at least one of camera_id, grid_id, type")
         if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:

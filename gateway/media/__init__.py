@@ -1,1 +1,4 @@
-"""Evidence media (clips, snapshots): upload from the edges, storage, retention, access with audit, export."""
+"""Evidence media: clips and snapshots uploaded by the edges, inline snapshots and photos the
+gateway receives itself. In: bytes; out: files in one layout (`storage.MediaStore`) with their
+`media` rows (`service`), retention by age and size, orphan sweep, access rules, evidence ZIPs.
+No HTTP here: the routes are gateway.api.media."""

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gateway.audit import entry_dict
+from common.times import iso
+from gateway.db.audit import entry_dict
 from gateway.db.models import AlertRow, AuditEntry, Incident, IncidentEvent
-from gateway.media.service import _iso, find_media, incident_media
+from gateway.media.service import find_media, incident_media
 from gateway.media.storage import MediaStore, file_sha256
 
 SCHEMA = "gridwatch.evidence/1"
@@ -26,15 +27,13 @@ def _json(obj: Any) -> bytes:
 
 
 def _event_dict(e: IncidentEvent) -> dict[str, Any]:
-    return {"id": e.id, "at": _iso(e.at), "event": e.event, "actor": e.actor, "from_status": e.from_status,
+    return {"id": e.id, "at": iso(e.at), "event": e.event, "actor": e.actor, "from_status": e.from_status,
             "to_status": e.to_status, "note": e.note, "reason": e.reason, "data": e.data}
 
 
-def write_evidence_zip(s: Session, store: MediaStore, incident: Incident, out: Path, *, generated_by: str,
-                       now: datetime) -> dict[str, Any]:
-    """Write the package to `out`; returns its manifest."""
-    from gateway.incidents import incident_dict
-
+def write_evidence_zip(s: Session, store: MediaStore, incident: Incident, out: Path, *, incident_view: dict[str, Any],
+                       generated_by: str, now: datetime) -> dict[str, Any]:
+    """Write the package to `out` (`incident_view`: the incident as the API shows it); returns its manifest."""
     media = incident_media(s, incident)
     keys = [m["id"] for m in media]
     timeline = [_event_dict(e) for e in s.scalars(
@@ -53,7 +52,7 @@ def write_evidence_zip(s: Session, store: MediaStore, incident: Incident, out: P
             z.writestr(name, data)
             files.append({"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
 
-        add("incident.json", _json(incident_dict(incident, now)))
+        add("incident.json", _json(incident_view))
         add("timeline.json", _json(timeline))
         add("alerts.json", _json(alerts))
         add("audit.json", _json(audit))
@@ -61,7 +60,7 @@ def write_evidence_zip(s: Session, store: MediaStore, incident: Incident, out: P
             row = find_media(s, m["id"]) if m["status"] == "ready" else None
             if row is None:
                 continue
-            path = store.path(store.relative(row.path))
+            path = store.file(row.path)
             sha, size = file_sha256(path)
             if sha != row.sha256:  # altered or damaged on disk since upload: say so, ship it anyway
                 problems.append(f"{m['id']}: file SHA-256 {sha} differs from the {row.sha256} recorded at upload")
@@ -69,7 +68,7 @@ def write_evidence_zip(s: Session, store: MediaStore, incident: Incident, out: P
             z.write(path, name, compress_type=zipfile.ZIP_STORED)  # already compressed
             files.append({"path": name, "sha256": sha, "size": size, "media_id": m["id"], "kind": m["kind"],
                           "recorded_sha256": row.sha256})
-        manifest = {"schema": SCHEMA, "incident_id": incident.id, "generated_at": _iso(now),
+        manifest = {"schema": SCHEMA, "incident_id": incident.id, "generated_at": iso(now),
                     "generated_by": generated_by, "files": files, "media": media, "integrity_problems": problems}
         z.writestr("manifest.json", _json(manifest))
         z.writestr("SHA256SUMS", "".join(f"{f['sha256']}  {f['path']}\n" for f in files))

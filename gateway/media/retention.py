@@ -12,9 +12,10 @@ The policy, as YAML (GRIDWATCH_MEDIA_RETENTION names the file):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

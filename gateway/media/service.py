@@ -1,5 +1,5 @@
 """Media in the database: registering uploads, which alerts and incidents an item belongs to,
-who may see it, and the retention clean-up. Used by `gateway.media.api`; no HTTP here."""
+who may see it, and the retention clean-up. Used by `gateway.api.media`; no HTTP here."""
 from __future__ import annotations
 
 import json
@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import audit
+from common.times import iso
+from gateway.db import audit
 from gateway.db.models import OPEN_STATUSES, AlertRow, Incident, Media
-from gateway.incidents import sees
 from gateway.media.metrics import REMOVED
 from gateway.media.retention import RetentionPolicy, StoredMedia, plan_retention
 from gateway.media.storage import MediaStore, candidate_relpaths
@@ -78,7 +78,7 @@ def may_view(principal, alerts: list[AlertRow], incidents: list[Incident]) -> bo
     if principal.is_admin:
         return True
     if incidents:
-        return any(sees(principal, i) for i in incidents)  # also the professional grid it was sent to
+        return any(principal.sees(i) for i in incidents)  # also the professional grid it was sent to
     if alerts:
         return any(principal.visible(a.grid_id) for a in alerts)
     return principal.visible(None)
@@ -103,11 +103,23 @@ def register(s: Session, *, key: str, relpath: str, sha256: str, size: int, meta
     return row
 
 
+def store_bytes(s: Session, store: MediaStore, data: bytes, content_type: str, *, kind: str, now: datetime,
+                alert_id: str | None = None, incident_id: int | None = None, camera_id: str | None = None) -> Media:
+    """The one way the gateway stores a file it received itself (an inline snapshot, a photo): in
+    the media store's layout, with its `media` row, like every uploaded item."""
+    _key, relpath, sha = store.write(data, content_type, now)
+    row = Media(sha256=sha, kind=kind, alert_id=alert_id, incident_id=incident_id, camera_id=camera_id,
+                type=content_type, path=relpath, size=len(data), created_at=now, complete=True)
+    s.add(row)
+    s.flush()
+    return row
+
+
 def media_dict(row: Media) -> dict[str, Any]:
     key = media_key(row)
     return {"id": key, "url": f"/api/media/{key}", "kind": row.kind, "content_type": row.type,
             "camera_id": row.camera_id, "sha256": row.sha256, "size": row.size, "status": "ready",
-            "created_at": _iso(row.created_at), "alert_id": row.alert_id, "incident_id": row.incident_id}
+            "created_at": iso(row.created_at), "alert_id": row.alert_id, "incident_id": row.incident_id}
 
 
 def incident_media(s: Session, incident: Incident) -> list[dict[str, Any]]:
@@ -181,7 +193,7 @@ def run_cleanup(db, store: MediaStore, policy: RetentionPolicy, now: datetime, a
             row = rows[rm.item.id]
             row.deleted_at = now
             entry = {"id": media_key(row), "kind": row.kind, "camera_id": row.camera_id, "size": row.size,
-                     "created_at": _iso(row.created_at), "reason": rm.reason, "path": row.path}
+                     "created_at": iso(row.created_at), "reason": rm.reason, "path": row.path}
             report.removed.append(entry)
             REMOVED.labels(rm.reason).inc()
             audit.record(s, at=now, actor=actor, action="media.delete", object_type="media",
@@ -218,9 +230,6 @@ def _parse_ts(v: Any) -> datetime | None:
         return None
     return ts if ts.tzinfo else None
 
-
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def dumps(obj: Any) -> bytes:

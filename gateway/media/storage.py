@@ -1,13 +1,16 @@
-"""Media files on the local filesystem: resumable uploads into `.partial/`, verified by SHA-256,
-then moved into `<root>/<YYYY-MM-DD>/<key><ext>` (the day of the media's ULID)."""
+"""Media files on the local filesystem, every one in the same layout `<root>/<YYYY-MM-DD>/<key><ext>`
+(the key a ULID, the day its time), so retention and the orphan sweep see them all: clips and
+snapshots the edges upload (resumable, into `.partial/`, verified by SHA-256), and the pictures the
+gateway receives itself (inline alert snapshots, resolution photos: `write`)."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
-from datetime import timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import AsyncIterator
 
 from ulid import ULID
 
@@ -17,7 +20,7 @@ KEY_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")  # a ULID, nothing that could w
 OWN_FILE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}/[0-9A-HJKMNP-TV-Z]{26}\.[a-z0-9]+$")  # the layout this module writes
 # disk full, quota exceeded, or the file size limit of the process (RLIMIT_FSIZE)
 STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-EXTENSIONS = {"video/mp4": ".mp4", "image/jpeg": ".jpg", "image/png": ".png"}
+EXTENSIONS = {"video/mp4": ".mp4", "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
 
 class StorageError(Exception):
@@ -38,7 +41,7 @@ def relpath_for(key: str, content_type: str) -> str:
     ext = EXTENSIONS.get(content_type)
     if ext is None:
         raise StorageError(415, "unsupported_type", f"content type {content_type!r} is not one of {sorted(EXTENSIONS)}")
-    day = ULID.from_str(check_key(key)).datetime.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    day = ULID.from_str(check_key(key)).datetime.astimezone(UTC).strftime("%Y-%m-%d")
     return f"{day}/{key}{ext}"
 
 
@@ -49,8 +52,7 @@ def candidate_relpaths(key: str) -> list[str]:
 class MediaStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self.partial_dir = self.root / ".partial"
-        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        self.partial_dir = self.root / ".partial"  # made on first use: a store costs nothing until then
         self.derived_dir = self.root / ".derived"  # blurred copies; they go with their original
 
     def path(self, relpath: str) -> Path:
@@ -60,6 +62,7 @@ class MediaStore:
         return p
 
     def partial(self, key: str) -> Path:
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
         return self.partial_dir / check_key(key)
 
     def received(self, key: str) -> int:
@@ -103,6 +106,28 @@ class MediaStore:
             os.fsync(f.fileno())  # the row we are about to write must never point at a half-written file
         os.replace(part, dest)
         return sha, size
+
+    def write(self, data: bytes, content_type: str, created: datetime) -> tuple[str, str, str]:
+        """Store bytes the gateway received itself under a new key of time `created`; returns
+        (key, relative path, SHA-256). Written to `.partial/` first, so no reader sees half a file."""
+        key = str(ULID.from_datetime(created))
+        relpath = relpath_for(key, content_type)
+        part = self.partial(key)
+        try:
+            part.write_bytes(data)
+            dest = self.path(relpath)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, dest)
+        except OSError as e:
+            part.unlink(missing_ok=True)
+            if e.errno in STORAGE_FULL:
+                raise StorageError(507, "storage_full", f"no space for media under {self.root}: {e.strerror}") from None
+            raise
+        return key, relpath, hashlib.sha256(data).hexdigest()
+
+    def file(self, row_path: str) -> Path:
+        """The file of a `media` row (its path relative to the root; older rows hold absolute ones)."""
+        return self.path(self.relative(row_path))
 
     def discard(self, key: str) -> None:
         self.partial(key).unlink(missing_ok=True)

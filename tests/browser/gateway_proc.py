@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -140,7 +140,7 @@ def camera_alert(camera_id: str, *, type_: str = "intrusion", severity: str = "m
                  snapshot: str | None = None, bbox=None, track=None, edge_id: str = "edge-console-test") -> dict:
     from alerts import new_alert_id
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"schema": "gridwatch.alert/1", "id": new_alert_id(), "edge_id": edge_id,
             "source": {"kind": "camera", "id": camera_id}, "camera_id": camera_id, "type": type_,
             "severity": severity, "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
@@ -153,7 +153,7 @@ def sensor_alert(sensor_id: str, *, type_: str = "sensor.battery_low", severity:
                  details: dict | None = None, edge_id: str = "edge-console-test") -> dict:
     from alerts import new_alert_id
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"schema": "gridwatch.alert/1", "id": new_alert_id(), "edge_id": edge_id,
             "source": {"kind": "sensor", "id": sensor_id}, "camera_id": None, "type": type_, "severity": severity,
             "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z", "frame": None, "zone": None,

@@ -9,7 +9,7 @@ import json
 import re
 import uuid
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import cv2
 import pytest
@@ -41,7 +41,7 @@ def record_clip(vtest_path, out_dir, camera: str):
     profile = CameraProfile.model_validate({"id": camera, "grid": "G-03-07", "source": str(vtest_path),
                                             "detect": {"fps": FPS}, "privacy_masks": [MASK]})
     rec = ClipRecorder(profile, out_dir, pre_s=PRE_S, post_s=POST_S, fps=FPS)
-    t0 = datetime.now(timezone.utc) - timedelta(seconds=10)
+    t0 = datetime.now(UTC) - timedelta(seconds=10)
     cap = cv2.VideoCapture(str(vtest_path))
     payload = None
     try:

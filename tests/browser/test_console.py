@@ -12,7 +12,14 @@ import pytest
 from playwright.sync_api import expect
 
 from alerts import topics
-from tests.browser.gateway_proc import ADMIN_TOKEN, PASSWORD, camera_alert, publish, sensor_alert, vtest_snapshot
+from tests.browser.gateway_proc import (
+    ADMIN_TOKEN,
+    PASSWORD,
+    camera_alert,
+    publish,
+    sensor_alert,
+    vtest_snapshot,
+)
 from tests.browser.shots import screenshot
 
 pytestmark = pytest.mark.browser
@@ -156,7 +163,7 @@ def test_dispatch_acknowledge_resolve_with_photo_verify_close_and_audit_trail(ga
 
     # the audit trail shows every step, with who did it
     steps = op.locator("#timeline li")
-    actions = [a for a in steps.evaluate_all("els => els.map(e => e.dataset.action)")]
+    actions = list(steps.evaluate_all("els => els.map(e => e.dataset.action)"))
     for step in ("opened", "dispatched", "acknowledged", "resolved", "verified", "closed"):
         assert step in actions, f"{step} missing from the timeline {actions}"
     assert actions.index("acknowledged") < actions.index("resolved") < actions.index("verified") < actions.index("closed")

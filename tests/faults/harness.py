@@ -21,7 +21,11 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from gateway.db.models import AlertRow, DeadLetter, Incident
-from tests.support.alert_stream import StreamProcess, expected_incidents, stream_alert_id
+from tests.support.alert_stream import (
+    StreamProcess,
+    expected_incidents,
+    stream_alert_id,
+)
 from tests.support.services import REPO, free_port, wait_port
 
 GRIDS = REPO / "gateway" / "examples" / "grids.geojson"

@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from tests.faults.harness import GRID, LONG, GatewayProcess, assert_exact, finish_streams, wait_stored
+from tests.faults.harness import (
+    GRID,
+    LONG,
+    GatewayProcess,
+    assert_exact,
+    finish_streams,
+    wait_stored,
+)
 from tests.faults.netcut import NetCut
 from tests.support.alert_stream import StreamProcess
 from tests.support.waiting import wait_for

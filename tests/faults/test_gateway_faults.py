@@ -9,8 +9,17 @@ import time
 
 import pytest
 
-from tests.faults.harness import (LONG, GatewayProcess, RelayProcess, assert_every_incident_announced, assert_exact,
-                                  finish_streams, start_streams, stored_alerts, wait_stored)
+from tests.faults.harness import (
+    LONG,
+    GatewayProcess,
+    RelayProcess,
+    assert_every_incident_announced,
+    assert_exact,
+    finish_streams,
+    start_streams,
+    stored_alerts,
+    wait_stored,
+)
 from tests.support.alert_stream import Collector
 
 EDGES = ["edge-a", "edge-b"]
@@ -29,7 +38,7 @@ def _run(broker, prefix, tmp_path, db_url, per_edge, seconds, fault, gateways):
     finally:
         for s in streams:
             s.kill()
-    return assert_exact(db_url, {e: per_edge for e in EDGES}, REPEAT)
+    return assert_exact(db_url, dict.fromkeys(EDGES, per_edge), REPEAT)
 
 
 @pytest.mark.parametrize("per_edge,seconds", SIZES)

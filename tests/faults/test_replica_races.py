@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
 from gateway.db import Database
+from gateway.db.grids import import_grids
 from gateway.db.models import AlertRow, Incident, Sensor
-from gateway.grid_import import import_grids
-from gateway.incidents import IncidentService
+from gateway.incidents.service import IncidentService
 from tests.faults.harness import GRID, GRIDS
 from tests.support.alert_stream import stream_alert
 
@@ -23,7 +23,7 @@ ROUNDS = 15
 def test_simultaneous_first_alerts_of_a_new_sensor_on_two_replicas(fault_db, tmp_path):
     db = Database(fault_db)
     with db.session() as s:
-        import_grids(s, json.loads(GRIDS.read_text()), datetime.now(timezone.utc))
+        import_grids(s, json.loads(GRIDS.read_text()), datetime.now(UTC))
     replicas = [IncidentService(Database(fault_db), media_dir=tmp_path / f"m{i}") for i in range(2)]
     errors: list[str] = []
     for r in range(ROUNDS):
@@ -31,7 +31,7 @@ def test_simultaneous_first_alerts_of_a_new_sensor_on_two_replicas(fault_db, tmp
         alerts = [stream_alert(edge, i, repeat=2, grid=GRID) for i in range(2)]  # one source, two alerts
         barrier = threading.Barrier(2)
 
-        def ingest(svc, alert):
+        def ingest(svc, alert, barrier=barrier):
             barrier.wait(10)
             try:
                 svc.ingest(alert)

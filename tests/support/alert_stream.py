@@ -20,11 +20,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BASE_TS = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
+BASE_TS = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 
 def stream_alert_id(edge_id: str, index: int) -> str:
@@ -145,10 +145,11 @@ class Collector:
     def __init__(self, url: str, topic_filter: str, qos: int = 1, session: str | None = None):
         """`session`: a client id whose session outlives the connection (and a broker restart),
         so nothing published while this subscriber is away is missed."""
+        from urllib.parse import urlsplit
+
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
-        from urllib.parse import urlsplit
 
         u = urlsplit(url)
         self.messages: list = []

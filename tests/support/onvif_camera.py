@@ -136,7 +136,7 @@ class OnvifCamera:
         while self._wsd is not None:
             try:
                 data, addr = self._wsd.recvfrom(65536)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             msg = data.decode("utf-8", errors="ignore")
             if "ProbeMatch" in msg or not re.search(r"<(?:[\w.-]+:)?Probe[\s/>]", msg):

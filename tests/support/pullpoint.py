@@ -13,7 +13,7 @@ import itertools
 import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
 DIALECT = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
@@ -57,7 +57,7 @@ class PullPointResponder:
     # ---- test controls ---------------------------------------------------------------
     def emit(self, topic: str, data: dict[str, str], source: dict[str, str] | None = None,
              operation: str = "Changed", utc: datetime | None = None) -> None:
-        utc = utc or datetime.now(timezone.utc)
+        utc = utc or datetime.now(UTC)
         def items(d: dict[str, str]) -> str:
             return "".join(f"<tt:SimpleItem Name={quoteattr(k)} Value={quoteattr(str(v))}/>" for k, v in d.items())
 
@@ -118,7 +118,7 @@ class PullPointResponder:
             left = _duration_s(_tag(body, "TerminationTime"), self.default_termination_s)
             with self._cond:
                 self._subs[sub_id]["expires"] = time.monotonic() + left
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             return 200, self._envelope(f'<wsnt:RenewResponse><wsnt:TerminationTime>{_iso(now + timedelta(seconds=left))}'
                                        f'</wsnt:TerminationTime><wsnt:CurrentTime>{_iso(now)}</wsnt:CurrentTime>'
                                        '</wsnt:RenewResponse>')
@@ -134,7 +134,7 @@ class PullPointResponder:
             sub_id = str(next(self._ids))
             # a new subscription first receives the current state (PropertyOperation=Initialized)
             self._subs[sub_id] = {"expires": time.monotonic() + left, "queue": [], "initial": True}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return self._envelope(
             "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
             f"<wsa5:Address>{self.base_url}/onvif/pullpoint/{sub_id}</wsa5:Address>"
@@ -159,7 +159,7 @@ class PullPointResponder:
                 msgs, sub["queue"] = sub["queue"][:limit], sub["queue"][limit:]
         if sub is None:  # the camera "rebooted" while we waited
             return 400, self._fault("wsrf-rw:ResourceUnknownFault", f"no subscription {sub_id}")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         initial = (f'<wsnt:NotificationMessage><wsnt:Topic Dialect="{DIALECT}">'
                    'tns1:RuleEngine/CellMotionDetector/Motion</wsnt:Topic><wsnt:Message>'
                    f'<tt:Message UtcTime="{_iso(now)}" PropertyOperation="Initialized"><tt:Source>'

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from gateway.config import Settings, add_config_argument
 from gateway.db import Database
+from gateway.db.grids import grids_geojson
 from gateway.db.models import Grid
-from gateway.incidents import grids_geojson
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx
 import yaml
-from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ConfigDict, Field
+
+from alerts import topics
 
 SIGNATURE_HEADER = "X-Gridwatch-Signature"
 TIMESTAMP_HEADER = "X-Gridwatch-Timestamp"
@@ -42,7 +43,7 @@ class Webhook(BaseModel):
     timeout_s: float = 10.0
 
     def wants(self, topic: str) -> bool:
-        return any(fnmatchcase(topic, f) if ("*" in f or "?" in f) else topic_matches_sub(f, topic)
+        return any(fnmatchcase(topic, f) if ("*" in f or "?" in f) else topics.matches(f, topic)
                    for f in self.topics)
 
 

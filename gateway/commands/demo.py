@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_PASSWORD = "gridwatch"
 
 
@@ -172,7 +172,7 @@ class Demo:
         self.say("stopping ...")
         # edge first (it flushes its spool), then the gateway, then the broker
         order = {"edge": 0, "gateway": 1, "broker": 2}
-        for name, proc in sorted(self.procs, key=lambda p: order.get(p[0], 9)):
+        for _name, proc in sorted(self.procs, key=lambda p: order.get(p[0], 9)):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:

@@ -1,16 +1,16 @@
 """`python -m gateway serve`: MQTT ingest, deadline timers, the media retention loop and the
 HTTP API (with the console) in one process, and the outbox relay in a child process of its own
-(gateway.relay.RelayChild says why); stops cleanly on SIGINT/SIGTERM. `serve --no-relay` leaves
+(gateway.outbox.child.RelayChild says why); stops cleanly on SIGINT/SIGTERM. `serve --no-relay` leaves
 the outbox to `python -m gateway relay` processes run elsewhere."""
 from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import json
 import logging
+import signal
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import uvicorn
 
@@ -30,10 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _import_grids_at_start(settings: Settings, db: Database) -> None:
-    from gateway.grid_import import import_grids
+    from gateway.db.grids import import_grids
 
     with db.session() as s:
-        summary = import_grids(s, json.loads(settings.grids.read_text()), datetime.now(timezone.utc), actor="serve")
+        summary = import_grids(s, json.loads(settings.grids.read_text()), datetime.now(UTC), actor="serve")
     log.info("grids from %s: %d added, %d updated", settings.grids, len(summary["added"]), len(summary["updated"]))
 
 
@@ -48,12 +48,12 @@ class _Server(uvicorn.Server):
 
 def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest: bool = True) -> None:
     """Run everything until SIGINT/SIGTERM (main thread) or until `stop_event` is set."""
-    from gateway.api import create_app
-    from gateway.incidents import IncidentService
-    from gateway.ingest import Ingestor
-    from gateway.media.api import start_retention
-    from gateway.relay import RelayChild
-    from gateway.timers import TimerWorker
+    from gateway.api.media import start_retention
+    from gateway.app import create_app
+    from gateway.incidents.service import IncidentService
+    from gateway.incidents.timers import TimerWorker
+    from gateway.mqtt.intake import Ingestor
+    from gateway.outbox.child import RelayChild
 
     db = Database(settings.db_url)
     db.upgrade()

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from gateway import metrics
 from gateway.db import Database
 from gateway.db.models import Timer
-from gateway.incidents import Clock, IncidentService
+from gateway.incidents.service import Clock, IncidentService
 
 log = logging.getLogger("gridwatch.timers")
 

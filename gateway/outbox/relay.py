@@ -14,38 +14,29 @@ inspectable) and then deleted (`prune`, once per `prune_interval_s`), so the tab
 Delivery is at-least-once: an MQTT message carries `"outbox_id": <row id>` as the first member
 of its JSON object, a webhook the header `X-Gridwatch-Delivery`, for consumers to drop repeats.
 (In the payload rather than an MQTT 5 user property: a payload field reaches MQTT 3.1.1
-consumers too, and the stored JSON text goes out as is.) MQTT: gateway.mqtt_link.
+consumers too, and the stored JSON text goes out as is.) MQTT: gateway.mqtt.link.
 """
 from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import ARRAY, BigInteger, Text, any_, bindparam, cast, delete, select, update
 from sqlalchemy.exc import OperationalError
 
+from common.backoff import Backoff
 from common.mqtt import MqttSettings
+from common.times import utcnow
 from gateway.db.models import OutboxMessage
-from gateway.mqtt_link import MqttLink
-from gateway.webhooks import WEBHOOK_TOPIC_PREFIX, Webhook, WebhookError, WebhookSender
+from gateway.mqtt.link import MqttLink
+from gateway.outbox.webhooks import WEBHOOK_TOPIC_PREFIX, Webhook, WebhookError, WebhookSender
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def backoff_s(attempts: int, base_s: float = 1.0, max_s: float = 3600.0) -> float:
-    """Delay before attempt `attempts + 1`: doubling from `base_s`, capped, with +-20 % jitter
-    so that many rows failing together do not all retry in the same instant."""
-    return min(max_s, base_s * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
 
 
 def _id_in(s, column, ids: list[int]):
@@ -70,7 +61,7 @@ class OutboxRelay:
                  poll_interval_s: float = 0.5, ack_timeout_s: float = 10.0,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 3600.0,
                  keep_sent_s: float = 7 * 86400.0, prune_interval_s: float = 600.0,
-                 clock: Callable[[], datetime] = _utcnow):
+                 clock: Callable[[], datetime] = utcnow):
         self.db = db
         self.prefix = prefix
         self.settings = mqtt or MqttSettings(url=mqtt_url, prefix=prefix)
@@ -82,7 +73,9 @@ class OutboxRelay:
                                               for w in (webhooks or []))}
         self.poll_interval_s = poll_interval_s
         self.ack_timeout_s = ack_timeout_s
-        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        # a failed delivery of a row is retried doubling from backoff_base_s, capped, with jitter so
+        # that many rows failing together do not all retry in the same instant
+        self.retry = Backoff(initial_s=backoff_base_s, max_s=backoff_max_s, jitter=0.2)
         self.keep_sent_s, self.prune_interval_s = keep_sent_s, prune_interval_s
         self._next_prune = 0.0  # monotonic
         self._clock = clock
@@ -202,7 +195,7 @@ class OutboxRelay:
                     attempts = row.attempts + 1
                     s.execute(update(t).where(t.c.id == row.id).values(
                         attempts=attempts, last_error=error[:2000], next_attempt_at=done_at + timedelta(
-                            seconds=backoff_s(attempts, self.backoff_base_s, self.backoff_max_s))))
+                            seconds=self.retry.delay(attempts))))
                     log.warning("outbox %d (%s): attempt %d failed: %s", row.id, row.topic, attempts, error)
         self.sent += len(delivered)
         self.failed += len(rows) - len(delivered)

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import audit
-from gateway.auth import hash_password
+from gateway.api.auth import hash_password
+from gateway.db import audit
 from gateway.db.models import Grid, Person, User
 
 # Grid roles (engine) -> API roles: people in the field work their grid, offices operate.

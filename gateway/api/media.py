@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 import weakref
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from gateway import audit
-from gateway.auth import Principal, current_principal, require_role
+from gateway.api.auth import Principal, current_principal, require_role
+from gateway.db import audit
 from gateway.db.models import Incident
-from gateway.incidents import sees
+from gateway.incidents.state import incident_dict
 from gateway.media import service
-from gateway.media.metrics import UPLOAD_BYTES, UPLOADS, VIEWS
 from gateway.media.export import write_evidence_zip
+from gateway.media.metrics import UPLOAD_BYTES, UPLOADS, VIEWS
 from gateway.media.retention import RetentionPolicy
 from gateway.media.storage import MediaStore, StorageError, check_key, relpath_for
 
@@ -52,7 +52,7 @@ def _now(request: Request) -> datetime:
     """The app's injected clock when it has one (tests), else the wall clock."""
     service_ = getattr(request.app.state, "service", None)
     clock = getattr(request.app.state, "clock", None) or getattr(service_, "clock", None)
-    return clock() if clock else datetime.now(timezone.utc)
+    return clock() if clock else datetime.now(UTC)
 
 
 def media_store(request: Request) -> MediaStore:
@@ -66,7 +66,7 @@ def retention_policy(request: Request) -> RetentionPolicy:
 def _store(app: FastAPI) -> MediaStore:
     store = getattr(app.state, "media_store", None)
     if store is None:
-        store = app.state.media_store = MediaStore(app.state.settings.media_dir)
+        store = app.state.media_store = app.state.service.media  # the incidents' store: one for every file
     return store
 
 
@@ -228,7 +228,7 @@ def serve(media_id: str, request: Request, download: bool = False,
         elif _first_request(request):  # a video player fetches many ranges: one entry per viewing
             audit.record(s, at=now, actor=principal.username, action=action, object_type="media",
                          object_id=media_id, grid_id=grid, details=details)
-        path = store.path(store.relative(row.path))
+        path = store.file(row.path)
         content_type = row.type or "application/octet-stream"
     VIEWS.labels("allowed" if allowed else "denied").inc()
     if not allowed:
@@ -281,7 +281,7 @@ def _blurred(store: MediaStore, path: Path, level: int) -> Path:
 
 def _incident_for(s, incident_id: int, principal: Principal) -> Incident | JSONResponse:
     inc = s.get(Incident, incident_id)
-    if inc is None or principal.role not in service.VIEW_ROLES or not sees(principal, inc):
+    if inc is None or principal.role not in service.VIEW_ROLES or not principal.sees(inc):
         return _err(404, "not_found", f"incident {incident_id} not found")  # do not reveal what exists elsewhere
     return inc
 
@@ -310,7 +310,8 @@ def export_evidence(incident_id: int, request: Request, principal: Principal = D
     os.close(fd)
     with request.app.state.db.session() as s:
         inc = s.get(Incident, incident_id)
-        write_evidence_zip(s, store, inc, Path(name), generated_by=principal.username, now=now)
+        write_evidence_zip(s, store, inc, Path(name), incident_view=incident_dict(inc, now),
+                           generated_by=principal.username, now=now)
     return FileResponse(name, media_type="application/zip", filename=f"incident-{incident_id}-evidence.zip",
                         background=BackgroundTask(os.unlink, name))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -41,6 +41,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def sees(self, incident) -> bool:
+        """An incident is visible where it happened and to the professional grid it was sent to."""
+        return self.visible(incident.grid_id) or bool(incident.professional_grid_id
+                                                      and self.visible(incident.professional_grid_id))
 
 
 def hash_password(password: str) -> str:
@@ -96,7 +101,7 @@ def authenticate(request: Request, token: str | None) -> Principal:
     admin = state.settings.admin_token
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return make_principal("admin", "admin", None, grids, "Administrator")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with state.db.session() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))
         if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from common.times import iso
 from gateway.db.models import AuditEntry
 
 
@@ -21,7 +22,5 @@ def record(session: Session, *, at: datetime, actor: str, action: str, object_ty
 
 
 def entry_dict(e: AuditEntry) -> dict[str, Any]:
-    from gateway.incidents import iso
-
     return {"id": e.id, "at": iso(e.at), "actor": e.actor, "action": e.action, "object_type": e.object_type,
             "object_id": e.object_id, "grid_id": e.grid_id, "reason": e.reason, "details": e.details}

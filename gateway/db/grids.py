@@ -1,29 +1,25 @@
-"""`python -m gateway import-grids GRIDS.geojson`: load or update the grids (validated by the
-engine), replace their people, and re-resolve every known camera's grid."""
+"""The grids table: loaded from a GeoJSON FeatureCollection (validated by the engine's GridSet),
+with its people, and written back as GeoJSON (`grids_geojson`). Cameras and sensors follow."""
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from gateway import audit
-from gateway.config import Settings, add_config_argument
-from gateway.db import Database
+from gateway.db import audit
 from gateway.db.models import Camera, Grid, Person, Sensor
-from gateway.engine.grids import GridImportError, GridSet
+from gateway.engine.grids import GridSet
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("geojson", help="a GeoJSON FeatureCollection of grids (DESIGN.md, Grids)")
-    add_config_argument(p)
-    p.add_argument("--seed-users", action="store_true", help="create a user for every person without one")
-    p.add_argument("--password", default=None, help="password of the seeded users")
+def grids_geojson(rows: list[Grid]) -> dict[str, Any]:
+    feats = []
+    for g in rows:
+        props = dict(g.properties or {})
+        props.update(id=g.id, name=g.name, level=g.level, kind=g.kind or "admin", parent=g.parent)
+        feats.append({"type": "Feature", "id": g.id, "properties": props, "geometry": g.geometry})
+    return {"type": "FeatureCollection", "features": feats}
 
 
 def import_grids(session: Session, data: dict[str, Any], now: datetime, actor: str = "import") -> dict[str, Any]:
@@ -72,36 +68,3 @@ def reresolve_sources(session: Session, gridset: GridSet) -> dict[str, str | Non
             moved[row.id] = new
             row.grid_id = new
     return moved
-
-
-def main(args: argparse.Namespace) -> int:
-    settings = Settings.load(args.config)
-    try:
-        data = json.loads(Path(args.geojson).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        print(f"import-grids: cannot read {args.geojson}: {e}", file=sys.stderr)
-        return 2
-    db = Database(settings.db_url)
-    db.upgrade()
-    now = datetime.now(timezone.utc)
-    try:
-        with db.session() as s:
-            summary = import_grids(s, data, now)
-            seeded = []
-            if args.seed_users:
-                if not args.password:
-                    print("import-grids: --seed-users needs --password", file=sys.stderr)
-                    return 2
-                from gateway.seed import seed_users
-
-                seeded = seed_users(s, args.password, now)
-    except GridImportError as e:
-        print(f"import-grids: {args.geojson}: {e}", file=sys.stderr)
-        return 1
-    finally:
-        db.dispose()
-    print(f"grids: {len(summary['added'])} added, {len(summary['updated'])} updated, {len(summary['removed'])} removed;"
-          f" {len(summary['cameras_moved'])} cameras/sensors re-resolved; {len(seeded)} users created")
-    for w in summary["warnings"]:
-        print(f"warning: {w}")
-    return 0

@@ -1,28 +1,22 @@
-"""`python -m gateway relay`: the outbox relay as its own process, for `serve --no-relay`.
-
-Any number may run against one database (rows are claimed with SKIP LOCKED); each publishes
-what the ingest committed, so a relay that is down only delays incident events."""
+"""The outbox relay's process: `run_relay` publishes until told to stop, and `RelayChild` runs it
+as a supervised child process of `serve` (restarted with backoff, gone when `serve` is)."""
 from __future__ import annotations
 
-import argparse
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 
-from gateway.config import Settings, add_config_argument
+from common.backoff import Backoff
+from gateway.config import Settings
 from gateway.db import Database
-from gateway.outbox_relay import OutboxRelay
+from gateway.outbox.relay import OutboxRelay
 
 log = logging.getLogger("gridwatch.relay")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_config_argument(p)
-
-
-def run(settings: Settings, stop, parent_pid: int | None = None) -> None:
+def run_relay(settings: Settings, stop, parent_pid: int | None = None) -> None:
     """Relay until `stop` (a threading or multiprocessing Event) is set, or, for the child of
     `serve`, until that parent is gone (even SIGKILLed: the child must not outlive it)."""
     db = Database(settings.db_url)
@@ -39,15 +33,6 @@ def run(settings: Settings, stop, parent_pid: int | None = None) -> None:
         relay.stop()
         db.dispose()
         log.info("outbox relay stopped: %d sent, %d failed attempts", relay.sent, relay.failed)
-
-
-def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    run(Settings.load(args.config), stop)
-    return 0
 
 
 class RelayChild:
@@ -75,15 +60,15 @@ class RelayChild:
         self._proc.start()
 
     def _supervise(self) -> None:
-        delay = 1.0
+        backoff = Backoff(initial_s=1.0, max_s=60.0)
         while not self._stop.wait(1.0):
             if self._proc.is_alive():
                 continue
+            delay = backoff.next()
             log.error("outbox relay process exited (code %s); restarting in %.0fs", self._proc.exitcode, delay)
             if self._stop.wait(delay):
                 break
             self._spawn()
-            delay = min(delay * 2, 60.0)
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.is_alive()
@@ -103,4 +88,4 @@ def _child(settings: Settings, stop, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for sig in (signal.SIGINT, signal.SIGTERM):  # serve stops it (`stop`), a Ctrl-C of the group too
         signal.signal(sig, lambda *_: stop.set())
-    run(settings, stop, parent_pid)
+    run_relay(settings, stop, parent_pid)

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 from gmqtt.storage import PersistentStorage
 
+from common.backoff import Backoff
 from common.mqtt import MqttSettings, credentials, host_port, tls_context
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class MqttLink:
         """The first connection, retried with capped exponential backoff and jitter (gmqtt
         reconnects by itself only once it has been connected)."""
         host, port = host_port(self.settings)
-        delay = 0.2
+        backoff = Backoff(initial_s=0.2, max_s=CONNECT_RETRY_MAX_S, jitter=0.2)
         while not self._stopping:
             self._client = self._make_client()
             try:
@@ -154,11 +155,11 @@ class MqttLink:
                                            version=MQTTv50 if self._v5 else MQTTv311)
                 return
             except Exception as e:  # noqa: BLE001 - refused, unreachable, TLS: all retried
+                delay = backoff.next()
                 log.warning("MQTT %s: cannot connect to %s:%s (%s); retrying in %.1fs", self.name, host, port,
                             e or type(e).__name__, delay)
                 await self._drop(self._client)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
+                await asyncio.sleep(delay)
 
     @staticmethod
     async def _drop(client: gmqtt.Client) -> None:
@@ -172,7 +173,7 @@ class MqttLink:
             self._acks_sent = asyncio.Event()
             try:
                 await asyncio.wait_for(self._acks_sent.wait(), 5.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("MQTT %s: %d acknowledgements not sent before disconnecting", self.name, len(self._acking))
         if self._client is not None:
             await self._drop(self._client)
@@ -303,5 +304,5 @@ class MqttLink:
             return
         try:
             await asyncio.wait_for(self._ack_event.wait(), max(0.0, deadline - self._loop.time()))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -2,7 +2,7 @@
 
 Delivery (DESIGN.md, issue 5): a persistent MQTT 5 session (stable client id, clean start
 off, session expiry) so the broker queues alerts while the gateway is down; every message
-is acknowledged only after its transaction committed (gateway.mqtt_link), so a crash
+is acknowledged only after its transaction committed (gateway.mqtt.link), so a crash
 between receive and commit means a redelivery, which the unique alert id makes harmless.
 Bad payloads are committed to the dead-letter table (and counted per reason) and then
 acknowledged: they are kept, never retried forever, never crash the process.
@@ -23,7 +23,7 @@ import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -31,13 +31,17 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alerts import Alert, parse_alert, topics
+from common.backoff import Backoff
+from common.mqtt import MqttSettings
+from common.times import parse_iso, utcnow
 from gateway import metrics
 from gateway.config import Settings
 from gateway.db import Database
+from gateway.db.dialect import insert_ignore
 from gateway.db.models import Camera, DeadLetter, Edge
-from common.mqtt import MqttSettings
-from gateway.incidents import AlertsRaced, IncidentService, _insert_ignore, utcnow
-from gateway.mqtt_link import MqttLink
+from gateway.incidents.errors import AlertsRaced
+from gateway.incidents.service import IncidentService
+from gateway.mqtt.link import MqttLink
 
 log = logging.getLogger("gridwatch.ingest")
 MAX_STATUS_BYTES = 64 * 1024
@@ -166,7 +170,7 @@ class Ingestor:
             batch = self._next_batch(q)
             if not batch:
                 continue
-            if self._commit_with_retry(lambda: self.process(batch)):
+            if self._commit_with_retry(lambda batch=batch: self.process(batch)):
                 self._ack(batch)
 
     @staticmethod
@@ -185,13 +189,13 @@ class Ingestor:
 
     def _ack(self, batch: list[Message]) -> None:
         """Acknowledge after the commit. A message that came over an earlier connection is not
-        acknowledged (see gateway.mqtt_link): the broker redelivers it and the alert id dedups it."""
+        acknowledged (see gateway.mqtt.link): the broker redelivers it and the alert id dedups it."""
         self.link.ack([m.done for m in batch if m.done is not None])
 
     def _commit_with_retry(self, work) -> bool:
         """Run `work` until its transaction commits. A database outage holds the messages
         (unacknowledged, so the broker redelivers them after a restart) instead of losing them."""
-        delay = 0.2
+        backoff = Backoff(initial_s=0.2, max_s=5.0, jitter=0.0)
         while True:
             try:
                 work()
@@ -201,9 +205,9 @@ class Ingestor:
             except OperationalError as e:
                 if self._stopping.is_set():
                     return False
+                delay = backoff.next()
                 log.warning("database unavailable, messages held (retry in %.1fs): %s", delay, e.orig)
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 5.0)
             except Exception:  # never let a bug stop the worker; the messages stay unacknowledged
                 log.exception("batch not processed; left unacknowledged for redelivery")
                 return False
@@ -343,7 +347,7 @@ class Ingestor:
 
     def _upsert_edge(self, s: Session, edge_id: str, data: dict, ts: datetime | None, now: datetime) -> None:
         details = {k: v for k, v in data.items() if k not in ("state", "ts")}
-        s.execute(_insert_ignore(s, Edge).values(id=edge_id, state=data["state"], ts=ts, last_seen=now, details=details))
+        s.execute(insert_ignore(s, Edge).values(id=edge_id, state=data["state"], ts=ts, last_seen=now, details=details))
         row = s.get(Edge, edge_id, with_for_update=True)
         if row.ts is None or ts is None or ts >= row.ts:  # a stale retained status never wins
             row.state, row.ts, row.last_seen, row.details = data["state"], ts, now, details
@@ -351,7 +355,7 @@ class Ingestor:
     def _upsert_camera(self, s: Session, edge_id: str, camera_id: str, data: dict, ts: datetime | None,
                        now: datetime) -> None:
         device = {k: v for k, v in data.items() if k not in ("state", "ts", "fps")}
-        s.execute(_insert_ignore(s, Camera).values(id=camera_id, edge_id=edge_id, state=data["state"], last_seen=now,
+        s.execute(insert_ignore(s, Camera).values(id=camera_id, edge_id=edge_id, state=data["state"], last_seen=now,
                                                    device=device))
         row = s.get(Camera, camera_id, with_for_update=True)
         last = _parse_ts((row.device or {}).get("_status_ts"))
@@ -378,8 +382,7 @@ def _parse_ts(value) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str):
         raise ValueError(f"ts {value!r} is not a time")
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return parse_iso(value)
