@@ -6,12 +6,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from common.times import iso
 from gateway.api.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role, token_digest
-from gateway.api.common import Page, RowId, incident_filter, paginate, parse_time, service, visible_filter
+from gateway.api.common import Body, Page, RowId, incident_filter, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.db import audit
 from gateway.db.models import ApiToken, AuditEntry, Incident, Silence, User
@@ -27,7 +27,7 @@ Role = Literal["admin", "operator", "grid_worker", "integration", "edge"]
 assert set(Role.__args__) == set(ROLES)
 
 
-class NewUser(BaseModel):
+class NewUser(Body):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     display_name: str | None = Field(None, max_length=200)
@@ -36,7 +36,7 @@ class NewUser(BaseModel):
     password: str = Field(min_length=8, max_length=256)
 
 
-class NewToken(BaseModel):
+class NewToken(Body):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     role: Role
@@ -132,7 +132,7 @@ def audit_trail(page: Page = Depends(), actor: str | None = None, action: str | 
         return paginate(s, stmt.order_by(AuditEntry.id.desc()), page, audit.entry_dict)
 
 
-class NewSilence(BaseModel):
+class NewSilence(Body):
     model_config = ConfigDict(extra="forbid")
     camera_id: str | None = Field(None, max_length=128, description="a camera or sensor id")
     grid_id: str | None = Field(None, max_length=64)

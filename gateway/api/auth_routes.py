@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from gateway.api.auth import (
     COOKIE,
@@ -17,6 +17,7 @@ from gateway.api.auth import (
     issue_token,
     token_digest,
 )
+from gateway.api.common import Body
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.db import audit
 from gateway.db.models import ApiToken, User
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/api", tags=["auth"], responses=ERROR_RESPONSES)
 _DUMMY_HASH = hash_password("no such user")
 
 
-class Login(BaseModel):
+class Login(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from common.times import iso
 from gateway.api.auth import READ_ROLES, Principal, require_role
-from gateway.api.common import Page, incident_filter, paginate, parse_time, service, visible_filter
+from gateway.api.common import MAX_ROW_ID, Page, incident_filter, paginate, parse_time, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.api.incidents import alert_view
 from gateway.db import audit
@@ -178,7 +178,7 @@ def sensors(page: Page = Depends(), principal: Principal = Depends(reader), svc:
 
 
 @router.get("/events", summary="Incident events after an event id, oldest first (the live-update feed)")
-def events(after: int = Query(0, ge=0, le=2**62), limit: int = Query(100, ge=1, le=1000),
+def events(after: int = Query(0, ge=0, le=MAX_ROW_ID), limit: int = Query(100, ge=1, le=1000),
            principal: Principal = Depends(reader), svc: IncidentService = Depends(service)) -> dict:
     stmt = (select(IncidentEvent).join(Incident, Incident.id == IncidentEvent.incident_id)
             .where(IncidentEvent.id > after, incident_filter(principal))

@@ -5,14 +5,37 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
+from pydantic import BaseModel, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.api.auth import Principal
 from gateway.incidents.service import IncidentService
 
-# Row ids in paths: bounded so that a huge number is a 422, not a database overflow.
-RowId = Annotated[int, Path(ge=1, le=2**62)]
+# Row ids: bounded so that a huge number is a 422, not a database overflow (BIGINT is 63 bits).
+MAX_ROW_ID = 2**62
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Body(BaseModel):
+    """A request body. No text in it may hold NUL, which PostgreSQL cannot store: a 422, not a 500."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text may not contain a NUL character (\\u0000)")
+        return data
 
 
 def service(request: Request) -> IncidentService:

@@ -24,6 +24,20 @@ ERROR_RESPONSES = {s: {"description": d, "content": {"application/json": {"schem
                    for s, d in ((401, "no or bad token"), (403, "not allowed"), (404, "not found or not visible"))}
 
 
+class RejectNul:
+    """ASGI middleware: PostgreSQL text cannot hold NUL, so a NUL anywhere in the path or the query
+    string is a 422 before any handler (or the database) sees it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")):
+            response = error(422, "invalid_request", "the path or query holds a NUL character (%00), which no text can store")
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 def _plain(status: int, code: str):
     async def handler(_r: Request, e: Exception):
         return error(status, code, str(e))
@@ -31,6 +45,8 @@ def _plain(status: int, code: str):
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(RejectNul)
+
     @app.exception_handler(AuthError)
     async def _auth(_r: Request, e: AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import and_, func, or_, select
 
 from common.times import iso
 from gateway.api.auth import READ_ROLES, Principal, require_role
-from gateway.api.common import Page, RowId, incident_filter, paginate, service
+from gateway.api.common import MAX_ROW_ID, Body, Page, RowId, incident_filter, paginate, service
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.db import audit
 from gateway.db.models import AlertRow, Incident, IncidentEvent, Media
@@ -30,14 +30,14 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 Action = Enum("Action", {a: a for a in lifecycle.ACTIONS}, type=str)
 
 
-class ActionBody(BaseModel):
+class ActionBody(Body):
     model_config = ConfigDict(extra="forbid")
     note: str | None = Field(None, max_length=4000)
     reason: str | None = Field(None, max_length=4000)
     assignee: str | None = Field(None, max_length=64)
     extend_minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
     deadline: str | None = Field(None, pattern="^(ack|resolve)$", description="which deadline `extend` moves")
-    into: int | None = Field(None, ge=1, le=2**62, description="the incident to merge into")
+    into: int | None = Field(None, ge=1, le=MAX_ROW_ID, description="the incident to merge into")
     false_alarm: bool | None = Field(None, description="dismiss: a false alarm (default) or a real but unneeded case")
 
 
@@ -157,13 +157,14 @@ async def _action_params(request: Request) -> dict[str, Any]:
 
 
 def _validated(data: dict[str, Any]) -> ActionBody:
+    """The action's parameters, checked like any FastAPI body: a bad one is a 422 naming the field."""
+    from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
     try:
         return ActionBody.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        raise BadRequest(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise RequestValidationError(e.errors()) from None
 
 
 @router.get("/incidents/{incident_id}/photos/{n}", summary="A resolution photo", response_class=FileResponse,

@@ -28,6 +28,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.auth import Principal, current_principal, require_role
+from gateway.api.common import RowId
 from gateway.db import audit
 from gateway.db.models import Incident
 from gateway.incidents.state import incident_dict
@@ -287,7 +288,7 @@ def _incident_for(s, incident_id: int, principal: Principal) -> Incident | JSONR
 
 
 @router.get("/api/incidents/{incident_id}/media")
-def list_incident_media(incident_id: int, request: Request, principal: Principal = Depends(current_principal)):
+def list_incident_media(incident_id: RowId, request: Request, principal: Principal = Depends(current_principal)):
     with request.app.state.db.session() as s:
         inc = _incident_for(s, incident_id, principal)
         if isinstance(inc, JSONResponse):
@@ -297,7 +298,7 @@ def list_incident_media(incident_id: int, request: Request, principal: Principal
 
 
 @router.get("/api/incidents/{incident_id}/evidence")
-def export_evidence(incident_id: int, request: Request, principal: Principal = Depends(current_principal)):
+def export_evidence(incident_id: RowId, request: Request, principal: Principal = Depends(current_principal)):
     now = _now(request)
     store = media_store(request)
     with request.app.state.db.session() as s:

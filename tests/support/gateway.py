@@ -1,4 +1,4 @@
-"""TODO"""
+"""The gateway as tests build it: a migrated database with the example grids, settings, alerts, an MQTT publisher."""
 from __future__ import annotations
 
 import json
