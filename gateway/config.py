@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     # blur level per role for served media, e.g. {"grid_worker": 31}; in the environment JSON or "grid_worker=31,integration=15"
     media_blur: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     grids: Path | None = Field(None, description="GeoJSON grids imported at start")
+    grids_allow_unstaffed: bool = Field(False, description="import grids with nobody responsible for their level")
     routing: Path | None = Field(None, description="routing rules YAML for the engine")
     timer_interval_s: float = 1.0
     outbox_interval_s: float = 1.0

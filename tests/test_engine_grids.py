@@ -180,3 +180,19 @@ def test_input_is_not_mutated(data):
 def test_garbage_is_a_clear_import_error_not_a_crash(bad):
     problems = problems_of(bad)
     assert problems and all(isinstance(p, str) and p for p in problems)
+
+
+def test_unknown_properties_and_person_fields_are_warned_and_unstaffed_grids_named():
+    data = json.loads(EXAMPLE.read_text())
+    community = next(f["properties"] for f in data["features"] if f["id"] == "C-03")
+    community["people"] = []
+    community["colour"] = "red"
+    worker = next(f["properties"] for f in data["features"] if f["id"] == "G-03-06")
+    worker["people"][0]["mobile"] = "+86 1"
+    gridset = GridSet.from_geojson(data)
+    assert "C-03: unknown property 'colour', not used (known: id, name, level, kind, parent, people, categories)" \
+        in gridset.warnings
+    assert any(w.startswith("G-03-06: person ") and "unknown field 'mobile'" in w for w in gridset.warnings)
+    assert gridset.unstaffed() == ["C-03: nobody responsible at community level (no person with role community in"
+                                   " 'people'); incidents of G-03-06, G-03-07 escalate to nobody here"]
+    assert GridSet.from_geojson(json.loads(EXAMPLE.read_text())).unstaffed() == []

@@ -85,7 +85,9 @@ def test_import_update_reresolve_and_export(tmp_path):
     moved.write_text(json.dumps(data))
     r = gateway("import-grids", str(moved), db_url=url, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "1 added, 8 updated, 1 removed; 1 cameras/sensors re-resolved" in r.stdout
+    assert "1 added, 1 removed; 1 cameras/sensors re-resolved" in r.stdout  # the other 8 did not change
+    r = gateway("import-grids", str(moved), db_url=url, cwd=tmp_path)
+    assert "grids: no change;" in r.stdout, r.stdout
     with db.session() as s:
         assert s.get(Camera, "cam-lawn-01").grid_id == "G-03-09"
         assert s.get(Grid, "G-03-07") is None
@@ -95,6 +97,32 @@ def test_import_update_reresolve_and_export(tmp_path):
     exported = json.loads(out.read_text())
     assert sorted(f["properties"]["id"] for f in exported["features"]) == sorted(
         f["properties"]["id"] for f in data["features"])
+    db.dispose()
+
+
+def test_people_under_an_unknown_property_are_a_warning_and_an_error(tmp_path):
+    """`responsible` instead of `people`: a warning naming the feature and the property, and since
+    the grid has nobody responsible for its level, the import is refused unless --allow-unstaffed."""
+    url = f"sqlite:///{tmp_path}/gw.db"
+    data = json.loads(GRIDS.read_text())
+    props = next(f["properties"] for f in data["features"] if f["id"] == "G-03-07")
+    props["responsible"] = props.pop("people")
+    props["responsible"][0]["mobile"] = "+86 1"   # (an unknown person field under an unknown key: not looked at)
+    path = tmp_path / "typo.geojson"
+    path.write_text(json.dumps(data))
+    r = gateway("import-grids", str(path), db_url=url, cwd=tmp_path)
+    assert r.returncode == 1
+    assert "G-03-07: nobody responsible at grid level" in r.stderr and "--allow-unstaffed" in r.stderr
+    db = Database(url)
+    with db.session() as s:
+        assert s.scalars(select(Grid)).first() is None
+    r = gateway("import-grids", str(path), "--allow-unstaffed", db_url=url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "warning: G-03-07: unknown property 'responsible'" in r.stderr
+    assert "warning: G-03-07: nobody responsible at grid level" in r.stderr
+    assert "9 added" in r.stdout
+    with db.session() as s:
+        assert s.get(Grid, "G-03-07") is not None
     db.dispose()
 
 

@@ -17,6 +17,8 @@ from gateway.engine.grids import GridImportError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("geojson", help="a GeoJSON FeatureCollection of grids (DESIGN.md, Grids)")
     add_config_argument(p)
+    p.add_argument("--allow-unstaffed", action="store_true",
+                   help="load grids with nobody responsible for their level (their incidents get no assignee)")
     p.add_argument("--seed-users", action="store_true", help="create a user for every person without one")
     p.add_argument("--password", default=None, help="password of the seeded users")
 
@@ -33,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     try:
         with db.session() as s:
-            summary = import_grids(s, data, now)
+            summary = import_grids(s, data, now, allow_unstaffed=args.allow_unstaffed)
             seeded = []
             if args.seed_users:
                 if not args.password:
@@ -47,8 +49,9 @@ def main(args: argparse.Namespace) -> int:
         return 1
     finally:
         db.dispose()
-    print(f"grids: {len(summary['added'])} added, {len(summary['updated'])} updated, {len(summary['removed'])} removed;"
-          f" {len(summary['cameras_moved'])} cameras/sensors re-resolved; {len(seeded)} users created")
     for w in summary["warnings"]:
-        print(f"warning: {w}")
+        print(f"warning: {w}", file=sys.stderr)
+    changes = [f"{len(summary[k])} {k}" for k in ("added", "updated", "removed") if summary[k]]
+    print(f"grids: {', '.join(changes) or 'no change'}; {len(summary['cameras_moved'])} cameras/sensors re-resolved;"
+          f" {len(seeded)} users created")
     return 0

@@ -33,8 +33,13 @@ def _import_grids_at_start(settings: Settings, db: Database) -> None:
     from gateway.db.grids import import_grids
 
     with db.session() as s:
-        summary = import_grids(s, json.loads(settings.grids.read_text()), datetime.now(UTC), actor="serve")
-    log.info("grids from %s: %d added, %d updated", settings.grids, len(summary["added"]), len(summary["updated"]))
+        summary = import_grids(s, json.loads(settings.grids.read_text()), datetime.now(UTC), actor="serve",
+                               allow_unstaffed=settings.grids_allow_unstaffed)
+    if summary["added"] or summary["updated"] or summary["removed"]:
+        log.info("grids from %s: %d added, %d updated, %d removed", settings.grids, len(summary["added"]),
+                 len(summary["updated"]), len(summary["removed"]))
+    for w in summary["warnings"]:
+        log.warning("grids from %s: %s", settings.grids, w)
 
 
 class _Server(uvicorn.Server):

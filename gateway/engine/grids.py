@@ -17,6 +17,9 @@ LEVELS = ("street", "community", "grid")  # top first: escalation walks this bac
 KINDS = ("admin", "professional")
 ROLES = ("grid_worker", "grid_leader", "community", "street", "professional")
 # who answers for an incident at each level, in order of preference
+# what a grid feature's properties and people may hold; anything else is likely a typo ("responsible")
+PROPERTIES = ("id", "name", "level", "kind", "parent", "people", "categories")
+PERSON_FIELDS = ("user", "name", "role", "phone")
 ROLES_FOR_LEVEL = {
     "grid": ("grid_worker", "grid_leader"),
     "community": ("community",),
@@ -114,9 +117,10 @@ class GridSet:
         if not isinstance(features, list):
             raise GridImportError(["'features' must be a list"])
         problems: list[str] = []
+        warnings: list[str] = []
         grids: dict[str, Grid] = {}
         for n, feat in enumerate(features):
-            grid = _parse_feature(feat, n, problems)
+            grid = _parse_feature(feat, n, problems, warnings)
             if grid is None:
                 continue
             if grid.id in grids:
@@ -128,7 +132,20 @@ class GridSet:
             problems += _check_overlaps(grids, overlap_tolerance)
         if problems:
             raise GridImportError(problems)
-        return cls(grids.values(), _find_gaps(grids, gap_tolerance))
+        return cls(grids.values(), warnings + _find_gaps(grids, gap_tolerance))
+
+    def unstaffed(self) -> list[str]:
+        """Grids with nobody to answer for their own level: their incidents (and those escalated to
+        them from below) would have no assignee."""
+        out = []
+        for g in self:
+            roles = ("professional", "grid_worker", "grid_leader") if g.kind == "professional" else ROLES_FOR_LEVEL[g.level]
+            if g.person(*roles) is None:
+                below = sorted(self.subtree(g.id) - {g.id})
+                reach = f"; incidents of {', '.join(below)} escalate to nobody here" if below else ""
+                out.append(f"{g.id}: nobody responsible at {g.level} level (no person with role "
+                           f"{' or '.join(roles)} in 'people'){reach}")
+        return out
 
     def to_geojson(self) -> dict[str, Any]:
         return {"type": "FeatureCollection", "features": [g.to_feature() for g in self._grids.values()]}
@@ -222,7 +239,7 @@ def _neg_id(grid_id: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in grid_id)
 
 
-def _parse_feature(feat: Any, n: int, problems: list[str]) -> Grid | None:
+def _parse_feature(feat: Any, n: int, problems: list[str], warnings: list[str]) -> Grid | None:
     if not isinstance(feat, dict) or feat.get("type") != "Feature":
         problems.append(f"feature #{n}: not a GeoJSON Feature")
         return None
@@ -234,6 +251,8 @@ def _parse_feature(feat: Any, n: int, problems: list[str]) -> Grid | None:
     if not gid or not isinstance(gid, str):
         problems.append(f"feature #{n}: missing 'id'")
         return None
+    warnings += [f"{gid}: unknown property {k!r}, not used (known: {', '.join(PROPERTIES)})"
+                 for k in props if k not in PROPERTIES]
     ok = True
     level = props.get("level")
     if level not in LEVELS:
@@ -266,6 +285,8 @@ def _parse_feature(feat: Any, n: int, problems: list[str]) -> Grid | None:
             problems.append(f"{gid}: person {p!r} needs 'user' and a 'role' among {', '.join(ROLES)}")
             ok = False
             continue
+        warnings += [f"{gid}: person {p['user']!r}: unknown field {k!r}, not used (known: {', '.join(PERSON_FIELDS)})"
+                     for k in p if k not in PERSON_FIELDS]
         people.append(Person(str(p["user"]), str(p.get("name") or p["user"]), p["role"], p.get("phone")))
     if kind == "professional" and not categories:
         problems.append(f"{gid}: a professional grid needs 'categories' (the alert types it takes)")
