@@ -76,7 +76,8 @@ def profile_from_dict(data: Any, where: str = "<profile>") -> CameraProfile:
         raise ProfileError(where, problems) from None
 
 
-def load_profile(path: str | os.PathLike[str]) -> CameraProfile:
+def load_profile(path: str | os.PathLike[str], *, source: str | None = None) -> CameraProfile:
+    """A profile file, validated; `source` (e.g. `edge analyze --source`) stands in for the file's own."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -88,6 +89,8 @@ def load_profile(path: str | os.PathLike[str]) -> CameraProfile:
         mark = getattr(e, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
         raise ProfileError(str(p), [(at, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+    if source is not None and isinstance(data, dict):
+        data = {**data, "source": source}
     return profile_from_dict(data, str(p))
 
 

@@ -81,6 +81,19 @@ def test_analyze_defaults_start_to_the_file_mtime_and_can_skip_snapshots(tmp_pat
     assert a.snapshot is None
 
 
+def test_analyze_takes_a_profile_without_source_when_given_one(tmp_path, walker_clip):
+    prof = _profile(tmp_path, walker_clip)
+    data = yaml.safe_load(prof.read_text())
+    del data["source"]
+    prof.write_text(yaml.safe_dump(data))
+    out = tmp_path / "alerts.jsonl"
+    r = _analyze("--profile", str(prof), "--source", str(walker_clip), "--jsonl", str(out), "--no-snapshots")
+    assert r.returncode == 0, r.stderr
+    assert [parse_alert(line).type.value for line in out.read_text().splitlines()] == ["intrusion"]
+    r = _analyze("--profile", str(prof))   # and without --source it says which field is missing
+    assert r.returncode == 2 and "source" in r.stderr and "Field required" in r.stderr, r.stderr
+
+
 def test_analyze_refuses_bad_input_with_a_reason(tmp_path, walker_clip):
     prof = _profile(tmp_path, walker_clip)
     out = tmp_path / "never.jsonl"

@@ -4,6 +4,8 @@ none raised twice (repeats of an alert carry the same id)."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,8 +18,6 @@ from tests.support.alert_stream import Collector
 from tests.support.sensors import T0, BridgeProcess, Sender, bridge_config, uplink
 
 REPO = Path(__file__).resolve().parents[1]
-
-
 
 
 def unique(col: Collector) -> list:
@@ -51,7 +51,14 @@ def test_restart_and_crash_in_the_middle_of_a_threshold_duration(broker, prefix,
         raised = unique(col)[0]
         assert raised.type.value == "sensor.threshold" and raised.ts == t(700)
         assert ULID.from_str(raised.id).datetime == t(0)       # the episode began before the restart
-        second.stop(signal.SIGKILL)                            # a crash
+        # its files are named whole at start, and a second bridge on them is refused, naming the holder
+        spool = Path(cfg["spool"]).resolve()
+        assert any(f"spool {spool}, rule state {Path(cfg['state']).resolve()}" in line for line in second.log)
+        twin = subprocess.run([sys.executable, "-m", "edge", "sensors", "--config", str(path)], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+        assert twin.returncode == 2
+        assert f"spool {spool} is in use by another process (pid {second.proc.pid})" in twin.stderr, twin.stderr
+        second.stop(signal.SIGKILL)                            # a crash (the kernel lets go of its locks)
 
         third = BridgeProcess(path)
         sender.send(*uplink(prefix, "u2", t(700), 86))       # the same uplink again

@@ -45,7 +45,7 @@ def _fail(message: str) -> int:
 def main(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     try:
-        profile = load_profile(args.profile)
+        profile = load_profile(args.profile, source=args.source)
     except ProfileError as e:
         return _fail(f"{e}")
     source = args.source or (profile.source if isinstance(profile.source, str) else None)

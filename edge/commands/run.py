@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from camera_profiles import CameraProfile, ProfileError, load_profiles
+from common.lockfile import InUseError, hold
 from common.mqtt import MqttSettings
 from edge.camera.worker import CameraWorker
 from edge.config import ConfigError, EdgeConfig, load_edge_config
@@ -56,7 +57,12 @@ def main(args: argparse.Namespace) -> int:
         log.error("no usable camera profile; nothing to run")
         return 2
 
-    Path(cfg.spool).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _spool_lock = hold(cfg.spool, "spool")  # noqa: F841 -- held until the process ends
+    except InUseError as e:
+        log.error("%s", e)
+        return 2
+    log.info("spool %s, media %s", Path(cfg.spool).resolve(), Path(cfg.media_dir).resolve())
     publisher = EdgePublisher(mqtt, cfg.edge_id, cfg.spool)
     publisher.start()
     stop = threading.Event()

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from camera_profiles import ProfileError
+from common.lockfile import InUseError, hold
 from edge.sensors.bridge import BridgeApp
 from edge.sensors.config import ConfigError, load_config
 
@@ -23,10 +24,13 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config)
+        _locks = [hold(cfg.spool, "spool"), hold(cfg.state, "rule state")]  # noqa: F841 -- held until exit
         app = BridgeApp(cfg, base=Path(args.config).parent)
-    except (ConfigError, ProfileError, ValueError) as e:   # a camera profile for Home Assistant, a bad MQTT url
+    except (ConfigError, ProfileError, ValueError, InUseError) as e:   # a camera profile for Home Assistant, a bad MQTT url
         print(f"error: {e}", file=sys.stderr)
         return 2
+    logging.getLogger("gridwatch.sensors").info("spool %s, rule state %s", Path(cfg.spool).resolve(),
+                                                 Path(cfg.state).resolve())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
