@@ -42,7 +42,7 @@ DEPLOYMENTS = (("1 serve", 1), ("2 serve, shared sub.", 2))  # each serve with i
 STREAMS = {"all new incidents": 1, "10 alerts/incident": 10}
 BASELINE_RUNS = 3  # the broker alone, median of
 LATENCY_RATE = 500.0
-LATENCY_SECONDS = 3.0
+LATENCY_SECONDS = 6.0
 POLL_S = 0.005
 
 
@@ -243,8 +243,9 @@ class _CommitWatcher:
         self.engine.dispose()
 
 
-def _latency(broker, db_url: str, prefix: str, tmp: Path, rate: float, seconds: float) -> tuple[float, float, float]:
-    """p50, p99 (ms) from publish to the committed alert and incident, and the rate achieved."""
+def _latency(broker, db_url: str, prefix: str, tmp: Path, rate: float,
+             seconds: float) -> tuple[float, float, float, float]:
+    """p50, p95, p99 (ms) from publish to the committed alert and incident, and the rate achieved."""
     from alerts import topics
     from tests.faults.harness import GRID, GatewayProcess
     from tests.support.alert_stream import stream_alert
@@ -267,7 +268,8 @@ def _latency(broker, db_url: str, prefix: str, tmp: Path, rate: float, seconds: 
             done = watcher.wait_for(n, 300)
             achieved = done / (time.perf_counter() - t0)
         lat = sorted((watcher.seen[i] - sent[i]) * 1000 for i in watcher.seen)
-        return statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], achieved
+        return (statistics.median(lat), lat[int(0.95 * (len(lat) - 1))], lat[int(0.99 * (len(lat) - 1))],
+                achieved)
     finally:
         watcher.close()
         gw.stop()
@@ -362,12 +364,13 @@ def run(console: Console) -> None:
         t.add_column("offered alerts/s")
         t.add_column("achieved", justify="right")
         t.add_column("p50 ms", justify="right")
+        t.add_column("p95 ms", justify="right")
         t.add_column("p99 ms", justify="right")
         for rate in (LATENCY_RATE, max(5.0, round(one / 2))):
             with _fresh_database() as db_url:
-                p50, p99, achieved = _latency(broker, db_url, f"bl{int(rate)}", tmp, rate,
+                p50, p95, p99, achieved = _latency(broker, db_url, f"bl{int(rate)}", tmp, rate,
                                               LATENCY_SECONDS if rate == LATENCY_RATE else 5.0)
-            t.add_row(f"{rate:,.0f}", f"{achieved:,.1f}", f"{p50:,.0f}", f"{p99:,.0f}")
+            t.add_row(f"{rate:,.0f}", f"{achieved:,.1f}", f"{p50:,.0f}", f"{p95:,.0f}", f"{p99:,.0f}")
         console.print(t)
     finally:
         broker.close()
