@@ -7,7 +7,7 @@ APT_PKGS := mosquitto postgresql ffmpeg chromium docker-compose openssl gir1.2-g
             gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
             gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0
 
-.PHONY: install system-deps demo test test-slow test-all bench schema clean
+.PHONY: install system-deps demo test test-quick test-slow test-all lint bench schema clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -35,6 +35,16 @@ demo: install
 
 test: install system-deps
 	$(BIN)/python -m pytest -q
+
+# the service-free tests (engine, contracts, detectors' units, house rules), in under a minute
+test-quick: install
+	$(BIN)/python -m pytest -q -m quick
+
+# the house rules alone: ruff, the import-linter contracts, mypy (tests/test_house.py runs them in make test)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test-slow: install system-deps
 	$(BIN)/python -m pytest -q -m slow
