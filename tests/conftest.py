@@ -49,6 +49,15 @@ def tree_path():
 
 
 @pytest.fixture
+def camera(vtest_path):
+    """The real footage served over RTSP by a GStreamer server of the test's own."""
+    from tests.support.rtsp_server import RtspCamera
+
+    with RtspCamera(vtest_path) as cam:
+        yield cam
+
+
+@pytest.fixture
 def prefix(request):
     """A topic prefix of the test's own, so tests sharing a broker never see each other's messages."""
     import uuid

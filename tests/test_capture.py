@@ -26,14 +26,6 @@ def fast_backoff():
     return Backoff(initial_s=0.2, max_s=1.0, jitter=0.2, rng=random.Random(1))
 
 
-
-
-@pytest.fixture
-def camera(vtest_path):
-    with RtspCamera(vtest_path) as cam:
-        yield cam
-
-
 @pytest.fixture
 def short_clip(tmp_path, vtest_path):
     """Two seconds of the real footage, to see a file end and loop."""

@@ -14,7 +14,7 @@ from common.backoff import Backoff
 from edge.camera.capture import CameraStream
 from edge.camera.frames import Frame, StreamEvent
 from edge.camera.pipeline import CameraPipeline
-from tests.support.rtsp_server import RtspCamera, TcpProxy
+from tests.support.rtsp_server import TcpProxy
 from tests.support.services import free_port
 
 
@@ -40,12 +40,6 @@ def open_fds() -> int:
 
 def native_threads() -> int:
     return len(os.listdir("/proc/self/task"))  # FFmpeg's decoder threads are not Python threads
-
-
-@pytest.fixture
-def camera(vtest_path):
-    with RtspCamera(vtest_path) as cam:
-        yield cam
 
 
 def test_retries_are_spaced_by_capped_exponential_backoff():
