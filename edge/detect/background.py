@@ -125,7 +125,8 @@ class BackgroundModel:
         cv2.accumulateWeighted(g, self.mean, min(1.0, dt / self.s.learn_fg_s), fg)
         cv2.convertScaleAbs(self.mean, dst=self._mean8)
         step = cv2.absdiff(g, self._prev, dst=self._tmp)
-        cv2.min(step, self.s.max_step, dst=step)  # one passing object cannot blind a pixel
+        # one passing object cannot blind a pixel (the stubs lack cv2.min/max's scalar form)
+        cv2.min(step, self.s.max_step, dst=step)  # type: ignore[call-overload]
         cv2.accumulateWeighted(step, self.noise, min(1.0, dt / (fast or self.s.noise_learn_s)))
         self._update_band()
         self._g, self._prev = self._prev, self._g  # this frame is the next one's previous
@@ -133,7 +134,7 @@ class BackgroundModel:
 
     def _update_band(self) -> None:
         cv2.convertScaleAbs(self.noise, dst=self._band8, alpha=self.s.k_sigma * MAD_TO_SIGMA)
-        cv2.max(self._band8, int(self.s.min_diff), dst=self._band8)
+        cv2.max(self._band8, int(self.s.min_diff), dst=self._band8)  # type: ignore[call-overload]
 
     def _restart(self, t: float) -> np.ndarray:
         """Learn the current frame (in self._g) as the background."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from camera_profiles.schema import FallingObject
 from edge.detect.events import Event, Scale
-from edge.detect.tracker import Track
+from edge.detect.tracker import Observation, Track
 
 MIN_POINTS = 5           # observations needed for a fit (1 s at 5 fps)
 MIN_ACCEL = 0.15         # frame heights / s^2 (gravity when the frame spans up to ~65 m of height)
@@ -116,7 +116,7 @@ class FallingRule:
         return min(1.0, max(0.0, score)), start, float(accel)
 
 
-def _until_merged(obs: list) -> list:
+def _until_merged(obs: list[Observation]) -> list[Observation]:
     """The observations before the object merged with something bigger (it fell in front of a
     passer-by): from there on its box is the other thing's."""
     w0 = float(np.median([o.blob.w for o in obs[:MIN_POINTS - 1]]))

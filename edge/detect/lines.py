@@ -4,6 +4,7 @@ A side counts only once the point is clearly on it (a margin off the line) for t
 observations in a row, so a track jittering on the line never counts twice."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from camera_profiles.schema import Line
@@ -29,10 +30,10 @@ class LineRule:
         self.line = line
         self.scale = scale
         (x1, y1), (x2, y2) = line.points
-        self.p1 = (x1 * scale.w, y1 * scale.h)
-        self.p2 = (x2 * scale.w, y2 * scale.h)
+        self.p1 = (float(x1) * scale.w, float(y1) * scale.h)
+        self.p2 = (float(x2) * scale.w, float(y2) * scale.h)
         self.dx, self.dy = self.p2[0] - self.p1[0], self.p2[1] - self.p1[1]
-        self.length = (self.dx**2 + self.dy**2) ** 0.5
+        self.length = math.hypot(self.dx, self.dy)
         self.from_sign = 0
         if line.from_side is not None:
             self.from_sign = self._side(line.from_side[0] * scale.w, line.from_side[1] * scale.h, 0.0)

@@ -7,7 +7,10 @@ view is normal, so a global lighting change (which scales every pixel) is no tam
 - moved: the view no longer lines up with the reference: the reference's centre, matched
   by normalised cross-correlation, is found shifted, or nowhere alike at all (people
   walking by change a small share of the correlation; a turned camera changes it all).
-A condition must hold for `min_seconds` to raise its alert; when the view comes back
+The reference is taken only from a view that holds still from one check to the next: the
+first frames after a (re)connect can be grey or half-decoded, and a reference learned from
+one of them would call the real view "moved". A condition must hold for `min_seconds` to
+raise its alert; when the view comes back
 for as long, the same type is raised once more with `details.state = "restored"`.
 """
 from __future__ import annotations
@@ -52,6 +55,7 @@ class TamperRule:
 
     def reset(self) -> None:
         self.ref_img: np.ndarray | None = None
+        self.ref_steady = False  # the reference lined up with the next check's view
         self.ref_cv = self.ref_sharp = 0.0
         self.last_t: float | None = None
         self.active = False
@@ -83,17 +87,19 @@ class TamperRule:
         self._last = (cv, std, sharp)
         dt = CHECK_EVERY_S if self.last_t is None else max(1e-3, t - self.last_t)
         self.last_t = t
-        if self.ref_img is None:
-            self.ref_img, self.ref_cv, self.ref_sharp = img, cv, sharp
+        if not self.ref_steady:
+            if self.ref_img is not None:
+                shift, response = self._match(img, self.ref_img)
+                self.ref_steady = shift <= MOVED_SHIFT and response >= MOVED_MATCH
+            if not self.ref_steady:
+                self.ref_img, self.ref_cv, self.ref_sharp = img, cv, sharp
             return []
+        assert self.ref_img is not None
         covered = cv < COVERED_CV * self.ref_cv or std < FLAT_STD
         defocus = not covered and sharp < DEFOCUS_SHARP * self.ref_sharp
         moved, shift, response = False, 0.0, 1.0
         if not covered and "moved" in self.conds:
-            template = self.ref_img[self.my:self.ch - self.my, self.mx:self.cw - self.mx]
-            scores = cv2.matchTemplate(img, template, cv2.TM_CCOEFF_NORMED)
-            _, response, _, (bx, by) = cv2.minMaxLoc(scores)
-            shift = ((bx - self.mx) ** 2 + (by - self.my) ** 2) ** 0.5 / self.cw
+            shift, response = self._match(img, self.ref_img)
             moved = shift > MOVED_SHIFT or response < MOVED_MATCH
         now = {"covered": covered, "defocus": defocus, "moved": moved}
         self.active = covered or moved
@@ -125,13 +131,20 @@ class TamperRule:
                         c.raised_t = c.clear_since = None
         return out
 
+    def _match(self, img: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+        """(shift as a share of the width, best correlation) of the reference's centre in img."""
+        template = ref[self.my:self.ch - self.my, self.mx:self.cw - self.mx]
+        scores = cv2.matchTemplate(img, template, cv2.TM_CCOEFF_NORMED)
+        _, response, _, (bx, by) = cv2.minMaxLoc(scores)
+        return ((bx - self.mx) ** 2 + (by - self.my) ** 2) ** 0.5 / self.cw, float(response)
+
     @property
     def last_features(self) -> dict[str, float]:
         """The features of the last check (for the alert's details: built only when one is raised)."""
         cv, std, sharp = self._last
         return {"contrast": round(cv, 4), "std": round(std, 2), "sharpness": round(sharp, 4)}
 
-    def _event(self, kind: str, t: float, state: str, extra: dict) -> Event:
+    def _event(self, kind: str, t: float, state: str, extra: dict[str, float]) -> Event:
         severity = self.cfg.severity.value if state == "raised" else "info"
         return Event(f"tamper.{kind}", severity, t, bbox=[0.0, 0.0, 1.0, 1.0], score=1.0 if state == "raised" else 0.5,
                      details={"rule": f"tamper.{kind}", "state": state, **self.last_features, **extra,
