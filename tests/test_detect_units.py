@@ -6,12 +6,13 @@ import math
 import cv2
 import numpy as np
 
-from camera_profiles.schema import FallingObject, Line
+from camera_profiles.schema import FallingObject, Line, Tamper
 from edge.detect.background import BackgroundModel
 from edge.detect.blobs import Blob
 from edge.detect.events import Scale
 from edge.detect.falling import FallingRule
 from edge.detect.lines import LineRule
+from edge.detect.tamper import TamperRule
 from edge.detect.tracker import Tracker
 from edge.masks import polygon_mask
 from tests import scenarios as S
@@ -102,3 +103,19 @@ def test_falling_fit_accepts_gravity_and_rejects_gliding_and_fluttering():
     assert _fall(FallingRule(cfg, mask, scale), Tracker(), flutter) == []
     outside = [(20, 20 + 0.5 * g * (i * 0.2) ** 2) for i in range(9)]  # starts outside the region
     assert _fall(FallingRule(cfg, mask, scale), Tracker(), outside) == []
+
+
+def test_tamper_never_takes_a_half_decoded_first_frame_as_its_reference(vtest_path):
+    """After a reconnect the first frame can be half-decoded (the rows below the first lost
+    packet repeat one row): a reference learned from it would call the real view "moved"."""
+    frames = [_grey(f) for f in S.footage(str(vtest_path), 0.0, 8.0, 5.0)]
+    smear = frames[0].copy()
+    smear[H // 3:, :] = smear[H // 3 - 1]
+    rule = TamperRule(Tamper(min_seconds=0), Scale(W, H))
+    events = []
+    for i, g in enumerate([smear, *frames[1:]]):
+        events += rule.update(g, i * 0.2, learn_only=i < 5)
+    assert events == [] and rule.ref_steady
+    moved = np.roll(frames[-1], W // 8, axis=1)  # and a camera that really turns is still seen
+    events = rule.update(moved, len(frames) * 0.2 + 1.0, learn_only=False)
+    assert [e.type for e in events] == ["tamper.moved"]
