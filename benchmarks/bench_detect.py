@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -34,7 +34,7 @@ from edge.camera.pipeline import CameraPipeline
 
 VTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "vtest.avi"
 CACHE = Path("/tmp/gridwatch-bench")
-T0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 FPS, DETECT_FPS, SECONDS = 25, 5, 20
 MOTION_CORE_PER_STREAM = 0.43  # Debian motion 4.5.1, 1080p 25 fps, measured on this machine class
 TARGET = 0.15    # analysis (all rules, no snapshots) / decode at 1080p: the target
@@ -150,10 +150,13 @@ def prep_costs(path: Path) -> dict[str, float]:
     h, w = img.shape[:2]
     size = (320, round(h * 320 / w))
     step = pipeline_mod.work_step(w, 640)
+    def grey(im):
+        return cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)
+
     ways = {
-        "resize INTER_AREA + grey": lambda: cv2.cvtColor(cv2.resize(img, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY),
-        "resize INTER_LINEAR + grey": lambda: cv2.cvtColor(cv2.resize(img, size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2GRAY),
-        "grey + resize INTER_LINEAR": lambda: cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_LINEAR),
+        "resize INTER_AREA + grey": lambda: grey(cv2.resize(img, size, interpolation=cv2.INTER_AREA)),
+        "resize INTER_LINEAR + grey": lambda: grey(cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)),
+        "grey + resize INTER_LINEAR": lambda: cv2.resize(grey(img), size, interpolation=cv2.INTER_LINEAR),
         "grid sample, green (used)": lambda: pipeline_mod.sample_grey(img, step),
     }
     out = {}
@@ -250,7 +253,8 @@ def run(console: Console) -> None:
     cores = Table(title=f"1080p {FPS} fps streams per core (decode included, analysis at {DETECT_FPS} fps)")
     for col in ("", "core/stream", "streams/core", "vs motion"):
         cores.add_column(col, justify="right" if col else "left")
-    cores.add_row(f"decode only (grab all, retrieve {DETECT_FPS} fps)", f"{per_stream_decode_only:.3f}", f"{1 / per_stream_decode_only:.1f}", "")
+    cores.add_row(f"decode only (grab all, retrieve {DETECT_FPS} fps)", f"{per_stream_decode_only:.3f}",
+                  f"{1 / per_stream_decode_only:.1f}", "")
     cores.add_row("gridwatch (decode + all rules)", f"{per_stream:.3f}", f"{1 / per_stream:.1f}",
                   f"{per_stream / MOTION_CORE_PER_STREAM:.2f}")
     cores.add_row("motion 4.5.1 (reference measured here)", f"{MOTION_CORE_PER_STREAM:.2f}",

@@ -11,11 +11,12 @@ window, and nothing else of the scored types may appear.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,7 +30,7 @@ from edge.camera.pipeline import CameraPipeline
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VTEST = DATA / "vtest.avi"
 TREE = DATA / "tree.avi"
-EPOCH = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
 RULE_TYPES = ("intrusion", "loitering", "line_crossing", "falling_object",
               "tamper.covered", "tamper.defocus", "tamper.moved", "motion")
 
@@ -94,8 +95,9 @@ def walker(keys: list[tuple[float, float, float]], height: float = 0.16,
         bw = ph * 0.28
         phase = math.sin(t * 6.0) * bw * 0.25  # legs swing
         legs_top = fy - ph * 0.45
-        cv2.line(img, (int(fx - bw * 0.2), int(legs_top)), (int(fx - bw * 0.2 + phase), int(fy)), colours[1], max(2, int(bw * 0.35)))
-        cv2.line(img, (int(fx + bw * 0.2), int(legs_top)), (int(fx + bw * 0.2 - phase), int(fy)), colours[1], max(2, int(bw * 0.35)))
+        leg_w = max(2, int(bw * 0.35))
+        cv2.line(img, (int(fx - bw * 0.2), int(legs_top)), (int(fx - bw * 0.2 + phase), int(fy)), colours[1], leg_w)
+        cv2.line(img, (int(fx + bw * 0.2), int(legs_top)), (int(fx + bw * 0.2 - phase), int(fy)), colours[1], leg_w)
         cv2.ellipse(img, (int(fx), int(fy - ph * 0.62)), (int(bw / 2), int(ph * 0.2)), 0, 0, 360, colours[0], -1)
         cv2.circle(img, (int(fx), int(fy - ph * 0.9)), max(2, int(ph * 0.09)), (120, 150, 190), -1)
         return img
@@ -463,6 +465,11 @@ def catalogue() -> list[Scenario]:
 PALETTE = ((40, 40, 190), (200, 200, 60), (60, 160, 60), (30, 30, 30), (230, 230, 230), (160, 60, 160))
 
 
+def _two_colours(rng: np.random.Generator) -> tuple:
+    """Clothes for a walker: top and trousers from the palette."""
+    return PALETTE[rng.integers(6)], PALETTE[rng.integers(6)]
+
+
 def _first_inside(keys: list[tuple[float, float, float]], inside: Callable[[float, float], bool]) -> float | None:
     t = keys[0][0]
     while t <= keys[-1][0]:
@@ -489,10 +496,11 @@ def varied(seed: int, per_type: int = 4) -> list[Scenario]:
         sx = 0.0
         keys = [(t0, sx, gy + rng.uniform(-0.03, 0.03)), (t0 + (gx - sx) / speed, gx, gy)]
         keys.append((keys[-1][0] + 4.0, gx + 0.01, gy))
-        entry = _first_inside(keys, lambda x, y: zx <= x <= zx + zw and zy <= y <= zy + zh)
+        box = (zx, zy, zx + zw, zy + zh)
+        entry = _first_inside(keys, lambda x, y, b=box: b[0] <= x <= b[2] and b[1] <= y <= b[3])
         out.append(Scenario(f"varied-intrusion-{seed}-{i}",
                             {"zones": [{"name": "z", "polygon": zone, "intrusion": {"min_seconds": 1.0}}]},
-                            [walker(keys, height=rng.uniform(0.10, 0.18), colours=(PALETTE[rng.integers(6)], PALETTE[rng.integers(6)]))],
+                            [walker(keys, height=rng.uniform(0.10, 0.18), colours=_two_colours(rng))],
                             [Expect("intrusion", entry + 0.8, entry + 3.0, zone="z")],
                             start_s=float(rng.choice([0.0, 10.0, 20.0, 30.0])), duration_s=min(15.0, keys[-1][0] + 1)))
         # line crossing: a vertical line on the lawn, crossed left to right or right to left
@@ -505,7 +513,7 @@ def varied(seed: int, per_type: int = 4) -> list[Scenario]:
         out.append(Scenario(f"varied-line-{seed}-{i}",
                             {"lines": [{"name": "l", "points": [[lx, 0.66], [lx, 0.98]]}]},
                             [walker([(t0, max(0.0, xa), ly), (t1, xb, ly + rng.uniform(-0.03, 0.03))],
-                                    height=rng.uniform(0.10, 0.18), colours=(PALETTE[rng.integers(6)], PALETTE[rng.integers(6)]))],
+                                    height=rng.uniform(0.10, 0.18), colours=_two_colours(rng))],
                             [Expect("line_crossing", cross, cross + 2.0, line="l")],
                             start_s=float(rng.choice([0.0, 10.0, 20.0, 40.0])), duration_s=min(15.0, t1 + 1.5)))
         # falling object: let go somewhere in a facade region, gravity scale, size and drift vary

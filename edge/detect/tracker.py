@@ -3,13 +3,11 @@ prediction, track ids, ages and a few frames of inertia. Objects are tracked wit
 camera only, as anonymous blobs; nothing about who they are is kept."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import math
 from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
 
 from edge.detect.blobs import Blob
-
 
 SOLID_LAST = 5  # a track is "solid" when its last this many blobs were all big enough
 
