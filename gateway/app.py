@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gateway.api import admin, auth_routes, catalog, errors, incidents, media
+from gateway.api import admin, auth_routes, catalog, channels, errors, incidents, media
 from gateway.config import Settings
 from gateway.console import routes as console
 from gateway.db import Database
 from gateway.incidents.service import IncidentService
+from gateway.metrics import NOTIFY_FAILING, NOTIFY_WAITING
 
 log = logging.getLogger("gridwatch.api")
 
@@ -49,9 +50,15 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (no auth)", response_class=Response)
     def metrics() -> Response:
+        if settings.notifications:  # read from the outbox at each scrape: the relay may be another process
+            with db.session() as s:
+                for c in channels.channel_status(s, channels.parse_channels(settings.notifications)):
+                    NOTIFY_WAITING.labels(c["name"]).set(c["pending"])
+                    NOTIFY_FAILING.labels(c["name"]).set(c["failing"])
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # media and console first, so a route they define wins over a fallback of the API's
-    for r in (media.router, console.router, auth_routes.router, incidents.router, catalog.router, admin.router):
+    for r in (media.router, console.router, auth_routes.router, incidents.router, catalog.router, admin.router,
+              channels.router):
         app.include_router(r)
     return app

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # signed webhooks for incident events (see gateway.outbox.webhooks.Webhook): [{name, url, secret, ...}]
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
+    # people told of their cases (see gateway.outbox.channels): [{name, kind: wecom|dingtalk|feishu|email|sms, ...}]
+    notifications: list[dict[str, Any]] = Field(default_factory=list)
+    timezone: str = Field("Asia/Shanghai", description="the time zone of deadlines in messages and of quiet hours")
 
     @field_validator("media_blur", mode="before")
     @classmethod

@@ -13,3 +13,7 @@ INGEST_SECONDS = Histogram("gridwatch_gateway_ingest_seconds", "time to validate
 TIMERS_FIRED = Counter("gridwatch_gateway_timers_fired_total", "deadline timers fired", ["kind"])
 OUTBOX_SENT = Counter("gridwatch_gateway_outbox_sent_total", "incident events published")
 MQTT_CONNECTED = Gauge("gridwatch_gateway_mqtt_connected", "1 while the ingest is connected to the broker")
+NOTIFY_WAITING = Gauge("gridwatch_gateway_notifications_waiting", "notifications not yet delivered, by channel",
+                       ["channel"])
+NOTIFY_FAILING = Gauge("gridwatch_gateway_notifications_failing",
+                       "undelivered notifications whose last attempt failed, by channel", ["channel"])

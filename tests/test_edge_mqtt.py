@@ -22,6 +22,7 @@ from tests.support.alert_stream import (
     stream_alert,
     stream_alert_id,
 )
+from tests.support.pki import make_pki
 from tests.support.services import MosquittoBroker, free_port, wait_port
 from tests.support.waiting import wait_for
 
@@ -278,30 +279,13 @@ def test_an_unpublishable_message_is_refused_with_a_reason_and_alerts_still_flow
         col.close()
 
 
-def _openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _make_pki(d) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate (CN edge-tls)."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=gridwatch-test-ca",
-             "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
-    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"),
-                          ("client", "edge-tls", "extendedKeyUsage=clientAuth")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key",
-                 "-out", f"{name}.csr", cwd=d)
-        (d / f"{name}.ext").write_text(ext + "\n")
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
-
-
 @pytest.fixture
 def tls_broker(tmp_path):
     """Mosquitto with a plain listener (for the test's own subscriber), a TLS + password
     listener and a TLS + client-certificate listener."""
     pki = tmp_path / "pki"
     pki.mkdir()
-    _make_pki(pki)
+    make_pki(pki)
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(pki / "passwd"), "edge-user", "edge-pass"], check=True,
                    capture_output=True, timeout=30)
     b = MosquittoBroker()

@@ -3,9 +3,7 @@ fails on purpose, and sees the same delivery retried with backoff until it answe
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
@@ -14,43 +12,11 @@ from gateway.db import Database
 from gateway.db.models import OutboxMessage
 from gateway.outbox.relay import OutboxRelay
 from gateway.outbox.webhooks import Webhook, load_webhooks, sign, verify_signature
+from tests.support.http_receiver import Receiver
 from tests.support.services import free_port
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 SECRET = "s3cret-for-tests-only"
-
-
-class Receiver:
-    """An HTTP endpoint that answers `statuses` in turn (then 200) and keeps every request."""
-
-    def __init__(self, statuses: list[int] = ()):
-        self.statuses = list(statuses)
-        self.requests: list[tuple[dict, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                code = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(code)
-                self.end_headers()
-                self.wfile.write(b"ok" if code < 300 else b"try later")
-
-            def log_message(self, *args):
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

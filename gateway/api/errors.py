@@ -1,6 +1,8 @@
 """One error shape for the whole API: {"error": {"code": "...", "message": "..."}}."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,8 +22,9 @@ def error(status: int, code: str, message: str, headers: dict | None = None) -> 
 ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "object", "properties": {
     "code": {"type": "string"}, "message": {"type": "string"}}, "required": ["code", "message"]}},
     "required": ["error"]}
-ERROR_RESPONSES = {s: {"description": d, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-                   for s, d in ((401, "no or bad token"), (403, "not allowed"), (404, "not found or not visible"))}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: {"description": d, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for s, d in ((401, "no or bad token"), (403, "not allowed"), (404, "not found or not visible"))}
 
 
 class RejectNul:

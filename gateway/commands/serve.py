@@ -59,8 +59,15 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     from gateway.incidents.service import IncidentService
     from gateway.incidents.timers import TimerWorker
     from gateway.mqtt.intake import Ingestor
+    from gateway.outbox.channels import parse_channels
     from gateway.outbox.child import RelayChild
 
+    try:  # the relay child reads them too: a broken entry must stop serve here, by name
+        channels = parse_channels(settings.notifications)
+    except ValueError as e:
+        raise SystemExit(f"notifications: {e}") from None
+    if channels:
+        log.info("notifications: %s", ", ".join(f"{c.name} ({c.kind})" for c in channels))
     db = Database(settings.db_url)
     db.upgrade()
     if settings.grids:

@@ -6,9 +6,12 @@ One pass (`run_once`):
   1. claim due, unsent rows in id order (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
      gateway replicas never publish the same row at the same time);
   2. MQTT rows: publish QoS 1, wait for the PUBACKs; webhook rows (topic `webhook:<name>`): POST;
-  3. in the same transaction mark delivered rows sent (an MQTT row that a webhook wants also
-     enqueues one `webhook:<name>` row per webhook, so each webhook retries on its own) and
-     give failed rows `attempts + 1` and a `next_attempt_at` with exponential backoff.
+     notification rows (`notify:<channel>`, gateway.outbox.notify): send, within the channel's
+     rate (the overflow waits and goes as one digest);
+  3. in the same transaction mark delivered rows sent (an MQTT row that a webhook or a channel
+     wants also enqueues one `webhook:<name>` / `notify:<channel>` row for each, so each retries
+     on its own and a failing one holds back no other) and give failed rows `attempts + 1` and a
+     `next_attempt_at` with exponential backoff.
 Delivered rows are kept `keep_sent_s` (a week by default: what went out, and when, stays
 inspectable) and then deleted (`prune`, once per `prune_interval_s`), so the table stays small.
 Delivery is at-least-once: an MQTT message carries `"outbox_id": <row id>` as the first member
@@ -34,6 +37,8 @@ from common.mqtt import MqttSettings
 from common.times import utcnow
 from gateway.db.models import OutboxMessage
 from gateway.mqtt.link import MqttLink
+from gateway.outbox.deliveries import Notifier
+from gateway.outbox.notify import NOTIFY_PREFIX
 from gateway.outbox.webhooks import WEBHOOK_TOPIC_PREFIX, Webhook, WebhookError, WebhookSender
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ class OutboxRelay:
 
     def __init__(self, db, mqtt_url: str, *, prefix: str = "gridwatch", client_id: str | None = None,
                  webhooks: list | None = None, mqtt: MqttSettings | None = None,
+                 notifier: Notifier | None = None,
                  poll_interval_s: float = 0.5, ack_timeout_s: float = 10.0,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 3600.0,
                  keep_sent_s: float = 7 * 86400.0, prune_interval_s: float = 600.0,
@@ -82,6 +88,7 @@ class OutboxRelay:
         # No subscriptions and no session state: each replica simply has its own id.
         self._link = MqttLink(self.settings, self.client_id, name="outbox")
         self._sender = WebhookSender()
+        self.notifier = notifier or Notifier([])
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
@@ -92,6 +99,7 @@ class OutboxRelay:
         """The relay `serve` runs (or `gateway relay` runs on its own)."""
         return cls(db, settings.mqtt_url, prefix=settings.mqtt_prefix, webhooks=settings.webhooks,
                    poll_interval_s=settings.outbox_interval_s, keep_sent_s=settings.outbox_keep_days * 86400.0,
+                   notifier=Notifier.from_settings(settings),
                    mqtt=MqttSettings(url=settings.mqtt_url, username=settings.mqtt_username,
                                      password=settings.mqtt_password, prefix=settings.mqtt_prefix,
                                      protocol=settings.mqtt_protocol))
@@ -109,6 +117,7 @@ class OutboxRelay:
         if self._started:
             self._link.stop()
         self._sender.close()
+        self.notifier.close()
 
     def wait_connected(self, timeout: float) -> bool:
         """Connect (if not yet) and wait for the broker; True when connected."""
@@ -172,16 +181,23 @@ class OutboxRelay:
                  .order_by(t.c.id).limit(limit)
                  .with_for_update(skip_locked=True))
             if not connected:
-                # No broker: only webhooks can go out now; MQTT rows keep their schedule.
-                q = q.where(t.c.topic.startswith(WEBHOOK_TOPIC_PREFIX))
+                # No broker: only webhooks and notifications can go out now; MQTT rows keep their schedule.
+                q = q.where(t.c.topic.startswith(WEBHOOK_TOPIC_PREFIX) | t.c.topic.startswith(NOTIFY_PREFIX))
             rows = s.execute(q).all()
             if not rows:
                 return 0
-            mqtt_rows = [r for r in rows if not r.topic.startswith(WEBHOOK_TOPIC_PREFIX)]
+            mqtt_rows = [r for r in rows if not r.topic.startswith((WEBHOOK_TOPIC_PREFIX, NOTIFY_PREFIX))]
             hook_rows = [r for r in rows if r.topic.startswith(WEBHOOK_TOPIC_PREFIX)]
-            results = self._publish_mqtt(mqtt_rows)
+            note_rows = [r for r in rows if r.topic.startswith(NOTIFY_PREFIX)]
+            results: dict[int, str | None | datetime] = dict(self._publish_mqtt(mqtt_rows))
             results.update(self._post_webhooks(hook_rows, now))
+            results.update(self.notifier.send(note_rows, now, self._stop))
             done_at = self._clock()
+            # rows a channel's rate or quiet hours hold back: later, and no attempt counted
+            for row_id, until in [(k, v) for k, v in results.items() if isinstance(v, datetime)]:
+                s.execute(update(t).where(t.c.id == row_id).values(next_attempt_at=until))
+                del results[row_id]
+            rows = [r for r in rows if r.id in results]
             delivered = [r.id for r in rows if results.get(r.id, "not attempted") is None]
             if delivered:  # one statement for the whole pass
                 s.execute(update(t).where(_id_in(s, t.c.id, delivered))
@@ -189,10 +205,12 @@ class OutboxRelay:
             for row in mqtt_rows:
                 if results.get(row.id, "not attempted") is None:
                     self._enqueue_webhooks(s, row, done_at)
+                    self.notifier.enqueue(s, row, done_at)
             for row in rows:
                 error = results.get(row.id, "not attempted")
                 if error is not None:
                     attempts = row.attempts + 1
+                    assert isinstance(error, str)
                     s.execute(update(t).where(t.c.id == row.id).values(
                         attempts=attempts, last_error=error[:2000], next_attempt_at=done_at + timedelta(
                             seconds=self.retry.delay(attempts))))

@@ -1,0 +1,150 @@
+"""Notifications through the outbox: the relay's side of gateway.outbox.notify.
+
+`Notifier.enqueue` runs in the transaction that marks an incident event published and adds a
+`notify:<channel>` row per channel that wants it (the note written out, so the row alone says
+what goes out); `Notifier.send` delivers claimed rows, each channel on its own thread (a slow
+or failing platform holds back no other), within its rate: what does not fit this minute goes
+as one digest, or waits for room without counting as a failed attempt.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerts import topics
+from gateway.db.models import OutboxMessage, Person
+from gateway.outbox.channels import ChannelError, Note, Sender, SmsChannel, parse_channels
+from gateway.outbox.notify import NOTIFY_EVENTS, NOTIFY_PREFIX, RateWindow, digest, note_for, quiet_until, wants
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, channels: list[Any], *, prefix: str = "gridwatch", timezone: str = "Asia/Shanghai",
+                 public_url: str | None = None):
+        self.channels = {c.name: c for c in channels}
+        self.prefix = prefix
+        self.tz = ZoneInfo(timezone)
+        self.public_url = public_url
+        self.windows = {c.name: RateWindow(c.per_minute) for c in channels}
+        self._sender = Sender()
+        # (incident, time) of the last events noted: an escalation is "escalated" + "dispatched" to
+        # the new assignee at one instant, and people get one message for it
+        self._noted: OrderedDict[tuple[int, str], None] = OrderedDict()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(channels))), thread_name_prefix="notify")
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "Notifier":
+        return cls(parse_channels(settings.notifications), prefix=settings.mqtt_prefix,
+                   timezone=settings.timezone, public_url=settings.public_url)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._sender.close()
+
+    # -- enqueue (in the relay's transaction) -----------------------------------------------------
+    def enqueue(self, s: Session, row: Any, now: datetime) -> int:
+        """The notification rows of one published MQTT row; returns how many."""
+        if not self.channels or not row.topic.startswith(f"{self.prefix}/incidents/"):
+            return 0
+        payload = json.loads(row.body)
+        incident = payload.get("incident") or {}
+        if payload.get("event") not in NOTIFY_EVENTS or not incident.get("id"):
+            return 0
+        if row.topic != topics.incident(incident.get("grid_id") or "unrouted", self.prefix):
+            return 0  # also published to a professional grid's topic: one note per event
+        key = (int(incident["id"]), str(payload.get("at")))
+        if key in self._noted:
+            return 0
+        self._noted[key] = None
+        while len(self._noted) > 10_000:
+            self._noted.popitem(last=False)
+        chosen = [c for c in self.channels.values() if wants(c, incident)]
+        phones: dict[str, str] = {}
+        if any(isinstance(c, SmsChannel) for c in chosen) and incident.get("assignee"):
+            phone = s.scalar(select(Person.phone).where(Person.username == incident["assignee"],
+                                                        Person.phone.is_not(None)).limit(1))
+            phones = {incident["assignee"]: phone} if phone else {}
+        for c in chosen:
+            note = note_for(payload["event"], incident, c.language, tz=self.tz, public_url=self.public_url,
+                            phones=phones)
+            at = quiet_until(c, now, incident.get("severity"), self.tz) or now
+            s.add(OutboxMessage(topic=NOTIFY_PREFIX + c.name, created_at=now, attempts=0, next_attempt_at=at,
+                                payload={"note": note.model_dump(), "event": payload["event"],
+                                         "incident_id": incident["id"], "outbox_id": row.id}))
+        return len(chosen)
+
+    # -- send ------------------------------------------------------------------------------------
+    def send(self, rows: list[Any], now: datetime, stop: threading.Event | None = None) -> dict[int, str | None | datetime]:
+        """For each row: None (sent), an error (retried with backoff) or a time (held back until).
+        Once `stop` is set the rows not yet sent are held back (to `now`), so a stopping relay
+        commits what went out and leaves the rest to the next one: nothing lost, nothing twice."""
+        by_channel: dict[str, list[Any]] = {}
+        for r in rows:
+            by_channel.setdefault(r.topic[len(NOTIFY_PREFIX):], []).append(r)
+        results: dict[int, str | None | datetime] = {}
+        futures = []
+        for name, group in by_channel.items():
+            if name not in self.channels:
+                results.update({r.id: f"no notification channel named {name!r} is configured" for r in group})
+            else:
+                futures.append(self._pool.submit(self._send_channel, name, group, now, stop or threading.Event()))
+        for f in futures:
+            results.update(f.result())
+        return results
+
+    def _send_channel(self, name: str, rows: list[Any], now: datetime,
+                      stop: threading.Event) -> dict[int, str | None | datetime]:
+        channel, window = self.channels[name], self.windows[name]
+        now_s = now.timestamp()
+        room = window.room(now_s)
+        if room <= 0:
+            until = datetime.fromtimestamp(window.free_at(), UTC)
+            return {r.id: until for r in rows}
+        notes = [Note.model_validate(json.loads(r.body)["note"]) for r in rows]
+        # one slot kept for the digest of the rest when they do not all fit
+        single = len(rows) if len(rows) <= room else room - 1
+        batches = [([r], n) for r, n in zip(rows[:single], notes[:single])]
+        if single < len(rows):
+            batches.append((rows[single:], digest(notes[single:], channel.language)))
+        results: dict[int, str | None | datetime] = {}
+        for batch, note in batches:
+            if stop.is_set():
+                results.update({r.id: now for r in batch})
+                continue
+            try:
+                self._sender.send(channel, note, now_s)
+                error = None
+            except ChannelError as e:
+                error = str(e)
+            window.take(now_s)
+            results.update({r.id: error for r in batch})
+        return results
+
+
+def channel_status(s: Session, channels: list[Any]) -> list[dict[str, Any]]:
+    """Per channel: rows waiting, of which failing, the last error and the last delivery (from
+    the outbox itself: no second bookkeeping). For the devices page and /metrics."""
+    t = OutboxMessage.__table__
+    out = []
+    for c in channels:
+        topic = NOTIFY_PREFIX + c.name
+        pending, failing = s.execute(select(func.count(), func.count().filter(t.c.attempts > 0))
+                                     .where(t.c.topic == topic, t.c.sent_at.is_(None))).one()
+        last_sent = s.scalar(select(func.max(t.c.sent_at)).where(t.c.topic == topic))
+        last_error = s.scalar(select(t.c.last_error).where(t.c.topic == topic, t.c.sent_at.is_(None),
+                                                           t.c.last_error.is_not(None))
+                              .order_by(t.c.id.desc()).limit(1))
+        out.append({"name": c.name, "kind": c.kind, "pending": pending, "failing": failing,
+                    "last_error": last_error, "last_sent_at": last_sent.isoformat() if last_sent else None,
+                    "ok": failing == 0})
+    return out
