@@ -32,6 +32,8 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.i18n import t
+
 NAME = r"^[A-Za-z0-9_.\-]+$"
 
 
@@ -163,7 +165,7 @@ def feishu_sign(secret: str, timestamp: str) -> str:
 
 
 def _open(language: str) -> str:
-    return "查看事件" if language == "zh-CN" else "Open the incident"
+    return t(language, "Open the incident")
 
 
 class Sender:

@@ -15,24 +15,12 @@ from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.i18n import t, when
+from gateway.i18n.terms import EVENTS, TYPES
 from gateway.outbox.channels import Note
 
 NOTIFY_PREFIX = "notify:"  # outbox rows for notifications: topic = "notify:<channel>"
 NOTIFY_EVENTS = ("dispatched", "escalated", "reopened")
-
-# The terms of grid management (the catalogue of issue 18 takes these over).
-WORDS = {
-    "zh-CN": {"dispatched": "新派遣", "escalated": "已上报升级", "reopened": "退回重办", "grid": "网格",
-              "due": "处置时限", "assignee": "责任人", "digest": "条新通知", "more": "另有"},
-    "en": {"dispatched": "Dispatched", "escalated": "Escalated", "reopened": "Reopened", "grid": "Grid",
-           "due": "Due", "assignee": "Assignee", "digest": "new notifications", "more": "and"},
-}
-TYPES = {"zh-CN": {"intrusion": "区域入侵", "line_crossing": "越线", "loitering": "徘徊", "falling_object": "高空抛物",
-                   "tamper.covered": "遮挡", "tamper.defocus": "失焦", "tamper.moved": "移位",
-                   "stream.lost": "视频丢失", "motion": "移动侦测", "camera_event": "摄像机事件",
-                   "sensor.alarm": "传感器报警", "sensor.threshold": "传感器超限", "sensor.offline": "传感器离线",
-                   "sensor.battery_low": "传感器电量低"}}
-
 
 def wants(channel: Any, incident: dict[str, Any]) -> bool:
     grid = incident.get("grid_id") or ""
@@ -42,15 +30,15 @@ def wants(channel: Any, incident: dict[str, Any]) -> bool:
 def note_for(event: str, incident: dict[str, Any], language: str, *, tz: ZoneInfo,
              public_url: str | None = None, phones: dict[str, str] | None = None) -> Note:
     """The note of one event: what, where, until when, for whom, and the link to the incident."""
-    w = WORDS[language]
-    kind = TYPES.get(language, {}).get(incident.get("type") or "", incident.get("title") or incident.get("type") or "")
-    title = f"[{w[event]}] {kind} #{incident['id']}"
-    lines = [f"{w['grid']}: {incident.get('grid_id') or '-'}"]
+    kind = incident.get("type") or ""
+    what = t(language, TYPES[kind]) if kind in TYPES else (incident.get("title") or kind)
+    title = f"[{t(language, EVENTS[event])}] {what} #{incident['id']}"
+    lines = [t(language, "Grid: {grid}", grid=incident.get("grid_id") or "-")]
     if incident.get("due_at"):
-        due = datetime.fromisoformat(str(incident["due_at"]).replace("Z", "+00:00")).astimezone(tz)
-        lines.append(f"{w['due']}: {due:%Y-%m-%d %H:%M}")
+        due = datetime.fromisoformat(str(incident["due_at"]).replace("Z", "+00:00"))
+        lines.append(t(language, "Due: {due}", due=when(due, language, tz)))
     if incident.get("assignee"):
-        lines.append(f"{w['assignee']}: {incident['assignee']}")
+        lines.append(t(language, "Assignee: {name}", name=incident["assignee"]))
     link = f"{public_url.rstrip('/')}/console/incidents/{incident['id']}" if public_url else None
     phone = (phones or {}).get(incident.get("assignee") or "")
     return Note(title=title, text="\n".join(lines), link=link, phones=[phone] if phone else [])
@@ -74,13 +62,12 @@ def quiet_until(channel: Any, now: datetime, severity: str | None, tz: ZoneInfo)
 
 def digest(notes: list[Note], language: str) -> Note:
     """Many notes as one message (the platforms cap bots at about 20 messages a minute)."""
-    w = WORDS[language]
     shown = notes[:10]
     text = "\n".join(f"- {n.title}" + (f" {n.link}" if n.link else "") for n in shown)
     if len(notes) > len(shown):
-        text += f"\n{w['more']} {len(notes) - len(shown)}"
+        text += "\n" + t(language, "and {n} more", n=len(notes) - len(shown))
     phones = list(dict.fromkeys(p for n in notes for p in n.phones))
-    return Note(title=f"{len(notes)} {w['digest']}", text=text, phones=phones)
+    return Note(title=t(language, "{n} new notifications", n=len(notes)), text=text, phones=phones)
 
 
 class RateWindow:
