@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     grids_allow_unstaffed: bool = Field(False, description="import grids with nobody responsible for their level")
     routing: Path | None = Field(None, description="routing rules YAML for the engine")
     timer_interval_s: float = 1.0
+    deadline_warn_minutes: float = Field(30.0, ge=0, description="warn this long before a resolution deadline (0: never)")
     outbox_interval_s: float = 1.0
     outbox_keep_days: float = Field(7.0, gt=0, description="delivered outbox rows are deleted after this many days")
     outbox_relay: bool = Field(True, description="`serve` runs the outbox relay; false when a `gateway relay` process does")

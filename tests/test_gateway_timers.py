@@ -101,3 +101,37 @@ def test_smoke_alarm_reaches_the_community_and_the_fire_safety_grid(tmp_path):
         topics_ = {m.topic for m in s.scalars(select(OutboxMessage))}
         assert topics_ == {"gridwatch/incidents/G-03-07", "gridwatch/incidents/P-FIRE-01"}
     db.dispose()
+
+
+def test_a_coming_deadline_is_warned_of_once_and_again_when_it_moves(tmp_path):
+    db = make_db(f"sqlite:///{tmp_path}/gw.db")
+    clock = FakeClock(T0)
+    svc = IncidentService(db, media_dir=tmp_path, clock=clock)
+    admin = make_principal("admin", "admin", None, svc.grids())
+    inc_id = _open(svc)
+    svc.act(inc_id, "acknowledge", admin, {})
+    with db.session() as s:
+        due = s.get(Incident, inc_id).due_at.replace(tzinfo=UTC)
+    worker = TimerWorker(db, svc, warn_before=timedelta(minutes=30))
+
+    def warnings():
+        with db.session() as s:
+            return [(e.reason, e.to_status) for e in s.scalars(select(IncidentEvent).where(
+                IncidentEvent.incident_id == inc_id, IncidentEvent.event == "deadline_near"))]
+
+    clock.now = due - timedelta(minutes=31)
+    worker.run_once()
+    assert warnings() == []
+    clock.now = due - timedelta(minutes=29)
+    worker.run_once()
+    clock.now = due - timedelta(minutes=10)
+    worker.run_once()
+    assert len(warnings()) == 1 and warnings()[0][1] == "acknowledged"  # a warning changes no state
+    with db.session() as s:
+        published = [m.payload["event"] for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert published[-1] == "deadline_near"
+    svc.act(inc_id, "extend", admin, {"minutes": 60, "reason": "waiting for parts"})
+    clock.now = due + timedelta(minutes=35)  # 25 minutes before the new deadline
+    worker.run_once()
+    assert len(warnings()) == 2 and "near" in warnings()[1][0]
+    db.dispose()

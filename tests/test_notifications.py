@@ -192,12 +192,13 @@ def test_dispatch_and_escalation_tell_the_channels_of_the_grid_and_of_the_person
     assert all(r.sent_at is not None for r in notify_rows(db))
 
 
-def dispatched_rows(db, prefix, n: int, at: datetime, severity: str = "major", first_id: int = 1) -> None:
+def dispatched_rows(db, prefix, n: int, at: datetime, severity: str = "major", first_id: int = 1,
+                    event: str = "dispatched") -> None:
     with db.session() as s:
         for i in range(first_id, first_id + n):
             inc = {"id": i, "grid_id": "G-03-07", "type": "intrusion", "severity": severity,
                    "assignee": "worker.g0307", "due_at": "2026-12-07T04:00:00Z"}
-            s.add(OutboxMessage(topic=f"{prefix}/incidents/G-03-07", payload={"event": "dispatched", "incident": inc},
+            s.add(OutboxMessage(topic=f"{prefix}/incidents/G-03-07", payload={"event": event, "incident": inc},
                                 created_at=at, attempts=0, next_attempt_at=at))
 
 
@@ -234,6 +235,27 @@ def test_the_platforms_rate_is_kept_and_the_overflow_goes_as_one_digest(db, brok
         relay.stop()
         rx.close()
     assert len(rx.requests) == 7 and "#100" in rx.json_bodies()[5]["markdown"]["content"]
+
+
+def test_a_coming_deadline_is_told_with_the_time_in_the_users_zone_and_language(db, broker, prefix, monkeypatch):
+    zh, en = Receiver(default=(200, OK["wecom"])), Receiver(default=(200, OK["wecom"]))
+    relay = relay_with(db, broker, prefix, [bot("wecom", "zh", zh, monkeypatch, grids=["*"]),
+                                            bot("wecom", "en", en, monkeypatch, grids=["*"], language="en")],
+                       lambda: T0)
+    try:
+        assert relay.wait_connected(10)
+        dispatched_rows(db, prefix, 1, T0, event="deadline_near")
+        relay.run_once()
+        relay.run_once()
+    finally:
+        relay.stop()
+        zh.close()
+        en.close()
+    (z,), (e,) = zh.json_bodies(), en.json_bodies()
+    assert z["markdown"]["content"].split("\n")[:4] == [
+        "**[即将超时] 区域入侵 #1**", "网格: G-03-07", "处置时限: 2026-12-07 12:00", "责任人: worker.g0307"]
+    assert e["markdown"]["content"].split("\n")[:3] == [
+        "**[Deadline near] Zone intrusion #1**", "Grid: G-03-07", "Due: 7 Dec 2026 12:00"]
 
 
 def test_quiet_hours_hold_back_all_but_critical_cases(db, broker, prefix, monkeypatch):

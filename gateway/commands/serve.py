@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
@@ -75,7 +75,8 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     service = IncidentService.from_settings(settings, db)
     ingestor = Ingestor(settings, db, service) if ingest else None
-    timers = TimerWorker(db, service, interval_s=settings.timer_interval_s)
+    timers = TimerWorker(db, service, interval_s=settings.timer_interval_s,
+                         warn_before=timedelta(minutes=settings.deadline_warn_minutes))
     relay = RelayChild(settings) if settings.outbox_relay else None
     app = create_app(settings, db, service=service, ingestor=ingestor)
     server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,

@@ -18,7 +18,7 @@ from gateway.incidents.state import incident_dict, jsonable, state_columns
 
 # Events that go out over MQTT (DESIGN.md "MQTT topics"); the others only feed the timeline.
 PUBLISHED_EVENTS = {"opened", "dispatched", "acknowledged", "escalated", "resolved", "verified", "closed",
-                    "reopened", "dismissed"}
+                    "reopened", "dismissed", "deadline_near"}
 
 
 _EVENT_STATUS = {"opened": "open", "dispatched": "dispatched", "acknowledged": "acknowledged", "resolved": "resolved",

@@ -20,7 +20,7 @@ from gateway.i18n.terms import EVENTS, TYPES
 from gateway.outbox.channels import Note
 
 NOTIFY_PREFIX = "notify:"  # outbox rows for notifications: topic = "notify:<channel>"
-NOTIFY_EVENTS = ("dispatched", "escalated", "reopened")
+NOTIFY_EVENTS = ("dispatched", "escalated", "reopened", "deadline_near")
 
 def wants(channel: Any, incident: dict[str, Any]) -> bool:
     grid = incident.get("grid_id") or ""
