@@ -190,9 +190,30 @@ def test_unknown_properties_and_person_fields_are_warned_and_unstaffed_grids_nam
     worker = next(f["properties"] for f in data["features"] if f["id"] == "G-03-06")
     worker["people"][0]["mobile"] = "+86 1"
     gridset = GridSet.from_geojson(data)
-    assert "C-03: unknown property 'colour', not used (known: id, name, level, kind, parent, people, categories)" \
+    assert "C-03: unknown property 'colour', not used (known: id, name, level, kind, parent, people, categories, notify_chain)" \
         in gridset.warnings
     assert any(w.startswith("G-03-06: person ") and "unknown field 'mobile'" in w for w in gridset.warnings)
     assert gridset.unstaffed() == ["C-03: nobody responsible at community level (no person with role community in"
                                    " 'people'); incidents of G-03-06, G-03-07 escalate to nobody here"]
     assert GridSet.from_geojson(json.loads(EXAMPLE.read_text())).unstaffed() == []
+
+
+def test_a_notify_chain_is_checked_at_import_and_inherited_down_the_tree():
+    area = box(0, 0, 10, 10)
+    chain = [{"role": "grid_leader", "after_min": 10}, {"role": "grid_worker"}]
+    data = collection(feature("S", "street", None, area, people=[{"user": "s", "role": "street"}]),
+                      feature("C", "community", "S", area, people=[{"user": "c", "role": "community"}]),
+                      feature("G", "grid", "C", area, people=[{"user": "w", "role": "grid_worker"}]))
+    assert GridSet.from_geojson(data).chain_for("G") == ()
+    data["features"][1]["properties"]["notify_chain"] = chain
+    g = GridSet.from_geojson(data)
+    steps = g.chain_for("G")  # from the community, soonest first
+    assert [(s.role, s.after.total_seconds()) for s in steps] == [("grid_worker", 0), ("grid_leader", 600)]
+    assert g.nearest_person("G", "community").user == "c" and g.nearest_person("G", "grid_leader") is None
+    assert g.get("C").to_feature()["properties"]["notify_chain"] == chain
+    data["features"][1]["properties"]["notify_chain"] = [{"role": "mayor", "after_min": 5}]
+    with pytest.raises(GridImportError, match="C: notify_chain step 1: needs a 'role'"):
+        GridSet.from_geojson(data)
+    data["features"][1]["properties"]["notify_chain"] = [{"role": "community", "after_min": -1}]
+    with pytest.raises(GridImportError, match="'after_min' must be minutes"):
+        GridSet.from_geojson(data)

@@ -22,16 +22,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from alerts import parse_alert
+from gateway.api.auth import make_principal
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.db import Database
+from gateway.db.grids import import_grids
 from gateway.db.models import OutboxMessage
 from gateway.incidents.service import IncidentService
 from gateway.incidents.timers import TimerWorker
 from gateway.outbox.channels import ChannelError, Note, Sender, parse_channels
 from gateway.outbox.deliveries import Notifier, channel_status
 from gateway.outbox.relay import OutboxRelay
-from tests.support.gateway import alert, make_db
+from tests.support.gateway import GRIDS, alert, make_db
 from tests.support.http_receiver import Receiver
 from tests.support.pki import make_pki
 from tests.support.services import free_port
@@ -336,3 +338,49 @@ def test_a_relay_restart_in_the_middle_of_a_burst_loses_and_doubles_nothing(pg_u
     ids = [int(re.search(r"#(\d+)\*\*", b["markdown"]["content"]).group(1)) for b in rx.json_bodies()]
     assert 20 <= seen_at_stop < 120, seen_at_stop
     assert sorted(ids) == list(range(1, 121)), "every note once: none lost, none twice"
+
+
+def test_the_grids_chain_tells_the_leader_then_the_community_until_someone_acknowledges(tmp_path, broker, prefix,
+                                                                                      monkeypatch):
+    data = json.loads(GRIDS.read_text())
+    for f in data["features"]:
+        if f["properties"]["id"] == "C-03":  # the community's chain, inherited by its grids
+            f["properties"]["notify_chain"] = [{"role": "grid_worker", "after_min": 0},
+                                               {"role": "grid_leader", "after_min": 10},
+                                               {"role": "community", "after_min": 30}]
+    db = Database(f"sqlite:///{tmp_path}/gw.db")
+    db.upgrade()
+    with db.session() as s:
+        import_grids(s, data, T0)
+    now = [T0]
+    svc = IncidentService(db, media_dir=tmp_path, prefix=prefix, clock=lambda: now[0])
+    rx = {who: Receiver(default=(200, OK["wecom"])) for who in ("worker", "leader", "community")}
+    users = {"worker": "worker.g0307", "leader": "leader.c03", "community": "community.c03"}
+    relay = relay_with(db, broker, prefix, [bot("wecom", who, rx[who], monkeypatch, people=[users[who]])
+                                            for who in rx], lambda: now[0])
+    first_lines = {who: (lambda r=r: [b["markdown"]["content"].split("\n")[0] for b in r.json_bodies()])
+                   for who, r in rx.items()}
+    try:
+        assert relay.wait_connected(10)
+        inc = svc.ingest(parse_alert(json.dumps(alert()))).incident_id
+        relay.run_once()
+        relay.run_once()
+        assert first_lines["worker"]() == [f"**[新派遣] 区域入侵 #{inc}**"]
+        assert first_lines["leader"]() == [] and first_lines["community"]() == []
+        now[0] = T0 + timedelta(minutes=11)
+        relay.run_once()
+        assert first_lines["leader"]() == [f"**[超时未签收] 区域入侵 #{inc}**"]
+        svc.act(inc, "acknowledge", make_principal("worker.g0307", "grid_worker", "G-03-07", svc.grids()), {})
+        now[0] = T0 + timedelta(minutes=29)  # (before the 30-minute acknowledgement deadline)
+        relay.run_once()
+        now[0] = T0 + timedelta(minutes=31)
+        relay.run_once()
+        skipped = [r for r in notify_rows(db) if r.topic == "notify:community"]
+        assert [(r.last_error, r.sent_at is not None) for r in skipped] == [("not sent: the case was acknowledged", True)]
+    finally:
+        relay.stop()
+        for r in rx.values():
+            r.close()
+        db.dispose()
+    assert first_lines["community"]() == [], "acknowledged: the chain stopped"
+    assert first_lines["worker"]() == [f"**[新派遣] 区域入侵 #{inc}**"]

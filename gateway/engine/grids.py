@@ -13,12 +13,14 @@ from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 from shapely.validation import explain_validity
 
+from gateway.engine.chain import Step, parse_chain
+
 LEVELS = ("street", "community", "grid")  # top first: escalation walks this backwards
 KINDS = ("admin", "professional")
 ROLES = ("grid_worker", "grid_leader", "community", "street", "professional")
 # who answers for an incident at each level, in order of preference
 # what a grid feature's properties and people may hold; anything else is likely a typo ("responsible")
-PROPERTIES = ("id", "name", "level", "kind", "parent", "people", "categories")
+PROPERTIES = ("id", "name", "level", "kind", "parent", "people", "categories", "notify_chain")
 PERSON_FIELDS = ("user", "name", "role", "phone")
 ROLES_FOR_LEVEL = {
     "grid": ("grid_worker", "grid_leader"),
@@ -57,6 +59,7 @@ class Grid:
     geometry: BaseGeometry = field(compare=False, repr=False)
     categories: frozenset[str] = frozenset()  # alert types/categories a professional grid takes
     people: tuple[Person, ...] = ()
+    notify_chain: tuple[dict[str, Any], ...] = field(default=(), compare=False)  # as given (gateway.engine.chain)
 
     def person(self, *roles: str) -> Person | None:
         """The first person holding one of `roles`, in the order the roles are given."""
@@ -77,6 +80,8 @@ class Grid:
         }
         if self.categories:
             props["categories"] = sorted(self.categories)
+        if self.notify_chain:
+            props["notify_chain"] = list(self.notify_chain)
         return {"type": "Feature", "id": self.id, "properties": props, "geometry": mapping(self.geometry)}
 
 
@@ -211,6 +216,23 @@ class GridSet:
         owner = self.at_level(grid_id, level)
         return owner.person(*ROLES_FOR_LEVEL[level]) if owner else None
 
+    def chain_for(self, grid_id: str | None) -> tuple[Step, ...]:
+        """The notification chain of the grid or of its nearest ancestor that has one."""
+        g = self.get(grid_id)
+        for cand in [g, *self.ancestors(g.id)] if g else []:
+            if cand.notify_chain:
+                return parse_chain(cand.notify_chain, ROLES)
+        return ()
+
+    def nearest_person(self, grid_id: str | None, role: str) -> Person | None:
+        """The person with `role` in the grid, else in its nearest ancestor that has one."""
+        g = self.get(grid_id)
+        for cand in [g, *self.ancestors(g.id)] if g else []:
+            person = cand.person(role)
+            if person is not None:
+                return person
+        return None
+
     def locate(self, lat: float, lon: float) -> Grid | None:
         """The deepest admin grid containing the point (boundaries included), or None."""
         hits = [self._admin[i] for i in self._admin_tree.query(Point(lon, lat), predicate="covered_by")]
@@ -291,12 +313,20 @@ def _parse_feature(feat: Any, n: int, problems: list[str], warnings: list[str]) 
     if kind == "professional" and not categories:
         problems.append(f"{gid}: a professional grid needs 'categories' (the alert types it takes)")
         ok = False
+    chain = props.get("notify_chain")
+    if chain is not None:
+        try:
+            parse_chain(chain, ROLES)
+        except ValueError as e:
+            problems.append(f"{gid}: {e}")
+            ok = False
     if not ok:
         return None
     shapely.prepare(geom)
     return Grid(id=gid, name=str(props.get("name") or gid), level=str(level), kind=kind,
                 parent=props.get("parent") or None, geometry=geom,
-                categories=frozenset(map(str, categories)), people=tuple(people))
+                categories=frozenset(map(str, categories)), people=tuple(people),
+                notify_chain=tuple(chain or ()))
 
 
 def _check_hierarchy(grids: dict[str, Grid]) -> list[str]:

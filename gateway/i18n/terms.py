@@ -18,5 +18,5 @@ STATES = {
 LEVELS = {"grid": N_("Grid"), "community": N_("Community"), "street": N_("Street office")}
 EVENTS = {  # what happened, as a message's headline
     "dispatched": N_("New case dispatched"), "escalated": N_("Case escalated"), "reopened": N_("Case sent back"),
-    "deadline_near": N_("Deadline near"),
+    "deadline_near": N_("Deadline near"), "unacknowledged": N_("Not acknowledged yet"),
 }

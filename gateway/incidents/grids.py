@@ -18,13 +18,14 @@ class GridCache:
     """The engine's GridSet built from the grids table, rebuilt only when the table changes
     (another process may import grids while this one runs)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database | None = None):
         self.db = db
         self._key: tuple | None = None
         self._grids: GridSet = GridSet([])
 
     def get(self, session: Session | None = None) -> GridSet:
         if session is None:
+            assert self.db is not None, "a GridCache without a database reads with the caller's session"
             with self.db.session() as s:
                 return self.get(s)
         key = tuple(session.execute(select(func.count(Grid.id), func.max(Grid.updated_at))).one())

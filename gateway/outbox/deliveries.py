@@ -13,17 +13,18 @@ import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from alerts import topics
-from gateway.db.models import OutboxMessage, Person
+from gateway.db.models import Incident, OutboxMessage, Person
+from gateway.incidents.grids import GridCache
 from gateway.outbox.channels import ChannelError, Note, Sender, SmsChannel, parse_channels
-from gateway.outbox.notify import NOTIFY_EVENTS, NOTIFY_PREFIX, RateWindow, digest, note_for, quiet_until, wants
+from gateway.outbox.notify import CHAIN_EVENTS, NOTIFY_EVENTS, NOTIFY_PREFIX, RateWindow, digest, note_for, quiet_until, wants
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Notifier:
         # (incident, time) of the last events noted: an escalation is "escalated" + "dispatched" to
         # the new assignee at one instant, and people get one message for it
         self._noted: OrderedDict[tuple[int, str], None] = OrderedDict()
+        self._grids = GridCache()  # read with the relay's session: the chains and the people
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(channels))), thread_name_prefix="notify")
 
     @classmethod
@@ -68,20 +70,49 @@ class Notifier:
         self._noted[key] = None
         while len(self._noted) > 10_000:
             self._noted.popitem(last=False)
-        chosen = [c for c in self.channels.values() if wants(c, incident)]
-        phones: dict[str, str] = {}
-        if any(isinstance(c, SmsChannel) for c in chosen) and incident.get("assignee"):
-            phone = s.scalar(select(Person.phone).where(Person.username == incident["assignee"],
-                                                        Person.phone.is_not(None)).limit(1))
-            phones = {incident["assignee"]: phone} if phone else {}
-        for c in chosen:
-            note = note_for(payload["event"], incident, c.language, tz=self.tz, public_url=self.public_url,
-                            phones=phones)
-            at = quiet_until(c, now, incident.get("severity"), self.tz) or now
+        plan = self._plan(s, payload["event"], incident, now)
+        users = {user for c, _, user, _ in plan if user and isinstance(c, SmsChannel)}
+        phones = dict(s.execute(select(Person.username, Person.phone).where(
+            Person.username.in_(users), Person.phone.is_not(None))).all()) if users else {}
+        for c, when, user, until_ack in plan:
+            note = note_for("unacknowledged" if until_ack else payload["event"], incident, c.language, tz=self.tz,
+                            public_url=self.public_url, phone=phones.get(user or ""))
+            at = quiet_until(c, when, incident.get("severity"), self.tz) or when
             s.add(OutboxMessage(topic=NOTIFY_PREFIX + c.name, created_at=now, attempts=0, next_attempt_at=at,
-                                payload={"note": note.model_dump(), "event": payload["event"],
-                                         "incident_id": incident["id"], "outbox_id": row.id}))
-        return len(chosen)
+                                payload={"note": note.model_dump(), "event": payload["event"], "user": user,
+                                         "incident_id": incident["id"], "outbox_id": row.id, "until_ack": until_ack}))
+        return len(plan)
+
+    def _plan(self, s: Session, event: str, incident: dict[str, Any],
+              now: datetime) -> list[tuple[Any, datetime, str | None, bool]]:
+        """(channel, when, for whom, only while unacknowledged) of each note of an event: the
+        channels of the grid and of the assignee at once, then the grid's chain, step by step."""
+        at_once = [c for c in self.channels.values() if wants(c, incident)]
+        plan = [(c, now, incident.get("assignee"), False) for c in at_once]
+        if event in CHAIN_EVENTS:
+            grids = self._grids.get(s)
+            for step in grids.chain_for(incident.get("grid_id")):
+                person = grids.nearest_person(incident.get("grid_id"), step.role)
+                if person is None:
+                    continue
+                plan += [(c, now + step.after, person.user, step.after > timedelta(0)) for c in self.channels.values()
+                         if person.user in c.people and not (step.after == timedelta(0) and c in at_once)]
+        return plan
+
+    def skip_acknowledged(self, s: Session, rows: list[Any], now: datetime) -> list[Any]:
+        """The rows still to send: a chain's later notes are dropped (marked done, with why)
+        once their case was acknowledged, handled or dismissed."""
+        bodies = {r.id: json.loads(r.body) for r in rows}
+        chained = {rid: b.get("incident_id") for rid, b in bodies.items() if b.get("until_ack")}
+        if not chained:
+            return rows
+        waiting = set(s.scalars(select(Incident.id).where(Incident.id.in_(set(chained.values())),
+                                                          Incident.status.in_(("open", "dispatched")))))
+        done = [rid for rid, iid in chained.items() if iid not in waiting]
+        if done:
+            s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(done))
+                      .values(sent_at=now, last_error="not sent: the case was acknowledged"))
+        return [r for r in rows if r.id not in done]
 
     # -- send ------------------------------------------------------------------------------------
     def send(self, rows: list[Any], now: datetime, stop: threading.Event | None = None) -> dict[int, str | None | datetime]:

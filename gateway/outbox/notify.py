@@ -21,6 +21,7 @@ from gateway.outbox.channels import Note
 
 NOTIFY_PREFIX = "notify:"  # outbox rows for notifications: topic = "notify:<channel>"
 NOTIFY_EVENTS = ("dispatched", "escalated", "reopened", "deadline_near")
+CHAIN_EVENTS = ("dispatched", "escalated", "reopened")  # start the grid's notify_chain (gateway.engine.chain)
 
 def wants(channel: Any, incident: dict[str, Any]) -> bool:
     grid = incident.get("grid_id") or ""
@@ -28,7 +29,7 @@ def wants(channel: Any, incident: dict[str, Any]) -> bool:
 
 
 def note_for(event: str, incident: dict[str, Any], language: str, *, tz: ZoneInfo,
-             public_url: str | None = None, phones: dict[str, str] | None = None) -> Note:
+             public_url: str | None = None, phone: str | None = None) -> Note:
     """The note of one event: what, where, until when, for whom, and the link to the incident."""
     kind = incident.get("type") or ""
     what = t(language, TYPES[kind]) if kind in TYPES else (incident.get("title") or kind)
@@ -40,7 +41,6 @@ def note_for(event: str, incident: dict[str, Any], language: str, *, tz: ZoneInf
     if incident.get("assignee"):
         lines.append(t(language, "Assignee: {name}", name=incident["assignee"]))
     link = f"{public_url.rstrip('/')}/console/incidents/{incident['id']}" if public_url else None
-    phone = (phones or {}).get(incident.get("assignee") or "")
     return Note(title=title, text="\n".join(lines), link=link, phones=[phone] if phone else [])
 
 

@@ -191,6 +191,7 @@ class OutboxRelay:
             note_rows = [r for r in rows if r.topic.startswith(NOTIFY_PREFIX)]
             results: dict[int, str | None | datetime] = dict(self._publish_mqtt(mqtt_rows))
             results.update(self._post_webhooks(hook_rows, now))
+            note_rows = self.notifier.skip_acknowledged(s, note_rows, now)
             results.update(self.notifier.send(note_rows, now, self._stop))
             done_at = self._clock()
             # rows a channel's rate or quiet hours hold back: later, and no attempt counted
