@@ -1,0 +1,80 @@
+"""The incident page and the board as an operator and a grid worker use them, in Debian's
+Chromium against a real gateway: media with photos, the dismiss reasons, keyboard dialogs and
+which actions each role sees highlighted."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import create_engine, text
+
+from alerts import topics
+from tests.browser.gateway_proc import PASSWORD, camera_alert, publish
+from tests.browser.shots import screenshot
+
+pytestmark = pytest.mark.browser
+
+OPERATOR = "street.duty"
+WORKER = "worker.g0307"
+
+
+def jpeg() -> bytes:
+    """A real JPEG (a grey gradient), so the browser can decode it."""
+    import cv2
+    import numpy as np
+
+    ok, data = cv2.imencode(".jpg", np.tile(np.arange(0, 256, 2, dtype=np.uint8), (96, 1)))
+    assert ok
+    return data.tobytes()
+
+
+JPEG = jpeg()
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:6]}"
+
+
+def new_incident(gateway, grid: str = "G-03-07") -> int:
+    camera = unique("cam-page")
+    alert = camera_alert(camera, grid=grid)
+    publish(gateway.mqtt_url, topics.alert(alert["edge_id"], camera, prefix=gateway.prefix), alert)
+    return gateway.wait_incident(camera)["id"]
+
+
+def token(gateway, username: str) -> str:
+    r = httpx.post(gateway.url + "/api/auth/login", json={"username": username, "password": PASSWORD}, timeout=15)
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def test_incident_with_a_photo_of_the_old_layout_shows_its_clips_and_photos(gateway, new_page):
+    inc = new_incident(gateway)
+    r = httpx.post(f"{gateway.url}/api/incidents/{inc}/resolve", data={"note": "done"},
+                   files={"photo": ("fix.jpg", JPEG, "image/jpeg")},
+                   headers={"Authorization": f"Bearer {token(gateway, WORKER)}"}, timeout=15)
+    assert r.status_code == 200, r.text
+    # the photo as a gateway before the one media store kept it: named by its SHA-256
+    sha = hashlib.sha256(JPEG).hexdigest()
+    legacy = gateway.dir / "media" / "photos" / sha[:2] / f"{sha}.jpg"
+    legacy.parent.mkdir(parents=True)
+    engine = create_engine(gateway.env["GRIDWATCH_DB_URL"])
+    with engine.begin() as c:
+        mid, path = c.execute(text("SELECT id, path FROM media WHERE incident_id = :i AND kind = 'photo'"),
+                              {"i": inc}).one()
+        (gateway.dir / "media" / path).rename(legacy)
+        c.execute(text("UPDATE media SET path = :p WHERE id = :id"), {"p": str(legacy), "id": mid})
+    engine.dispose()
+
+    page = new_page(OPERATOR)
+    page.goto(f"/console/incidents/{inc}")
+    expect(page.locator("#clips")).to_contain_text("No clips for this incident")
+    expect(page.locator("#clips")).not_to_contain_text("unavailable")
+    photo = page.locator(".photos img")
+    expect(photo).to_have_count(1)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
+    screenshot(page, "incident-photo")
+    assert page.js_errors == []
