@@ -198,6 +198,14 @@ def test_figures_as_json_csv_and_report(gw):
                                                       "until": "2026-01-01T00:00:00Z"}).status_code == 400
 
 
+def test_on_time_closure_leaves_out_open_incidents_not_yet_due(gw):
+    op = login(gw, "street.duty")
+    open_incident(gw)   # due hours from now
+    until = (gw.svc.clock() + timedelta(days=1)).isoformat()   # the console asks up to the end of today
+    total = gw.get("/api/figures", headers=op, params={"until": until}).json()["items"][-1]
+    assert (total["incidents"], total["cases_due"], total["on_time_closure_rate"]) == (1, 0, None)
+
+
 def test_login_cookie_logout_users_and_tokens(gw):
     assert gw.post("/api/auth/login", json={"username": "worker.g0307", "password": "nope"}).status_code == 401
     r = gw.post("/api/auth/login", json={"username": "worker.g0307", "password": PASSWORD})

@@ -51,6 +51,18 @@ def token(gateway, username: str) -> str:
     return r.json()["token"]
 
 
+def test_figures_leave_open_incidents_not_yet_due_out_of_on_time_closure(gateway, new_page):
+    """First in this module: its gateway holds nothing but this open incident, due hours from now."""
+    new_incident(gateway)
+    page = new_page(OPERATOR)
+    page.goto("/console/figures")
+    kpi = page.locator(".kpi", has_text="Closed on time")
+    expect(kpi).to_contain_text("0 of 0 due")
+    expect(kpi).to_contain_text("—")
+    expect(page.locator("#on-time")).to_contain_text("no cases")
+    screenshot(page, "figures-not-yet-due")
+
+
 def test_incident_with_a_photo_of_the_old_layout_shows_its_clips_and_photos(gateway, new_page):
     inc = new_incident(gateway)
     r = httpx.post(f"{gateway.url}/api/incidents/{inc}/resolve", data={"note": "done"},
