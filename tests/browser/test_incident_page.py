@@ -4,6 +4,7 @@ which actions each role sees highlighted."""
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 import httpx
@@ -90,3 +91,54 @@ def test_incident_with_a_photo_of_the_old_layout_shows_its_clips_and_photos(gate
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=photo.element_handle())
     screenshot(page, "incident-photo")
     assert page.js_errors == []
+
+
+def test_d_and_x_on_the_board_open_their_dialogs_and_dismiss_takes_a_kind(gateway, new_page):
+    inc = new_incident(gateway, grid="G-04-03")
+    timeline_before = len(gateway.api("GET", f"/api/incidents/{inc}").json()["timeline"])
+    page = new_page(OPERATOR)
+    row = page.locator(f"#board tbody tr[data-id='{inc}']")
+    row.click()
+    expect(row).to_have_class(re.compile(r"selected"))
+
+    page.keyboard.press("d")          # a dialog, not a dispatch at once
+    dialog = page.locator(".dialog")
+    expect(dialog).to_contain_text(f"Dispatch incident #{inc}")
+    expect(dialog.locator("select[name=assignee]")).to_contain_text("worker.g0403")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    assert len(gateway.api("GET", f"/api/incidents/{inc}").json()["timeline"]) == timeline_before
+
+    page.keyboard.press("x")
+    expect(dialog).to_contain_text(f"Dismiss incident #{inc}")
+    kinds = dialog.locator("select[name=kind] option")
+    assert kinds.evaluate_all("os => os.map(o => o.value)") == ["", "false_alarm", "duplicate", "test", "other"]
+    dialog.locator("button.primary").click()             # no kind chosen: the dialog says so
+    expect(dialog.locator(".form-error")).to_contain_text("please choose")
+    dialog.locator("select[name=kind]").select_option("duplicate")
+    dialog.locator("textarea").fill("same as the phone report")
+    screenshot(page, "board-dismiss-dialog")
+    dialog.locator("button.primary").click()
+    expect(page.locator(".toast")).to_contain_text("Dismiss: done")
+    detail = gateway.api("GET", f"/api/incidents/{inc}").json()
+    assert (detail["status"], detail["dismiss_kind"], detail["false_alarm"]) == ("dismissed", "duplicate", False)
+    assert detail["dismiss_reason"] == "same as the phone report"
+    assert page.js_errors == []
+
+
+def test_incident_page_highlights_the_actions_of_the_users_role(gateway, new_page):
+    inc = new_incident(gateway)
+    op = new_page(OPERATOR)
+    op.goto(f"/console/incidents/{inc}")
+    expect(op.locator("#actions button[data-action=dispatch]")).to_have_class(re.compile(r"primary"))
+    for action in ("acknowledge", "resolve"):
+        button = op.locator(f"#actions button[data-action={action}]")
+        if button.count():
+            expect(button).not_to_have_class(re.compile(r"primary"))
+    screenshot(op, "incident-operator-actions")
+
+    worker = new_page(WORKER)
+    worker.goto(f"/console/incidents/{inc}")
+    for action in ("acknowledge", "resolve"):
+        expect(worker.locator(f"#actions button[data-action={action}]")).to_have_class(re.compile(r"primary"))
+    assert op.js_errors == [] and worker.js_errors == []
