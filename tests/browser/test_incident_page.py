@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 
 import httpx
@@ -142,3 +143,43 @@ def test_incident_page_highlights_the_actions_of_the_users_role(gateway, new_pag
     for action in ("acknowledge", "resolve"):
         expect(worker.locator(f"#actions button[data-action={action}]")).to_have_class(re.compile(r"primary"))
     assert op.js_errors == [] and worker.js_errors == []
+
+
+def test_devices_page_shows_uploaded_snapshots_and_an_edge_seen_while_it_streams(gateway, new_page, vtest_path,
+                                                                                  tmp_path):
+    from tests.browser.test_clips import record_clip, upload
+
+    edge, camera = unique("edge-live"), unique("cam-uploaded")
+    publish(gateway.mqtt_url, topics.edge_status(edge, prefix=gateway.prefix),
+            {"state": "online", "ts": "2026-11-21T08:00:00.000Z"}, retain=True)
+    engine = create_engine(gateway.env["GRIDWATCH_DB_URL"])
+    try:
+        for _ in range(100):   # the edge connected ten minutes ago, and said nothing about itself since
+            with engine.begin() as c:
+                if c.execute(text("UPDATE edges SET last_seen = now() - interval '10 minutes' WHERE id = :e"),
+                             {"e": edge}).rowcount:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"edge {edge} never stored")
+    finally:
+        engine.dispose()
+    page = new_page(OPERATOR)
+    page.goto("/console/devices")
+    expect(page.locator(f"#edges tr[data-id='{edge}']")).to_contain_text(re.compile(r"10m \d+s ago"))
+
+    # it streams: an alert whose clip and snapshot the edge uploads (the default), no inline picture
+    alert, finished = record_clip(vtest_path, tmp_path / "edge-media", camera)
+    alert["edge_id"] = edge
+    assert not str(alert["snapshot"]).startswith("data:")
+    publish(gateway.mqtt_url, topics.alert(edge, camera, prefix=gateway.prefix), alert)
+    gateway.wait_incident(camera)
+    upload(gateway, finished, tmp_path / "uploads.db")
+
+    page.reload()
+    expect(page.locator(f"#edges tr[data-id='{edge}'] td").last).to_have_text(re.compile(r"^(just now|\d{1,2}s ago)$"))
+    thumb = page.locator(f"#cameras tr[data-id='{camera}'] img.thumb")
+    expect(thumb).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    screenshot(page, "devices-uploaded-snapshot")
+    assert page.js_errors == []
