@@ -125,12 +125,25 @@ class Demo:
         base = f"http://127.0.0.1:{self.port}"
         self._wait_http(base + "/healthz")
         self.spawn("edge", [py, "-m", "edge", "run", "--config", str(self.dir / "edge.yaml")], env)
-        self.say(f"console:  {base}/            (users from the example grids, password '{DEMO_PASSWORD}',")
-        self.say("          e.g. operator 'street.duty' and grid worker 'worker.g0307')")
+        self.say(f"console:  {base}/            (users from the example grids, password '{DEMO_PASSWORD}')")
+        self._print_users(base)
         self.say(f"API:      {base}/api/incidents  (Authorization: Bearer {self.token})")
         self.say(f"MQTT:     {mqtt_url}  (alerts on gridwatch/alerts/#, incidents on gridwatch/incidents/#)")
         self.say(f"logs:     {self.dir}/*.log      Ctrl-C stops everything")
         return self._supervise()
+
+    def _print_users(self, base: str) -> None:
+        """Every user the demo has, with role and grid, and the page each lands on."""
+        answer = httpx.get(base + "/api/users", params={"limit": 500},
+                           headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        answer.raise_for_status()
+        users = answer.json()["items"]
+        rows = [(u["username"], u["role"], u["grid_id"] or "(all)",
+                 "/m/ (phone)" if u["role"] == "grid_worker" else "/console/", u["display_name"] or "") for u in users]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else []
+        self.say(f"users ({len(users)}; user, role, grid, lands on, name):")
+        for row in rows:
+            self.say("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)) + "  " + row[4])
 
     def _wait_http(self, url: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
