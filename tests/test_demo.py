@@ -65,3 +65,17 @@ def test_demo_opens_incidents_within_a_minute_and_stops_cleanly(tmp_path):
     except httpx.HTTPError:
         alive = False
     assert not alive
+
+
+def test_demo_says_at_once_when_the_broker_it_was_given_cannot_be_reached(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDWATCH_")}
+    for url, why in ((f"mqtt://127.0.0.1:{free_port()}", "refused"), ("mqtt://no-such-broker.invalid:1883", "")):
+        started = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "gateway", "demo", "--dir", str(tmp_path), "--port", str(free_port())],
+                             cwd=REPO, env={**env, "GRIDWATCH_MQTT_URL": url}, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert time.monotonic() - started < 20
+        assert f"the MQTT broker at GRIDWATCH_MQTT_URL={url} cannot be reached" in out.stderr, out.stderr
+        assert why in out.stderr.lower() and "unset it" in out.stderr
+        assert not (tmp_path / "gateway.log").exists()   # nothing was started against it
