@@ -183,3 +183,22 @@ def test_devices_page_shows_uploaded_snapshots_and_an_edge_seen_while_it_streams
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
     screenshot(page, "devices-uploaded-snapshot")
     assert page.js_errors == []
+
+
+def test_a_community_leader_sees_the_active_incidents_of_the_community_first(gateway, new_page):
+    inc = new_incident(gateway, grid="G-03-06")    # dispatched to that grid's worker, in community C-03
+    leader = new_page("leader.c03", phone=True)
+    expect(leader).to_have_url(re.compile(r"/m/"))
+    area = leader.locator("#area")
+    expect(area).to_contain_text("Active in your area")
+    card = area.locator(f".card.tap[data-id='{inc}']")
+    expect(card).to_contain_text("with worker.g0306")
+    expect(leader.locator(".phone-body")).not_to_contain_text("Nothing to do")
+    screenshot(leader, "phone-leader")
+    card.click()
+    expect(leader.locator(".phone-body")).to_contain_text("G-03-06")
+    # a grid worker with work of their own still sees it first, and nothing of other grids
+    worker = new_page("worker.g0306", phone=True)
+    expect(worker.locator(f".phone-body > .card.tap[data-id='{inc}']")).to_be_visible()
+    expect(worker.locator("#area")).to_have_count(0)
+    assert leader.js_errors == [] and worker.js_errors == []
