@@ -198,6 +198,29 @@ def test_figures_as_json_csv_and_report(gw):
                                                       "until": "2026-01-01T00:00:00Z"}).status_code == 400
 
 
+def test_on_time_closure_leaves_out_open_incidents_not_yet_due(gw):
+    op = login(gw, "street.duty")
+    open_incident(gw)   # due hours from now
+    until = (gw.svc.clock() + timedelta(days=1)).isoformat()   # the console asks up to the end of today
+    total = gw.get("/api/figures", headers=op, params={"until": until}).json()["items"][-1]
+    assert (total["incidents"], total["cases_due"], total["on_time_closure_rate"]) == (1, 0, None)
+
+
+def test_dismiss_reason_is_a_choice_and_only_false_alarms_count_as_such(gw):
+    op = login(gw, "street.duty")
+    for n, kind in enumerate(["false_alarm", "duplicate", "test", "other"]):
+        inc = open_incident(gw, source=f"cam-dismiss-{n}")
+        r = act(gw, op, inc, "dismiss", kind=kind, note="from the console")
+        assert r.status_code == 200, r.text
+        detail = gw.get(f"/api/incidents/{inc}", headers=op).json()
+        assert (detail["dismiss_kind"], detail["false_alarm"]) == (kind, kind == "false_alarm")
+        assert detail["dismiss_reason"] == kind.replace("_", " ")
+    r = act(gw, op, open_incident(gw, source="cam-dismiss-bad"), "dismiss", kind="boring")
+    assert r.status_code == 422 and "kind" in r.json()["error"]["message"]
+    total = gw.get("/api/figures", headers=op).json()["items"][-1]
+    assert (total["incidents"], total["false_alarms"], total["false_alarm_rate"]) == (5, 1, 0.2)
+
+
 def test_login_cookie_logout_users_and_tokens(gw):
     assert gw.post("/api/auth/login", json={"username": "worker.g0307", "password": "nope"}).status_code == 401
     r = gw.post("/api/auth/login", json={"username": "worker.g0307", "password": PASSWORD})

@@ -1,6 +1,7 @@
 """`make demo` on embedded defaults: incidents at /api/incidents within 60 s, Ctrl-C stops all."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -43,6 +44,20 @@ def test_demo_opens_incidents_within_a_minute_and_stops_cleanly(tmp_path):
         out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, out
     assert "stopped" in out
+    # every demo user, with role and grid, and where each lands
+    people = [p for f in json.loads((REPO / "gateway/examples/grids.geojson").read_text())["features"]
+              for p in f["properties"].get("people", [])]
+    users = {p["user"] for p in people}
+    assert f"users ({len(users)};" in out
+    for line in (ln for ln in out.splitlines() if ln.startswith("[demo]   ")):
+        name, role, grid, lands = line.split()[1:5]
+        assert name in users and role in ("operator", "grid_worker") and grid
+        assert lands == ("/m/" if role == "grid_worker" else "/console/")
+        users.discard(name)
+    assert users == set(), f"users not printed: {users}"
+    # a start and a stop without noise
+    gateway_log = (tmp_path / "gateway.log").read_text(errors="replace")
+    assert "INFO alembic" not in gateway_log and "Task was destroyed" not in gateway_log, gateway_log
     # nothing left listening on the console port
     try:
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -50,3 +65,17 @@ def test_demo_opens_incidents_within_a_minute_and_stops_cleanly(tmp_path):
     except httpx.HTTPError:
         alive = False
     assert not alive
+
+
+def test_demo_says_at_once_when_the_broker_it_was_given_cannot_be_reached(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDWATCH_")}
+    for url, why in ((f"mqtt://127.0.0.1:{free_port()}", "refused"), ("mqtt://no-such-broker.invalid:1883", "")):
+        started = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "gateway", "demo", "--dir", str(tmp_path), "--port", str(free_port())],
+                             cwd=REPO, env={**env, "GRIDWATCH_MQTT_URL": url}, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert time.monotonic() - started < 20
+        assert f"the MQTT broker at GRIDWATCH_MQTT_URL={url} cannot be reached" in out.stderr, out.stderr
+        assert why in out.stderr.lower() and "unset it" in out.stderr
+        assert not (tmp_path / "gateway.log").exists()   # nothing was started against it

@@ -33,3 +33,12 @@ def test_deploy_camera_profile_is_valid(monkeypatch):
 
     monkeypatch.setenv("CAM_DEMO_URL", "rtsp://camera:8554/lawn")
     assert load_profile(REPO / "deploy/cam-demo.yaml").source == "rtsp://camera:8554/lawn"
+
+
+def test_the_package_metadata_builds_without_deprecation_warnings():
+    """setuptools deprecated the `license` table: an SPDX string, which needs setuptools 77."""
+    import tomllib
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert meta["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in meta["build-system"]["requires"]

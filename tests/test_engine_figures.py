@@ -119,3 +119,17 @@ def test_figures_over_incidents_from_the_state_machine():
     assert (s["incidents"], s["ack_median_s"], s["resolve_median_s"]) == (3, 720, 3000)
     assert (s["cases_due"], s["closed_on_time"], s["escalated"]) == (2, 1, 1)
     assert s["cameras"]["cam-lawn-01"]["rate"] == 0.5
+
+
+def test_on_time_closure_counts_only_cases_closed_or_past_their_deadline():
+    start, end = period(DAY, "daily", "Asia/Shanghai")
+    records = [rec("open-not-due", "G-03-07", "intrusion", "cam-lawn-01", 5, status="acknowledged", due_h=6),
+               rec("resolved-not-due", "G-03-07", "intrusion", "cam-lawn-01", 5, 30, status="resolved", due_h=6),
+               rec("closed", "G-03-07", "intrusion", "cam-lawn-01", 5, 30, due_h=6)]
+    s = summarise(records, start, end, now=T0 + timedelta(hours=1))   # today, before the deadlines
+    assert (s["cases_due"], s["closed_on_time"], s["on_time_closure_rate"]) == (1, 1, 1.0)
+    s = summarise(records, start, end, now=T0 + timedelta(hours=7))   # past them: the open ones are late
+    assert (s["cases_due"], s["closed_on_time"], s["on_time_closure_rate"]) == (3, 1, 0.3333)
+    assert summarise(records[:1], start, end, now=T0)["on_time_closure_rate"] is None
+    rows = by_grid(records, GRIDS, start, end, now=T0 + timedelta(hours=1))
+    assert rows[1]["grid_id"] == "G-03-07" and rows[1]["cases_due"] == 1

@@ -114,9 +114,24 @@ def test_dismiss_records_false_alarm_per_camera_and_rule():
     s, _ = opened()
     s, ev = apply(s, "dismiss", OPERATOR, at(3), reason="shadow of a tree")
     assert (s.status, s.false_alarm, s.dismiss_reason) == ("dismissed", True, "shadow of a tree")
-    assert ev[0].data == {"false_alarm": True, "camera_id": "cam-lawn-01", "rule": "major"}
+    assert ev[0].data == {"kind": "false_alarm", "false_alarm": True, "camera_id": "cam-lawn-01", "rule": "major"}
     s2, _ = apply(opened()[0], "dismiss", OPERATOR, at(3), reason="duplicate of a phone report", false_alarm=False)
-    assert s2.false_alarm is False
+    assert (s2.false_alarm, s2.dismiss_kind) == (False, "other")
+
+
+@pytest.mark.parametrize("kind", ["false_alarm", "duplicate", "test", "other"])
+def test_dismiss_takes_its_kind_and_only_a_false_alarm_is_one(kind):
+    s, ev = apply(opened()[0], "dismiss", OPERATOR, at(3), kind=kind)
+    assert (s.status, s.dismiss_kind, s.false_alarm) == ("dismissed", kind, kind == "false_alarm")
+    assert s.dismiss_reason == kind.replace("_", " ") and ev[0].data["kind"] == kind
+    s, _ = apply(opened()[0], "dismiss", OPERATOR, at(3), kind=kind, reason="seen on the phone report too")
+    assert s.dismiss_reason == "seen on the phone report too"
+    assert IncidentState.from_dict(s.to_dict()).dismiss_kind == kind
+
+
+def test_dismiss_refuses_an_unknown_kind():
+    with pytest.raises(TransitionError, match="dismiss kind must be one of false_alarm, duplicate, test, other"):
+        apply(opened()[0], "dismiss", OPERATOR, at(3), kind="boring")
 
 
 def test_reopen_sends_it_back_with_fresh_deadlines():

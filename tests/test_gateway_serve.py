@@ -104,3 +104,33 @@ def test_serve_process_stops_on_sigterm(tmp_path, broker, prefix):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_ctrl_c_of_the_group_stops_serve_and_its_relay_at_once_and_quietly(tmp_path, broker, prefix):
+    """Ctrl-C reaches serve and its relay child together (as in `make demo`); with the broker up or
+    unreachable, both stop within seconds, and start and stop say only what matters: no alembic
+    INFO lines, no asyncio task destroyed pending."""
+    for url in (broker.url, "mqtt://127.0.0.1:1"):
+        port = free_port()
+        env = dict(os.environ, GRIDWATCH_DB_URL=f"sqlite:///{tmp_path}/gw-{port}.db", GRIDWATCH_MQTT_URL=url,
+                   GRIDWATCH_MQTT_PREFIX=prefix, GRIDWATCH_MQTT_CLIENT_ID=f"gw-{prefix}-{port}",
+                   GRIDWATCH_HTTP_PORT=str(port), GRIDWATCH_MEDIA_DIR=str(tmp_path / "media"))
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_port(port, timeout=60)
+            health = f"http://127.0.0.1:{port}/healthz"
+            wait_for(lambda h=health: httpx.get(h, timeout=10).status_code in (200, 503), what="answering")
+            time.sleep(2)   # the relay child is up (and, unreachable, both links are retrying)
+            started = time.monotonic()
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(20) == 0, f"serve did not stop on Ctrl-C ({url})"
+            assert time.monotonic() - started < 10
+            out = proc.stdout.read().decode()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert "gateway stopped" in out and "outbox relay stopped" in out, out
+        assert "Task was destroyed" not in out, out
+        assert "INFO alembic" not in out, out

@@ -226,9 +226,9 @@ def get_figures(grid: str | None = None, since: str | None = None, until: str | 
                                                                         Incident.opened_at < end))
                 if i.opened_at >= start or (i.due_at is not None and i.due_at >= start)]
     if grid is not None:
-        rows = [figures.summarise(recs, start, end, grid, grids.subtree(grid))]
+        rows = [figures.summarise(recs, start, end, grid, grids.subtree(grid), now)]
     else:
-        rows = [r for r in figures.by_grid(recs, grids, start, end, level=level)
+        rows = [r for r in figures.by_grid(recs, grids, start, end, level=level, now=now)
                 if r["grid_id"] is None or principal.visible(r["grid_id"])]
     if format == "csv":
         return PlainTextResponse(figures.to_csv(rows), media_type="text/csv")

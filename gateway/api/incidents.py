@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -38,7 +38,9 @@ class ActionBody(Body):
     extend_minutes: float | None = Field(None, gt=0, le=60 * 24 * 365)
     deadline: str | None = Field(None, pattern="^(ack|resolve)$", description="which deadline `extend` moves")
     into: int | None = Field(None, ge=1, le=MAX_ROW_ID, description="the incident to merge into")
-    false_alarm: bool | None = Field(None, description="dismiss: a false alarm (default) or a real but unneeded case")
+    kind: Literal["false_alarm", "duplicate", "test", "other"] | None = Field(
+        None, description="dismiss: why; only `false_alarm` counts in the false-alarm rate (the reason may then be left out)")
+    false_alarm: bool | None = Field(None, description="dismiss without `kind`: a false alarm (default) or `other`")
 
 
 @router.get("/incidents", summary="Incidents visible to the caller, newest first")
@@ -102,6 +104,7 @@ def get_incident(incident_id: RowId, principal: Principal = Depends(reader), svc
         n_photos = s.scalar(select(func.count(Media.id)).where(Media.incident_id == inc.id, Media.kind == "photo",
                                                                 Media.deleted_at.is_(None)))
         out.update(resolution_note=st.get("resolution_note"), dismiss_reason=st.get("dismiss_reason"),
+                   dismiss_kind=st.get("dismiss_kind"),
                    photos=[f"/api/incidents/{inc.id}/photos/{n}" for n in range(n_photos)])
         out["allowed_actions"] = svc.allowed_actions(inc, principal)
         return out

@@ -5,7 +5,7 @@
 - `GET  /api/media/{id}/upload`    how many bytes the gateway holds (where to resume)
 - `GET  /api/media/{id}`           the file, for users who may see its incident (`?download=1`: attachment);
                                    every view, download and refusal goes to the audit trail
-- `GET  /api/incidents/{id}/media` the incident's clips and snapshots (ready, pending or deleted)
+- `GET  /api/incidents/{id}/media` the incident's clips, snapshots and photos (ready, pending or deleted)
 - `GET  /api/incidents/{id}/evidence` the evidence package (ZIP + SHA-256 manifest), audited
 - `POST /api/media/cleanup`        apply the retention policy now (admin); returns what was removed
 """
@@ -218,7 +218,7 @@ def serve(media_id: str, request: Request, download: bool = False,
             return _err(404, "not_found", f"media {media_id} is not stored (still recording or uploading, "
                                           "removed by retention, or unknown)")
         alerts = service.alerts_for(s, row)
-        incidents = service.incidents_for(s, alerts)
+        incidents = service.incidents_for(s, alerts, row)
         grid = incidents[0].grid_id if incidents else (alerts[0].grid_id if alerts else None)
         details = {"kind": row.kind, "incident_ids": [i.id for i in incidents], "sha256": row.sha256}
         allowed = service.may_view(principal, alerts, incidents)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,11 +33,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _listening(host: str, port: int) -> bool:
+    return _reach(host, port) is None
+
+
+def _reach(host: str, port: int, timeout: float = 0.5) -> str | None:
+    """None when something accepts connections at host:port, else why not."""
     try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return e.strerror or str(e) or type(e).__name__
+
+
+def _check_broker(url: str, within_s: float = 5.0) -> None:
+    """The broker GRIDWATCH_MQTT_URL names must answer within seconds: else say so, and how to fix it."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    try:
+        port = parts.port or (8883 if parts.scheme in ("mqtts", "ssl") else 1883)
+    except ValueError:
+        raise RuntimeError(f"GRIDWATCH_MQTT_URL={url!r} has no valid port") from None
+    deadline = time.monotonic() + within_s
+    while (why := _reach(host, port, timeout=1.0)) is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if why is not None:
+        raise RuntimeError(
+            f"the MQTT broker at GRIDWATCH_MQTT_URL={url} cannot be reached ({host}:{port}: {why}).\n"
+            "  Start that broker, correct GRIDWATCH_MQTT_URL, or unset it: the demo then uses a Mosquitto on "
+            "127.0.0.1:1883, else starts a broker of its own.")
 
 
 def _free_port() -> int:
@@ -67,6 +91,7 @@ class Demo:
     def mqtt_url(self) -> str:
         if self.broker_mode == "auto":
             if os.environ.get("GRIDWATCH_MQTT_URL"):
+                _check_broker(os.environ["GRIDWATCH_MQTT_URL"])
                 return os.environ["GRIDWATCH_MQTT_URL"]
             if _listening("127.0.0.1", 1883):
                 self.say("using the MQTT broker already listening on 127.0.0.1:1883")
@@ -125,26 +150,45 @@ class Demo:
         base = f"http://127.0.0.1:{self.port}"
         self._wait_http(base + "/healthz")
         self.spawn("edge", [py, "-m", "edge", "run", "--config", str(self.dir / "edge.yaml")], env)
-        self.say(f"console:  {base}/            (users from the example grids, password '{DEMO_PASSWORD}',")
-        self.say("          e.g. operator 'street.duty' and grid worker 'worker.g0307')")
+        self.say(f"console:  {base}/            (users from the example grids, password '{DEMO_PASSWORD}')")
+        self._print_users(base)
         self.say(f"API:      {base}/api/incidents  (Authorization: Bearer {self.token})")
         self.say(f"MQTT:     {mqtt_url}  (alerts on gridwatch/alerts/#, incidents on gridwatch/incidents/#)")
         self.say(f"logs:     {self.dir}/*.log      Ctrl-C stops everything")
         return self._supervise()
 
+    def _print_users(self, base: str) -> None:
+        """Every user the demo has, with role and grid, and the page each lands on."""
+        answer = httpx.get(base + "/api/users", params={"limit": 500},
+                           headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        answer.raise_for_status()
+        users = answer.json()["items"]
+        rows = [(u["username"], u["role"], u["grid_id"] or "(all)",
+                 "/m/ (phone)" if u["role"] == "grid_worker" else "/console/", u["display_name"] or "") for u in users]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else []
+        self.say(f"users ({len(users)}; user, role, grid, lands on, name):")
+        for row in rows:
+            self.say("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)) + "  " + row[4])
+
     def _wait_http(self, url: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
+        said = None  # what /healthz last answered, if anything
         while time.monotonic() < deadline:
             for name, proc in self.procs:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.dir / (name + '.log')}")
             try:
-                if httpx.get(url, timeout=1).status_code == 200:
+                r = httpx.get(url, timeout=1)
+                if r.status_code == 200:
                     return
+                said = f"{r.status_code} {r.text}"
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        raise RuntimeError(f"{url} did not answer within {timeout}s")
+        if said and '"mqtt":false' in said.replace(" ", ""):
+            raise RuntimeError(f"the gateway cannot reach the MQTT broker ({url} answered {said} for {timeout:.0f}s); "
+                               f"see {self.dir / 'gateway.log'}")
+        raise RuntimeError(f"{url} did not answer within {timeout}s" + (f" (last answer: {said})" if said else ""))
 
     def _supervise(self) -> int:
         stop = {"flag": False}

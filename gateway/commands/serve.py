@@ -58,6 +58,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
     from gateway.app import create_app
     from gateway.incidents.service import IncidentService
     from gateway.incidents.timers import TimerWorker
+    from gateway.media.legacy import adopt_legacy_files
     from gateway.mqtt.intake import Ingestor
     from gateway.outbox.channels import parse_channels
     from gateway.outbox.child import RelayChild
@@ -74,6 +75,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
         _import_grids_at_start(settings, db)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     service = IncidentService.from_settings(settings, db)
+    adopt_legacy_files(db, service.media)
     ingestor = Ingestor(settings, db, service) if ingest else None
     timers = TimerWorker(db, service, interval_s=settings.timer_interval_s,
                          warn_before=timedelta(minutes=settings.deadline_warn_minutes))

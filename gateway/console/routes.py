@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.api.auth import COOKIE, READ_ROLES, AuthError, Principal, authenticate, current_principal, require_role
 from gateway.api.catalog import events as events_after
 from gateway.api.common import visible_filter
-from gateway.db.models import AlertRow, IncidentEvent
+from gateway.db.models import AlertRow, IncidentEvent, Media
 
 log = logging.getLogger("gridwatch.console")
 STATIC = Path(__file__).parent / "static"
@@ -179,16 +179,17 @@ def _newest_event_id(db) -> int | None:
 
 @router.get("/api/console/last-snapshots")
 def last_snapshots(request: Request, principal: Principal = Depends(reader)) -> dict:
-    """The newest snapshot URL of each visible camera, for the devices page ({camera_id: url}).
-    Scans the newest alerts that carry a snapshot, enough for a site's cameras."""
-    stmt = (select(AlertRow.camera_id, AlertRow.id).where(AlertRow.snapshot_media_id.is_not(None),
-                                                          AlertRow.camera_id.is_not(None),
-                                                          visible_filter(AlertRow.grid_id, principal))
-            .order_by(AlertRow.ts.desc()).limit(2000))
+    """The newest snapshot of each visible camera, for the devices page ({camera_id: url}): any
+    stored snapshot, uploaded by the edge (the default) or inline in its alert, served where every
+    medium is. Scans the newest snapshots, enough for a site's cameras."""
+    stmt = (select(Media.camera_id, Media.path).join(AlertRow, AlertRow.id == Media.alert_id)
+            .where(Media.kind == "snapshot", Media.camera_id.is_not(None), Media.deleted_at.is_(None),
+                   visible_filter(AlertRow.grid_id, principal))
+            .order_by(Media.created_at.desc(), Media.id.desc()).limit(2000))
     out: dict[str, str] = {}
     with request.app.state.db.session() as session:
-        for camera_id, alert_id in session.execute(stmt):
-            out.setdefault(camera_id, f"/api/alerts/{alert_id}/snapshot")
+        for camera_id, path in session.execute(stmt):
+            out.setdefault(camera_id, f"/api/media/{PurePosixPath(path).stem}")
     return {"items": out}
 
 

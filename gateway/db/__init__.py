@@ -4,6 +4,7 @@ dialects (`dialect`), the append-only audit trail (`audit`: every stage writes t
 grids table (`grids`)."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,9 @@ class Database:
                 yield s
 
     def upgrade(self, revision: str = "head") -> None:
+        quiet = logging.getLogger("alembic")
+        if quiet.level == logging.NOTSET:  # its INFO lines (plugins, "Context impl ...") at every start
+            quiet.setLevel(logging.WARNING)
         from alembic import command
 
         command.upgrade(self.alembic_config(), revision)

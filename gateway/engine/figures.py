@@ -63,14 +63,24 @@ def on_time(rec: Any) -> bool:
             and resolved is not None and due is not None and resolved <= due)
 
 
+def settled(rec: Any, now: datetime) -> bool:
+    """Whether a case counts for on-time closure at `now`: closed (verified or closed), or past its
+    deadline (missed once, or still open after it). A case open and not yet due is neither."""
+    due = _get(rec, "due_at")
+    return (_get(rec, "status") in ("verified", "closed") or bool(_get(rec, "resolve_missed"))
+            or (due is not None and due <= now))
+
+
 def summarise(incidents: Iterable[Any], start: datetime, end: datetime, grid_id: str | None = None,
-              cells: set[str] | None = None) -> dict[str, Any]:
+              cells: set[str] | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Figures for incidents that happened in `cells` (all when None). Counts and times cover
-    incidents opened in [start, end); the on-time closure rate covers cases due in it."""
+    incidents opened in [start, end); the on-time closure rate covers cases due in it that are
+    settled at `now` (default: the end of the period)."""
+    now = end if now is None else now
     recs = [r for r in incidents if _counted(r) and (cells is None or _get(r, "grid_id") in cells)]
     opened = [r for r in recs if start <= _get(r, "opened_at") < end]
     due = [r for r in recs if _get(r, "status") != "dismissed" and _get(r, "due_at") is not None
-           and start <= _get(r, "due_at") < end]
+           and start <= _get(r, "due_at") < end and settled(r, now)]
     ack = [(_get(r, "acknowledged_at") - _get(r, "opened_at")).total_seconds()
            for r in opened if _get(r, "acknowledged_at")]
     res = [(_get(r, "resolved_at") - _get(r, "opened_at")).total_seconds()
@@ -111,13 +121,13 @@ def summarise(incidents: Iterable[Any], start: datetime, end: datetime, grid_id:
 
 
 def by_grid(incidents: Iterable[Any], grids: GridSet, start: datetime, end: datetime,
-            level: str = "grid") -> list[dict[str, Any]]:
+            level: str = "grid", now: datetime | None = None) -> list[dict[str, Any]]:
     """One `summarise` per admin grid at `level` (an incident counts for the grid it
     happened in and all grids above), plus a last row for the whole set (grid_id None)."""
     incidents = list(incidents)
-    rows = [summarise(incidents, start, end, g.id, grids.subtree(g.id))
+    rows = [summarise(incidents, start, end, g.id, grids.subtree(g.id), now)
             for g in sorted(grids, key=lambda g: g.id) if g.level == level and g.kind == "admin"]
-    return rows + [summarise(incidents, start, end, None, None)]
+    return rows + [summarise(incidents, start, end, None, None, now)]
 
 
 def to_csv(rows: Iterable[dict[str, Any]]) -> str:

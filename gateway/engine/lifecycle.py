@@ -38,6 +38,10 @@ def can(actor_role: str, action: str) -> bool:
     return action in PERMISSIONS.get(actor_role, frozenset())
 
 
+# Why an incident is dismissed (the reason given when none is written)
+DISMISS_KINDS = {"false_alarm": "false alarm", "duplicate": "duplicate", "test": "test", "other": "other"}
+
+
 class TransitionError(ValueError):
     """An action that is not possible in the incident's current state, or lacks a parameter."""
 
@@ -211,11 +215,19 @@ def _close(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None,
 
 def _dismiss(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
               p: dict[str, Any]) -> Change:
-    reason = _need(p, "reason", "dismiss")
-    false_alarm = bool(p.get("false_alarm", True))
-    new = replace(s, status="dismissed", dismissed_at=now, dismiss_reason=reason, false_alarm=false_alarm)
+    kind = p.get("kind")
+    if kind is None:  # clients from before the choice: `false_alarm` (default true) says which
+        kind = "false_alarm" if p.get("false_alarm", True) else "other"
+        reason = _need(p, "reason", "dismiss")
+    elif kind not in DISMISS_KINDS:
+        raise TransitionError(f"dismiss kind must be one of {', '.join(DISMISS_KINDS)}, not {kind!r}")
+    else:
+        reason = p.get("reason") or DISMISS_KINDS[kind]
+    false_alarm = kind == "false_alarm"  # only these count in the false-alarm rate
+    new = replace(s, status="dismissed", dismissed_at=now, dismiss_reason=reason, dismiss_kind=kind,
+                  false_alarm=false_alarm)
     return new, [Event("dismissed", now, actor.username, reason=reason,
-                       data={"false_alarm": false_alarm, "camera_id": s.camera_id, "rule": s.rule})]
+                       data={"kind": kind, "false_alarm": false_alarm, "camera_id": s.camera_id, "rule": s.rule})]
 
 
 def _escalate(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,

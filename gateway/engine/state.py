@@ -75,6 +75,7 @@ class IncidentState:
     merged_into: str | None = None
     false_alarm: bool = False
     dismiss_reason: str | None = None
+    dismiss_kind: str | None = None  # false_alarm | duplicate | test | other (lifecycle.DISMISS_KINDS)
     resolution_note: str | None = None
     photos: tuple[str, ...] = ()
     ack_missed: bool = False  # an acknowledgement deadline passed at some level

@@ -125,6 +125,7 @@ class AlertIntake:
             bulk.flush_rows(s, done=True)
         if rows:
             insert_alert_rows(s, rows)
+        sources.touch_edges(s, (a.edge_id for a in alerts), now)  # last: its row locks are held the shortest
         return results
 
     @staticmethod

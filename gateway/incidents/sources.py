@@ -1,18 +1,20 @@
 """Where an alert's source belongs and what it says about itself: the grid an alert routes to
 (its grid hint, its location, else the grid its camera or sensor is known in) and the camera /
-sensor rows kept current by race-safe upserts, collected per batch (`Upserts`)."""
+sensor rows kept current by race-safe upserts, collected per batch (`Upserts`); the edges they
+come through seen alive (`touch_edges`)."""
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
 from alerts import Alert
 from gateway.db import bulk
 from gateway.db.dialect import insert
-from gateway.db.models import Camera, Sensor
+from gateway.db.models import Camera, Edge, Sensor
 from gateway.engine.grids import GridSet
 from gateway.incidents.recovery import is_recovery
 
@@ -123,3 +125,16 @@ def upsert_statement(s: Session, model, with_location: bool):
             values["location"] = new.location
         _UPSERTS[key] = stmt.on_conflict_do_update(index_elements=["id"], set_=values)
     return _UPSERTS[key]
+
+
+TOUCH_EVERY = timedelta(seconds=5)
+
+
+def touch_edges(s: Session, edge_ids: Iterable[str], now: datetime) -> None:
+    """An edge whose alerts or camera statuses arrive is alive: move its `last_seen` on, at most
+    every TOUCH_EVERY (a row not due is not even locked), one edge at a time in id order (two
+    database workers never wait on each other's edges in opposite orders)."""
+    for edge_id in sorted(set(edge_ids)):
+        s.execute(update(Edge).where(Edge.id == edge_id, Edge.last_seen < now - TOUCH_EVERY)
+                  .values(last_seen=now).execution_options(synchronize_session=False))
+

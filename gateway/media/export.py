@@ -1,4 +1,4 @@
-"""An incident's evidence package: one ZIP with its clips and snapshots, timeline, alerts and
+"""An incident's evidence package: one ZIP with its clips, snapshots and photos, timeline, alerts and
 audit entries, and a manifest of SHA-256 hashes (also as SHA256SUMS, for `sha256sum -c`)
 so whoever receives it can check that nothing was altered."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from common.times import iso
 from gateway.db.audit import entry_dict
 from gateway.db.models import AlertRow, AuditEntry, Incident, IncidentEvent
-from gateway.media.service import find_media, incident_media
+from gateway.media.service import incident_media_rows
 from gateway.media.storage import MediaStore, file_sha256
 
 SCHEMA = "gridwatch.evidence/1"
@@ -34,7 +34,8 @@ def _event_dict(e: IncidentEvent) -> dict[str, Any]:
 def write_evidence_zip(s: Session, store: MediaStore, incident: Incident, out: Path, *, incident_view: dict[str, Any],
                        generated_by: str, now: datetime) -> dict[str, Any]:
     """Write the package to `out` (`incident_view`: the incident as the API shows it); returns its manifest."""
-    media = incident_media(s, incident)
+    pairs = incident_media_rows(s, incident)
+    media = [item for item, _row in pairs]
     keys = [m["id"] for m in media]
     timeline = [_event_dict(e) for e in s.scalars(
         select(IncidentEvent).where(IncidentEvent.incident_id == incident.id).order_by(IncidentEvent.at, IncidentEvent.id))]
@@ -56,9 +57,8 @@ def write_evidence_zip(s: Session, store: MediaStore, incident: Incident, out: P
         add("timeline.json", _json(timeline))
         add("alerts.json", _json(alerts))
         add("audit.json", _json(audit))
-        for m in media:
-            row = find_media(s, m["id"]) if m["status"] == "ready" else None
-            if row is None:
+        for m, row in pairs:
+            if row is None or m["status"] != "ready":
                 continue
             path = store.file(row.path)
             sha, size = file_sha256(path)

@@ -19,7 +19,7 @@ from gateway.db import audit
 from gateway.db.models import OPEN_STATUSES, AlertRow, Incident, Media
 from gateway.media.metrics import REMOVED
 from gateway.media.retention import RetentionPolicy, StoredMedia, plan_retention
-from gateway.media.storage import MediaStore, candidate_relpaths
+from gateway.media.storage import KEY_RE, MediaStore, candidate_relpaths
 
 log = logging.getLogger("gridwatch.media")
 
@@ -32,6 +32,8 @@ def media_key(row: Media) -> str:
 
 
 def find_media(s: Session, key: str) -> Media | None:
+    if not KEY_RE.match(key):
+        return None
     return s.scalar(select(Media).where(Media.path.in_(candidate_relpaths(key)), Media.deleted_at.is_(None)))
 
 
@@ -65,8 +67,11 @@ def alerts_for(s: Session, row: Media) -> list[AlertRow]:
     return list(found.values())
 
 
-def incidents_for(s: Session, alerts: list[AlertRow]) -> list[Incident]:
+def incidents_for(s: Session, alerts: list[AlertRow], row: Media | None = None) -> list[Incident]:
+    """The incidents of these alerts, and the one `row` belongs to itself (a resolution photo has no alert)."""
     ids = {a.incident_id for a in alerts if a.incident_id is not None}
+    if row is not None and row.incident_id is not None:
+        ids.add(row.incident_id)
     return list(s.scalars(select(Incident).where(Incident.id.in_(ids)))) if ids else []
 
 
@@ -123,8 +128,13 @@ def media_dict(row: Media) -> dict[str, Any]:
 
 
 def incident_media(s: Session, incident: Incident) -> list[dict[str, Any]]:
-    """Every media item the incident's alerts refer to: `ready` once uploaded, else `pending`
-    (the clip is still recording or uploading) or `deleted` (removed by retention)."""
+    """Every media item the incident's alerts refer to, and its resolution photos: `ready` once
+    stored, else `pending` (the clip is still recording or uploading) or `deleted` (by retention)."""
+    return [item for item, _row in incident_media_rows(s, incident)]
+
+
+def incident_media_rows(s: Session, incident: Incident) -> list[tuple[dict[str, Any], Media | None]]:
+    """`incident_media` with each item's `media` row (None while pending)."""
     items: dict[str, dict[str, Any]] = {}
     alerts = list(s.scalars(select(AlertRow).where(AlertRow.incident_id == incident.id).order_by(AlertRow.ts)))
     for a in alerts:
@@ -133,14 +143,19 @@ def incident_media(s: Session, incident: Incident) -> list[dict[str, Any]]:
                                           "content_type": ref.get("content_type"), "camera_id": a.camera_id,
                                           "status": "pending", "alert_ids": []})
             item["alert_ids"].append(a.id)
-    for row in s.scalars(select(Media).where(Media.incident_id == incident.id)):
-        items.setdefault(media_key(row), {"alert_ids": [row.alert_id] if row.alert_id else []})
+    rows = {media_key(r): r for r in s.scalars(select(Media).where(Media.incident_id == incident.id))}
+    for key, r in rows.items():
+        items.setdefault(key, {"alert_ids": [r.alert_id] if r.alert_id else []})
+    out = []
     for key, item in items.items():
-        row = s.scalar(select(Media).where(Media.path.in_(candidate_relpaths(key))))
+        row = rows.get(key)
+        if row is None and KEY_RE.match(key):  # an edge's reference names anything; only a ULID can be stored
+            row = s.scalar(select(Media).where(Media.path.in_(candidate_relpaths(key))))
         if row is not None:
             item.update({k: v for k, v in media_dict(row).items() if k != "incident_id"})
             item["status"] = "deleted" if row.deleted_at else "ready"
-    return sorted(items.values(), key=lambda i: i["id"])
+        out.append((item, row))
+    return sorted(out, key=lambda pair: pair[0]["id"])
 
 
 # ---- retention -------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from gateway.db.dialect import insert_ignore
 from gateway.db.models import Camera, DeadLetter, Edge
 from gateway.incidents.errors import AlertsRaced
 from gateway.incidents.service import IncidentService
+from gateway.incidents.sources import touch_edges
 from gateway.mqtt.link import MqttLink
 
 log = logging.getLogger("gridwatch.ingest")
@@ -377,6 +378,7 @@ class Ingestor:
         if last is not None and ts is not None and ts < last:
             return
         row.edge_id, row.state, row.last_seen = edge_id, data["state"], now
+        touch_edges(s, [edge_id], now)  # a camera's status is the edge's heartbeat too
         fps = data.get("fps")
         row.fps = float(fps) if isinstance(fps, (int, float)) else row.fps
         last_frame = _parse_ts(data.get("last_frame")) if isinstance(data.get("last_frame"), str) else None

@@ -122,6 +122,12 @@ class MqttLink:
         asyncio.set_event_loop(self._loop)
         self._loop.create_task(self._connect())
         self._loop.run_forever()
+        # what is still pending (a connect retry waiting out its backoff, gmqtt's own tasks) is
+        # cancelled and let finish, so no task is destroyed pending when the loop closes
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.close()
 
     def _make_client(self) -> gmqtt.Client:

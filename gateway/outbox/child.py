@@ -16,16 +16,16 @@ from gateway.outbox.relay import OutboxRelay
 log = logging.getLogger("gridwatch.relay")
 
 
-def run_relay(settings: Settings, stop, parent_pid: int | None = None) -> None:
-    """Relay until `stop` (a threading or multiprocessing Event) is set, or, for the child of
-    `serve`, until that parent is gone (even SIGKILLed: the child must not outlive it)."""
+def run_relay(settings: Settings, stop, parent_pid: int | None = None, signalled=lambda: False) -> None:
+    """Relay until `stop` (a threading or multiprocessing Event) is set or `signalled()`, or, for the
+    child of `serve`, until that parent is gone (even SIGKILLed: the child must not outlive it)."""
     db = Database(settings.db_url)
     db.upgrade()
     relay = OutboxRelay.from_settings(settings, db)
     relay.start()
     log.info("outbox relay publishing to %s (prefix %s)", settings.mqtt_url, settings.mqtt_prefix)
     try:
-        while not stop.wait(1.0):  # a timed wait: signals are handled between waits
+        while not stop.wait(1.0) and not signalled():  # a timed wait: signals are handled between waits
             if parent_pid is not None and os.getppid() != parent_pid:
                 log.warning("outbox relay: serve (pid %d) is gone; stopping", parent_pid)
                 break
@@ -86,6 +86,10 @@ class RelayChild:
 
 def _child(settings: Settings, stop, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for sig in (signal.SIGINT, signal.SIGTERM):  # serve stops it (`stop`), a Ctrl-C of the group too
-        signal.signal(sig, lambda *_: stop.set())
-    run_relay(settings, stop, parent_pid)
+    # serve stops it (`stop`), a Ctrl-C of the group too. The handler only notes the signal: setting
+    # the shared Event from it would take that Event's lock, which the interrupted `stop.wait` may
+    # hold, and both processes would hang on it for good.
+    signalled = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: signalled.set())
+    run_relay(settings, stop, parent_pid, signalled.is_set)

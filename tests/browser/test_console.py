@@ -83,10 +83,12 @@ def test_alert_published_over_mqtt_appears_on_open_board_without_reload(gateway,
     page.select_option("select[name=type]", "")
     expect(row).to_be_visible()
 
-    # keyboard: select the row, "d" dispatches it again, Enter opens it
+    # keyboard: select the row, "d" asks whom to dispatch it to (nothing happens before), Enter opens it
     row.click()
     expect(row).to_have_class(re.compile(r"selected"))
     page.keyboard.press("d")
+    expect(page.locator(".dialog")).to_contain_text("Dispatch incident")
+    page.locator(".dialog button.primary").click()
     expect(page.locator(".toast")).to_contain_text("Dispatch: done")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/console/incidents/\d+$"))

@@ -1,10 +1,15 @@
 // Lifecycle actions: which need a note, a reason or more, and how they are sent.
-import { api, post } from "./api.js";
+import { api, get, post } from "./api.js";
 import { ask, h } from "./ui.js";
 
 export const ACTION_ORDER = ["dispatch", "acknowledge", "resolve", "verify", "close", "reopen", "escalate",
   "extend", "reassign", "dismiss", "merge"];
-export const PRIMARY = new Set(["dispatch", "acknowledge", "resolve", "verify", "close"]);
+// The actions each role is there for, highlighted: the worker's on the ground, the operator's at the desk.
+const PRIMARY_FOR_WORKER = new Set(["acknowledge", "resolve"]);
+const PRIMARY_FOR_OPERATOR = new Set(["dispatch", "verify", "close"]);
+export const primaryFor = (role) => (role === "grid_worker" ? PRIMARY_FOR_WORKER : PRIMARY_FOR_OPERATOR);
+// Why an incident is dismissed (the API's `kind`); only a false alarm counts in the false-alarm rate.
+export const DISMISS_KINDS = [["false_alarm", "False alarm"], ["duplicate", "Duplicate"], ["test", "Test"], ["other", "Other"]];
 export const SHORTCUT = { dispatch: "d", acknowledge: "a", resolve: "r", verify: "v", close: "c", dismiss: "x", escalate: "e" };
 
 const PROMPTS = {
@@ -14,7 +19,7 @@ const PROMPTS = {
   verify: { label: "Verification note" },
   close: { label: "Closing note" },
   reopen: { label: "Why verification failed", required: true, field: "reason" },
-  dismiss: { label: "Reason (false alarm, duplicate, …)", required: true, field: "reason" },
+  dismiss: { label: "Note (optional)", field: "reason", choice: ["kind", "Why is it dismissed?", DISMISS_KINDS] },
   escalate: { label: "Reason for escalation", required: true, field: "reason" },
   extend: { label: "Reason for the extension", required: true, field: "reason", extra: ["extend_minutes", "Extend by (minutes)", "60"] },
   reassign: { label: "Note", extra: ["assignee", "New assignee (username)"] },
@@ -30,7 +35,11 @@ export const actionTitle = (a) => a[0].toUpperCase() + a.slice(1);
 export async function runAction(incidentId, action, { people = [] } = {}) {
   const p = PROMPTS[action] || { label: "Note" };
   let extra = null;
-  if (p.extra) {
+  if (p.choice) {
+    const [name, label, options] = p.choice;
+    extra = { name, label, required: true,
+      el: h("select", { name }, h("option", { value: "" }, "Choose…"), options.map(([v, text]) => h("option", { value: v }, text))) };
+  } else if (p.extra) {
     const [name, label, value] = p.extra;
     const el = name === "assignee" && people.length
       ? h("select", { name }, h("option", { value: "" }, action === "dispatch" ? "The responsible person" : "Choose…"),
@@ -53,4 +62,14 @@ export function resolveWithPhoto(incidentId, note, file) {
   form.set("note", note);
   if (file) form.set("photo", file, file.name || "photo.jpg");
   return api(`/api/incidents/${encodeURIComponent(incidentId)}/resolve`, { method: "POST", form });
+}
+
+// People who can take an incident in its grid: that grid's and those above it.
+let gridsCache = null;
+export async function peopleFor(gridId) {
+  gridsCache = gridsCache || (await get("/api/grids", { limit: 500 }).then((d) => d.items).catch(() => []));
+  const byId = new Map(gridsCache.map((g) => [g.id, g]));
+  const out = [];
+  for (let g = byId.get(gridId), hops = 0; g && hops < 20; g = byId.get(g.parent), hops++) out.push(...(g.people || []));
+  return out.filter((x, i) => x.user && out.findIndex((y) => y.user === x.user) === i);
 }

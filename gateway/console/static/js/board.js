@@ -1,9 +1,10 @@
 // The live incident board: filters, severity and deadlines at a glance, server-sent
 // updates without reload, a chime and a banner for new critical incidents, keyboard actions.
-import { get, liveEvents, post, query } from "./api.js";
+import { actionTitle, peopleFor, runAction } from "./actions.js";
+import { get, liveEvents, query } from "./api.js";
 import {
   $, chime, fill, icon, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, LEVELS, OPEN_STATUSES, SEVERITIES,
-  setLive, sevBadge, shell, statusBadge, STATUSES, tickCountdowns, toast, typeLabel, TYPES, ask,
+  setLive, sevBadge, shell, statusBadge, STATUSES, tickCountdowns, toast, typeLabel, TYPES,
 } from "./ui.js";
 
 const SEV_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i]));
@@ -185,29 +186,26 @@ function move(step) {
 
 const openIncident = (id) => { location.href = `/console/incidents/${id}`; };
 
-const NEEDS_REASON = { dismiss: "Reason (false alarm, duplicate, …)" };
-
+// Every action asks what it needs in the same dialog as on the incident page: `d` whom to send it to
+// (and a note), `x` why it is dismissed; nothing happens before the dialog is confirmed.
 async function act(action) {
   const id = state.selected;
   if (!id) { toast("Select an incident first (j/k or click)."); return; }
-  let body = {};
-  if (NEEDS_REASON[action]) {
-    const answer = await ask({ title: `Dismiss incident`, label: NEEDS_REASON[action], required: true, confirm: "Dismiss" });
-    if (!answer) return;
-    body = { reason: answer.note, note: answer.note };
-  }
+  const inc = state.incidents.get(id) || state.incidents.get(Number(id)) || {};
   try {
-    const updated = await post(`/api/incidents/${encodeURIComponent(id)}/${action}`, body);
-    if (updated && updated.id) state.incidents.set(updated.id, { ...state.incidents.get(updated.id), ...updated });
+    const people = action === "dispatch" ? await peopleFor(inc.grid_id) : [];
+    const updated = await runAction(id, action, { people });
+    if (!updated) return;
+    if (updated.id) state.incidents.set(updated.id, { ...state.incidents.get(updated.id), ...updated });
     render();
-    toast(`${action[0].toUpperCase() + action.slice(1)}: done`);
+    toast(`${actionTitle(action)}: done`);
   } catch (err) {
     toast(err.message, "error");
   }
 }
 
 document.addEventListener("keydown", (e) => {
-  if (e.target.closest("input, select, textarea") || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.target.closest("input, select, textarea, .dialog") || e.ctrlKey || e.metaKey || e.altKey) return;
   const keys = {
     j: () => move(1), ArrowDown: () => move(1), k: () => move(-1), ArrowUp: () => move(-1),
     Enter: () => state.selected && openIncident(state.selected), o: () => state.selected && openIncident(state.selected),

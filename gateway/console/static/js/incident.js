@@ -1,6 +1,6 @@
 // One incident: snapshots with their tracks, the audit trail, facts, and the actions allowed.
 import { get, liveEvents } from "./api.js";
-import { ACTION_ORDER, actionTitle, PRIMARY, runAction, SHORTCUT } from "./actions.js";
+import { ACTION_ORDER, actionTitle, peopleFor, primaryFor, runAction, SHORTCUT } from "./actions.js";
 import { clipsPanel } from "./clips.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
 import { gridMap } from "./mapdraw.js";
@@ -12,6 +12,7 @@ const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop()
 const root = $("#app");
 let current = null;
 let clips = null;   // one panel for the page's life: a playing clip survives re-renders
+let primary = primaryFor(null);   // the actions highlighted for the signed-in user's role
 
 async function load() {
   try {
@@ -52,7 +53,7 @@ function render(inc) {
       h("div.stack", {},
         h("section.panel", {}, h("header", {}, h("h2", {}, "Actions")),
           h("div.body", {}, allowed.length ? h("div.actions", { id: "actions" }, allowed.map((a) =>
-            h("button", { class: PRIMARY.has(a) ? "primary" : a === "dismiss" ? "danger" : "", dataset: { action: a }, onclick: () => act(a) },
+            h("button", { class: primary.has(a) ? "primary" : a === "dismiss" ? "danger" : "", dataset: { action: a }, onclick: () => act(a) },
               actionTitle(a), SHORTCUT[a] ? h("kbd", {}, SHORTCUT[a]) : null)))
             : h("div.muted", {}, "No actions available to you in this state."))),
         h("section.panel", {}, h("header", {}, h("h2", {}, "Details")),
@@ -89,16 +90,6 @@ async function drawMinimap(inc) {
   }
 }
 
-// People who can take an incident in its grid: that grid's and those above it.
-let gridsCache = null;
-async function peopleFor(gridId) {
-  gridsCache = gridsCache || (await get("/api/grids").then((d) => d.items).catch(() => []));
-  const byId = new Map(gridsCache.map((g) => [g.id, g]));
-  const out = [];
-  for (let g = byId.get(gridId), hops = 0; g && hops < 20; g = byId.get(g.parent), hops++) out.push(...(g.people || []));
-  return out.filter((x, i) => x.user && out.findIndex((y) => y.user === x.user) === i);
-}
-
 async function act(action) {
   try {
     const people = ["dispatch", "reassign"].includes(action) ? await peopleFor(current.grid_id) : [];
@@ -119,7 +110,8 @@ document.addEventListener("keydown", (e) => {
 });
 
 (async () => {
-  await shell("board");
+  const me = await shell("board");
+  primary = primaryFor(me && me.role);
   await load();
   // Refresh when someone else acts on this incident (e.g. the worker on the phone).
   liveEvents((item) => { if (item.incident && String(item.incident.id) === String(id) && !$(".dialog")) load(); }, setLive);

@@ -41,11 +41,17 @@ async function list(kind, current) {
     ? await get("/api/incidents", { status: TODO.join(","), limit: 200 })
     : await get("/api/incidents", { status: DONE.join(","), assignee: user.username, limit: 100 });
   if (!current()) return;
-  const items = kind === "todo" ? data.items.filter(mine) : data.items;
-  items.sort((a, b) => (kind === "todo" ? String(a.due_at || "~").localeCompare(String(b.due_at || "~")) : String(b.opened_at).localeCompare(String(a.opened_at))));
-  frame(kind === "todo" ? "My tasks" : "History", items.length ? items.map(card) : h("div.empty", {},
-    h("b", {}, kind === "todo" ? "Nothing to do" : "No history yet"),
-    kind === "todo" ? "New incidents for your grid appear here." : "Incidents you have handled appear here."));
+  const order = (a, b) => (kind === "todo" ? String(a.due_at || "~").localeCompare(String(b.due_at || "~")) : String(b.opened_at).localeCompare(String(a.opened_at)));
+  const items = (kind === "todo" ? data.items.filter(mine) : data.items).sort(order);
+  // the rest of my area's open work, someone else's (a leader's grids, a professional's case): seen, not lost
+  const others = kind === "todo" ? data.items.filter((i) => !mine(i)).sort(order) : [];
+  const area = others.length ? h("section", { id: "area" }, h("h2.area-head", {}, `Active in your area (${others.length})`),
+    others.map((i) => card(i, { assignee: true }))) : null;
+  frame(kind === "todo" ? "My tasks" : "History",
+    items.length ? [items.map((i) => card(i)), area]
+      : area ? [area, h("div.muted", {}, "Nothing is assigned to you yourself.")]
+        : h("div.empty", {}, h("b", {}, kind === "todo" ? "Nothing to do" : "No history yet"),
+          kind === "todo" ? "New incidents for your grid appear here." : "Incidents you have handled appear here."));
   tickCountdowns(root);
 }
 
@@ -54,12 +60,13 @@ function finished(inc) {
   return h("span.muted", {}, at ? `${inc.status} ${fmtTime(at)}` : inc.status);
 }
 
-function card(inc) {
+function card(inc, { assignee = false } = {}) {
   return h("div.card.tap", { dataset: { id: inc.id }, class: `sev-${inc.severity}`, onclick: () => { location.hash = `#/i/${inc.id}`; } },
     h("span.sevstripe"),
     h("div.grow", {},
       h("div.title", {}, incidentTitle(inc)),
-      h("div.meta", {}, [inc.grid_id, inc.camera_id || inc.source_id, fmtAgo(inc.opened_at)].filter(Boolean).join(" · ")),
+      h("div.meta", {}, [inc.grid_id, inc.camera_id || inc.source_id, fmtAgo(inc.opened_at),
+        assignee && inc.assignee ? `with ${inc.assignee}` : null].filter(Boolean).join(" · ")),
       h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, DONE.includes(inc.status) ? finished(inc) : countdown(inc)))));
 }
 

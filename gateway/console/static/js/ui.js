@@ -197,6 +197,7 @@ export function ask({ title, label, required = false, confirm = "Confirm", extra
     const done = (value) => { back.remove(); resolve(value); };
     const submit = () => {
       const v = input.value.trim();
+      if (extra && extra.required && !extra.el.value) { error.textContent = `${extra.label}: please choose.`; extra.el.focus(); return; }
       if (required && !v) { error.textContent = `${label} is required.`; input.focus(); return; }
       done({ note: v, extra: extra ? extra.el.value.trim() : null });
     };
@@ -215,7 +216,7 @@ export function ask({ title, label, required = false, confirm = "Confirm", extra
       e.stopPropagation();
     });
     document.body.append(back);
-    input.focus();
+    (extra && extra.required ? extra.el : input).focus();
   });
 }
 
