@@ -11,9 +11,9 @@ from tests.scenarios_conditions import conditions
 
 CONDITIONS = conditions()
 NOT_YET: dict[str, str] = {
-    "night-low-gain-line": "gain 0.25 with sigma 6: the walker's legs are ~6 grey levels off the lawn, "
-                           "under the noise floor even smoothed; the track is not solid enough to cross",
-    "spray-60pct": "a 60% cover keeps the whole view's contrast: covered needs a per-cell check",
+    "night-low-gain-line": "gain 0.25, sigma 6: only the walker's head (~40 px, under the line's 55 px "
+                           "min_area) stands out; torso and legs are 2-7 grey levels off the lawn, under "
+                           "the smoothed noise floor",
 }
 
 
