@@ -302,6 +302,8 @@ def conditions() -> list[tuple[str, Scenario]]:
                                   start_s=0.0)),
         ("slow drift", Scenario("drift-15pct-10s", SCENE_RULES, [drift(3.0, 13.0, 0.15)],
                                 [Expect("tamper.moved", 6.0, 12.0, state="raised")], duration_s=16.0)),
+        ("slow drift", Scenario("drift-15pct-10s-left", SCENE_RULES, [drift(2.5, 12.5, -0.15)],
+                                [Expect("tamper.moved", 5.5, 11.5, state="raised")], duration_s=15.0, start_s=25.0)),
         ("spray paint", Scenario("spray-60pct", SCENE_RULES, [spray(4.0, 0.6)],
                                  [Expect("tamper.covered", 6.0, 9.0, state="raised")], start_s=10.0)),
     ]
