@@ -29,7 +29,8 @@ BEFORE: dict[str, tuple[int, int, int, list[float]]] = {
     "slow drift": (2, 2, 1, [2.0, 2.5]),
     "spray paint": (1, 0, 1, []),
 }
-EARLIER_ATTEMPT = "an earlier, lost attempt at issue 16 on its own scenarios: recall 10/12, 3 false (cloud shadow 2, spray paint 1)"
+EARLIER_ATTEMPT = ("an earlier, lost attempt at issue 16 on its own scenarios: recall 10/12, "
+                   "3 false (cloud shadow 2, spray paint 1)")
 
 
 def _lat(xs: list[float]) -> str:
