@@ -12,7 +12,9 @@ CPU time (all threads of this process), so they mean the same on a busier machin
   grabbed, 5 fps retrieved and analysed), against Debian's `motion` 4.5.1 measured here at
   about 0.43 core per stream.
 - work-frame preparation: what the choices cost (resize methods vs the grid sample used).
-- scenario scores: recall and false alarms per alert type over tests/scenarios.py.
+- scenario scores: recall and false alarms per alert type over tests/scenarios.py, and per
+  condition of issue 16 over tests/scenarios_conditions.py (benchmarks/detect_conditions.py:
+  recall, false alarms, latency and CPU per frame, with the figures from before beside).
 """
 from __future__ import annotations
 
@@ -286,4 +288,7 @@ def run(console: Console) -> None:
     varied = [x for seed in (101, 102, 103) for x in S.varied(seed, per_type=8)]
     console.print(scenario_scores(f"varied layouts ({len(varied)}: random zones, lines, sizes, speeds, "
                                   "falls)", varied))
+    from benchmarks import detect_conditions
+
+    console.print(detect_conditions.table())
     console.print(f"[dim]scenarios took {time.perf_counter() - a:.1f} s")

@@ -12,6 +12,14 @@ The noise level is learnt from frame-to-frame change (mean absolute step: 1.13 s
 Gaussian noise), not from the distance to the mean: foliage widens its own band even while
 flagged, while a person standing still (no change) does not blind the pixels under them.
 
+Night mode (noise-aware thresholds): once a second the sensor noise is probed (the median
+frame-to-frame step on a 1-in-16 grid of the raw frame, two frames in a row) and the scene's
+brightness read off the background. A noisy view (IR at night, sigma >= 3) is smoothed 3x3
+before the comparison (noise /3: the model then learns the lower noise by itself), and in a
+dark view the grey-level floor follows the brightness (a person at gain 0.3 differs from
+the lawn by a third of the grey levels they would by day), down to MIN_DIFF_DARK. Neither
+costs anything on a day view but the probe once a second.
+
 Speed: the per-frame comparison runs on uint8 images (16 pixels per SIMD instruction, a
 quarter of the memory traffic); only the slow-moving state (mean, noise) is float32 and
 is fed by cv2.accumulateWeighted straight from uint8. Every array is allocated once: fresh
@@ -26,6 +34,8 @@ import cv2
 import numpy as np
 
 MAD_TO_SIGMA = 0.886  # sigma = sqrt(pi)/2 * E|x_t - x_t-1| for Gaussian noise
+MEDIAN_TO_SIGMA = 1.05  # sigma = median|x_t - x_t-1| / (0.674 sqrt 2)
+WHITE_RATIO = 0.55      # smoothing 3x3 leaves 1/3 of white noise, most of moving texture
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,11 @@ class BackgroundSettings:
     max_step: int = 40            # one frame's change counts at most this much towards the noise
     warmup_learn_s: float = 1.0   # time constant while warming up after a (re)connect
     relearn_fraction: float = 0.45  # this much foreground at once is a global change, not objects...
+    night_sigma: float = 3.0      # raw noise above this: night mode (smoothed input)...
+    day_sigma: float = 2.0        # ...until it drops below this
+    bright_level: float = 100.0   # the floor is min_diff at this background level and above...
+    min_diff_dark: float = 5.0    # ...and falls with the level, down to this
+    probe_every_s: float = 1.0
     relearn_jump: float = 0.08      # ...and so is this much more than last frame, in one frame and spread
                                     # over many places (IR switch, a light on one side); one big object
                                     # close to the lens is an object
@@ -65,11 +80,21 @@ class BackgroundModel:
         self.gain = 1.0
         self.relearned = False    # the last frame caused a relearn (callers pause rules)
         self.fg_fraction = 0.0
+        self.night = False        # noisy view: input smoothed
+        self.raw_sigma = 0.0      # last probed sensor noise (grey levels)
+        self.min_diff = settings.min_diff  # the floor in use (falls in a dark view)
+        self._probe: tuple[np.ndarray, np.ndarray] | None = None
+        self._probe_t = -1e18
+        self._votes = 0
         self.reset()
 
     def reset(self) -> None:
         self.started = False
         self.noise[:] = self.s.init_sigma / MAD_TO_SIGMA
+        self.min_diff = self.s.min_diff
+        self._probe = None
+        self._probe_t = -1e18
+        self._votes = 0
         self._update_band()
         self.last_t = None
 
@@ -83,8 +108,12 @@ class BackgroundModel:
         (seconds); updates the model. `ignore`: uint8 mask of pixels never reported (motion
         masks); `warmup`: learn fast."""
         self.relearned = False
+        self._probe_noise(grey, t)
+        if self.night:
+            grey = cv2.blur(grey, (3, 3))
         if not self.started:
             np.copyto(self._g, grey)
+            self.relearned = self.last_t is not None  # (a mode switch, not the first frame)
             return self._restart(t)
         dt = max(1e-3, t - self.last_t) if self.last_t is not None else 0.2
         self.last_t = t
@@ -132,9 +161,32 @@ class BackgroundModel:
         self._g, self._prev = self._prev, self._g  # this frame is the next one's previous
         return fg
 
+    def _probe_noise(self, grey: np.ndarray, t: float) -> None:
+        """Once a second: the sensor noise (two frames in a row on a 1-in-16 grid, raw and
+        smoothed 3x3) -> night mode; the background's brightness -> the grey-level floor.
+        Sensor noise is white: smoothing takes two thirds of it away; a shaking or drifting
+        view moves texture, which smoothing keeps (no night mode for that)."""
+        grid = _grid_pair(grey)
+        if self._probe is not None:
+            raw = float(np.median(cv2.absdiff(grid[0], self._probe[0]))) * MEDIAN_TO_SIGMA
+            smooth = float(np.median(cv2.absdiff(grid[1], self._probe[1]))) * MEDIAN_TO_SIGMA
+            self.raw_sigma = raw if smooth < WHITE_RATIO * raw else 0.0
+            self._probe = None
+            night = self.raw_sigma >= (self.s.day_sigma if self.night else self.s.night_sigma)
+            self._votes = self._votes + 1 if night != self.night else 0
+            if self._votes >= 2:  # two probes in a row: one shaken second is no night
+                self.night, self._votes = night, 0
+                self.started = False  # smoothed and raw frames differ at every edge: relearn
+            if self.started:
+                level = float(cv2.mean(np.ascontiguousarray(self._mean8[::4, ::4]))[0])
+                self.min_diff = min(self.s.min_diff, max(self.s.min_diff_dark, self.s.min_diff * level / self.s.bright_level))
+        elif t - self._probe_t >= self.s.probe_every_s or t < self._probe_t:
+            self._probe_t = t
+            self._probe = grid
+
     def _update_band(self) -> None:
         cv2.convertScaleAbs(self.noise, dst=self._band8, alpha=self.s.k_sigma * MAD_TO_SIGMA)
-        cv2.max(self._band8, int(self.s.min_diff), dst=self._band8)  # type: ignore[call-overload]
+        cv2.max(self._band8, int(round(self.min_diff)), dst=self._band8)  # type: ignore[call-overload]
 
     def _restart(self, t: float) -> np.ndarray:
         """Learn the current frame (in self._g) as the background."""
@@ -147,6 +199,12 @@ class BackgroundModel:
         self._bg_mask[:] = 255
         self._fg[:] = 0
         return self._fg
+
+
+def _grid_pair(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 1-in-16 grid of the frame, raw and smoothed 3x3 (float32: smoothed noise is < 1 level)."""
+    f = grey.astype(np.float32)
+    return np.ascontiguousarray(f[::4, ::4]), np.ascontiguousarray(cv2.blur(f, (3, 3))[::4, ::4])
 
 
 def _one_object(fg: np.ndarray) -> bool:

@@ -6,10 +6,13 @@ The track's centre is fitted with y(t) = y0 + v t + a t^2 / 2 and x(t) = x0 + u 
 the acceleration is clearly downward, and the path is mostly vertical: a bird gliding
 across has no acceleration, a leaf sways (x does not fit a line) and sinks slowly,
 rain falls at constant speed and is too thin to survive the foreground opening.
-The start point is the fitted trajectory extrapolated back to where it was at rest.
+The start point is the fitted trajectory extrapolated back to where it was at rest, and it
+must lie in (or next to) the region: specks hopping down a shaken view's edges fit a parabola
+too, but one that started nowhere near the facade.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from camera_profiles.schema import FallingObject
@@ -28,20 +31,24 @@ SIZE_SPREAD = 3.0        # a falling thing keeps its size within this factor (on
 MIN_SEEN = 0.7           # seen in this share of frames since it appeared (at 5 fps a fall over the busy
                          # walkway is often hidden 2 frames in 8; foliage flicker is seen far less)
 MIN_AREA_PX = 9          # median blob area: a 3x3 object at least (foliage glints are specks)
+START_MARGIN = 0.06      # the start point lies in the region or this share of the width next to it
 
 
 class FallingRule:
     def __init__(self, cfg: FallingObject, mask: np.ndarray, scale: Scale):
         self.cfg, self.mask, self.scale = cfg, mask, scale
+        r = max(1, round(START_MARGIN * scale.w))
+        self.near = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
         self.done: set[int] = set()
         self.ready_t = -1e18
 
     def reset(self) -> None:
         self.done.clear()
 
-    def _in_region(self, x: float, y: float) -> bool:
-        h, w = self.mask.shape
-        return bool(self.mask[min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)])
+    def _in_region(self, x: float, y: float, mask: np.ndarray | None = None) -> bool:
+        m = self.mask if mask is None else mask
+        h, w = m.shape
+        return bool(m[min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)])
 
     def update(self, tracks: list[Track], ended: list[Track], t: float,
                alive_tracks: list[Track] | None = None) -> list[Event]:
@@ -111,6 +118,8 @@ class FallingRule:
         t0 = -cy[1] / accel
         t0 = min(0.0, max(t0, -MAX_BACK_S))
         start = (float(np.polyval(cx, t0)) * s.h, float(np.polyval(cy, t0)) * s.h)
+        if not self._in_region(*start, mask=self.near):
+            return None
         score = 1.0 - min(0.5, y_res / drop + x_res / drop) if drop > 0 else 0.5
         score = min(1.0, score * min(1.0, accel / (2 * MIN_ACCEL)) + 0.1)
         return min(1.0, max(0.0, score)), start, float(accel)

@@ -1,7 +1,9 @@
 """`line_crossing`: a track's ground point passing from one side of a segment to the other.
 
-A side counts only once the point is clearly on it (a margin off the line) for two
-observations in a row, so a track jittering on the line never counts twice."""
+A side counts only once the point is clearly on it for two observations in a row, so a track
+jittering on the line never counts twice. "Clearly" is a margin that grows with the object:
+a fifth of its height (feet swing, the box's bottom edge hops by a few pixels as legs move), so
+a person walking along the line or stopping on it and turning back crosses nothing."""
 from __future__ import annotations
 
 import math
@@ -12,7 +14,8 @@ from edge.detect.events import Event, Scale
 from edge.detect.tracker import Track
 from edge.detect.zones import trusted
 
-MARGIN_PX = 1.5   # closer than this to the line names no side
+MARGIN_PX = 1.5   # closer than this to the line names no side...
+MARGIN_H = 0.2    # ...nor closer than this share of the object's height
 CONFIRM = 2       # observations on the new side before a crossing counts
 MIN_AREA = 0.0005  # smallest object, as a fraction of the frame (as a zone's default min_area)
 
@@ -67,7 +70,7 @@ class LineRule:
             if tr.missed or not (tr.arrived and tr.recent_min_area >= min_area and trusted(tr, min_area)):
                 continue  # (the first two: the cheap part of trusted())
             gx, gy = tr.last.ground
-            s = self._side(gx, gy)
+            s = self._side(gx, gy, max(MARGIN_PX, MARGIN_H * tr.last.h))
             st = self.state.get(tr.id)
             if s == 0:
                 continue
@@ -100,17 +103,19 @@ class LineRule:
         return out
 
     def _crossing_point(self, tr: Track) -> tuple[float, float] | None:
-        """Where the last step of the track met the line, if within the segment."""
-        if len(tr.history) < 2:
-            return None
-        (ax, ay), (bx, by) = tr.history[-2].blob.ground, tr.history[-1].blob.ground
-        da, db = self._signed(ax, ay), self._signed(bx, by)
-        if da == db:
-            return None
-        k = da / (da - db)
-        if not 0 <= k <= 1:
-            # the previous point sat within the margin; use the nearer end
-            k = min(max(k, 0.0), 1.0)
-        x, y = ax + k * (bx - ax), ay + k * (by - ay)
-        u = self._along(x, y)
-        return (x, y) if -0.03 <= u <= 1.03 else None
+        """Where the track last went through the line (the last step whose ends lie on either
+        side of it, looked for over the recent steps: the margin can hold the point back a few
+        observations), if within the segment."""
+        hist = tr.history
+        bx, by = hist[-1].blob.ground
+        db = self._signed(bx, by)
+        for i in range(len(hist) - 2, max(-1, len(hist) - 12), -1):
+            ax, ay = hist[i].blob.ground
+            da = self._signed(ax, ay)
+            if da == 0.0 or (da > 0) != (db > 0):
+                k = da / (da - db) if da != db else 0.0
+                x, y = ax + k * (bx - ax), ay + k * (by - ay)
+                u = self._along(x, y)
+                return (x, y) if -0.03 <= u <= 1.03 else None
+            bx, by, db = ax, ay, da
+        return None

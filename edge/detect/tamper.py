@@ -2,7 +2,12 @@
 
 Each compares gain-invariant features of the view with a reference learned while the
 view is normal, so a global lighting change (which scales every pixel) is no tamper:
-- covered: the contrast relative to brightness (std/mean) collapses, or the view is flat;
+- covered: the contrast relative to brightness (std/mean) collapses, or the view is flat, or
+  a large part of it is (spray paint, a sticker, a hand over part of the lens): a place
+  (5x5 neighbourhood of the 1/4 view) with texture in the reference whose local contrast fell
+  below a third of it and is flat in grey levels too (CELL_FLAT: paint is, the lawn that a
+  turned view brings in is not) counts as covered; COVER_SHARE of the textured places is
+  `tamper.covered` (details.covered_share says how much);
 - defocus: the share of fine detail (Laplacian variance over image variance) collapses;
 - moved: the view no longer lines up with the reference: the reference's centre, matched
   by normalised cross-correlation, is found shifted, or nowhere alike at all (people
@@ -32,6 +37,11 @@ DEFOCUS_SHARP = 0.3      # fine detail below this share of the reference's
 MOVED_SHIFT = 0.04       # shift larger than this fraction of the width
 MOVED_MATCH = 0.5        # or a best correlation this weak: the view is another one
 MARGIN = 0.15            # the reference's centre (without this margin) is searched for
+CELL_TEXTURE = 0.15      # a place has texture when its local std is this share of the view's
+CELL_COVERED = 0.3       # a textured place whose local std fell below this share of the reference's is covered
+CELL_FLAT = 1.2          # ...and its local std is under this many grey levels (of the 1/4 view)
+COVER_SHARE = 0.25       # this share of the textured places covered: the lens is covered (a 60% spray:
+                         # 0.29-0.32; people, noise, blur, IR switch, a ramp, a turned view: <= 0.02)
 RESTORE_S = 1.0          # the normal view must be back this long before "restored"
 
 
@@ -60,6 +70,7 @@ class TamperRule:
         self.last_t: float | None = None
         self.active = False
         self._last = (0.0, 0.0, 0.0)  # contrast, std, sharpness at the last check
+        self.covered_share = 0.0
         for c in self.conds.values():
             c.since = c.clear_since = c.raised_t = None
 
@@ -95,7 +106,8 @@ class TamperRule:
                 self.ref_img, self.ref_cv, self.ref_sharp = img, cv, sharp
             return []
         assert self.ref_img is not None
-        covered = cv < COVERED_CV * self.ref_cv or std < FLAT_STD
+        self.covered_share = self._covered_share(img, self.ref_img, std)
+        covered = cv < COVERED_CV * self.ref_cv or std < FLAT_STD or self.covered_share >= COVER_SHARE
         defocus = not covered and sharp < DEFOCUS_SHARP * self.ref_sharp
         moved, shift, response = False, 0.0, 1.0
         if not covered and "moved" in self.conds:
@@ -131,6 +143,18 @@ class TamperRule:
                         c.raised_t = c.clear_since = None
         return out
 
+    def _covered_share(self, img: np.ndarray, ref: np.ndarray, std: float) -> float:
+        """Share of the reference's textured places whose local contrast collapsed in `img` and
+        that are flat now in grey levels too (paint is; the lawn of a turned view is not)."""
+        cur, was = _local_std(img), _local_std(ref)
+        textured = was >= CELL_TEXTURE
+        n = int(np.count_nonzero(textured))
+        if not n:
+            return 0.0
+        flat = CELL_FLAT / max(std, 1.0)  # (img is the view over its std: grey levels -> img units)
+        lost = textured & (cur < CELL_COVERED * was) & (cur < flat)
+        return float(np.count_nonzero(lost)) / n
+
     def _match(self, img: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
         """(shift as a share of the width, best correlation) of the reference's centre in img."""
         template = ref[self.my:self.ch - self.my, self.mx:self.cw - self.mx]
@@ -142,10 +166,17 @@ class TamperRule:
     def last_features(self) -> dict[str, float]:
         """The features of the last check (for the alert's details: built only when one is raised)."""
         cv, std, sharp = self._last
-        return {"contrast": round(cv, 4), "std": round(std, 2), "sharpness": round(sharp, 4)}
+        return {"contrast": round(cv, 4), "std": round(std, 2), "sharpness": round(sharp, 4),
+                "covered_share": round(self.covered_share, 3)}
 
     def _event(self, kind: str, t: float, state: str, extra: dict[str, float]) -> Event:
         severity = self.cfg.severity.value if state == "raised" else "info"
         return Event(f"tamper.{kind}", severity, t, bbox=[0.0, 0.0, 1.0, 1.0], score=1.0 if state == "raised" else 0.5,
                      details={"rule": f"tamper.{kind}", "state": state, **self.last_features, **extra,
                               "reference": {"contrast": round(self.ref_cv, 4), "sharpness": round(self.ref_sharp, 4)}})
+
+
+def _local_std(img: np.ndarray) -> np.ndarray:
+    """Standard deviation over each pixel's 5x5 neighbourhood (float32 in, float32 out)."""
+    m = cv2.blur(img, (5, 5))
+    return np.asarray(np.sqrt(np.maximum(cv2.blur(img * img, (5, 5)) - m * m, 0.0)), np.float32)

@@ -1,5 +1,11 @@
 """Zone rules: `intrusion` (ground point inside for min_seconds) and `loitering`
-(continuously inside for `seconds`, surviving brief occlusion)."""
+(inside for `seconds`, surviving brief occlusion and short absences).
+
+The dwell rule: a dwell starts when an object's ground point enters the zone and ends only
+when the object has been out of it (seen outside, or lost outside) for more than ABSENCE_S
+(5 s). Stepping out for a few seconds and coming back does not reset it: the clock keeps
+running from the first entry, and loitering is raised once the object is inside again with
+that much time behind it. An absence of more than 5 s starts a new dwell (and a new episode)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +16,7 @@ from camera_profiles.schema import Zone
 from edge.detect.events import Event, Scale
 from edge.detect.tracker import Track
 
-LEAVE_GRACE_S = 0.6       # a ground point jittering over the zone edge has not left
+ABSENCE_S = 5.0           # out of the zone up to this long (stepping out, jitter over the edge): same dwell
 REJOIN_S = 4.0            # a track lost inside the zone and a new one appearing near it...
 REJOIN_DIST = 0.08        # ...within this time and distance (fraction of width) is the same dwell
 MIN_HITS = 3              # a track must be seen this often before any rule trusts it
@@ -81,7 +87,7 @@ class ZoneRules:
             elif d is not None:
                 if d.outside_since is None:
                     d.outside_since = t
-                elif t - d.outside_since > LEAVE_GRACE_S:
+                elif t - d.outside_since > ABSENCE_S:
                     del self.dwell[tr.id]
         return out
 
