@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from gateway.api import admin, auth_routes, catalog, channels, errors, incidents, media
 from gateway.config import Settings
+from gateway.console import languages
 from gateway.console import routes as console
 from gateway.db import Database
 from gateway.incidents.service import IncidentService
@@ -58,7 +59,7 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # media and console first, so a route they define wins over a fallback of the API's
-    for r in (media.router, console.router, auth_routes.router, incidents.router, catalog.router, admin.router,
+    for r in (media.router, console.router, languages.router, auth_routes.router, incidents.router, catalog.router, admin.router,
               channels.router):
         app.include_router(r)
     return app

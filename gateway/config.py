@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
     # people told of their cases (see gateway.outbox.channels): [{name, kind: wecom|dingtalk|feishu|email|sms, ...}]
     notifications: list[dict[str, Any]] = Field(default_factory=list)
+    language: str = Field("zh-CN", description="the console's language when neither the user nor the browser says")
     timezone: str = Field("Asia/Shanghai", description="the time zone of deadlines in messages and of quiet hours")
 
     @field_validator("media_blur", mode="before")

@@ -7,18 +7,11 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from babel.messages.extract import extract_from_dir
 
-from gateway.i18n import HERE, KEYWORDS, LANGUAGES, catalogue, negotiate, po_path, t, when
-from tests.support.services import REPO
+from gateway.i18n import HERE, LANGUAGES, catalogue, negotiate, po_path, t, when
+from gateway.i18n.extract import used_texts
 
 pytestmark = pytest.mark.quick
-
-
-def used_texts() -> set[str]:
-    found = extract_from_dir(str(REPO / "gateway"), method_map=[("**.py", "python")], keywords=KEYWORDS,
-                             comment_tags=())
-    return {msg if isinstance(msg, str) else msg[0] for _, _, msg, _, _ in found}
 
 
 @pytest.mark.parametrize("lang", [lang for lang in LANGUAGES if lang != "en"])

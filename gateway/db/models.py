@@ -85,6 +85,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    language: Mapped[str | None] = mapped_column(String(16))  # chosen in the console; None: the browser's
 
 
 class ApiToken(Base):

@@ -37,15 +37,16 @@ def chromium():
 
 @pytest.fixture
 def new_page(chromium, gateway):
-    """new_page(username, phone=False): a fresh browser context signed in as `username`."""
+    """new_page(username, phone=False, locale="en-US"): a fresh browser context signed in as
+    `username`, its Accept-Language from `locale` (the console follows it unless the user chose)."""
     contexts = []
 
-    def make(username: str, phone: bool = False):
+    def make(username: str, phone: bool = False, locale: str = "en-US"):
         if phone:
             ctx = chromium.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                       is_mobile=True, has_touch=True, base_url=gateway.url)
+                                       is_mobile=True, has_touch=True, base_url=gateway.url, locale=locale)
         else:
-            ctx = chromium.new_context(viewport={"width": 1440, "height": 900}, base_url=gateway.url)
+            ctx = chromium.new_context(viewport={"width": 1440, "height": 900}, base_url=gateway.url, locale=locale)
         ctx.set_default_timeout(TIMEOUT_MS)
         contexts.append(ctx)
         page = ctx.new_page()

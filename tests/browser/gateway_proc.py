@@ -27,6 +27,8 @@ GRIDS = REPO / "gateway" / "examples" / "grids.geojson"
 GRID_CENTRES = {"G-03-06": (36.7300, 104.8312), "G-03-07": (36.7300, 104.8437), "G-04-01": (36.7200, 104.8291),
                 "G-04-02": (36.7200, 104.8375), "G-04-03": (36.7200, 104.8458)}
 PASSWORD = "console-test-pw"
+OPERATOR = "street.duty"      # operator for the whole street office (S-01)
+WORKER = "worker.g0307"       # grid worker of G-03-07 (the campus lawn)
 ADMIN_TOKEN = "console-test-admin-" + uuid.uuid4().hex[:8]
 
 

@@ -21,13 +21,11 @@ from common.backoff import Backoff
 from edge.camera.clips import ClipRecorder
 from edge.camera.frames import Frame
 from edge.delivery.media_upload import MediaUploader
-from tests.browser.gateway_proc import ADMIN_TOKEN, camera_alert, publish
+from tests.browser.gateway_proc import ADMIN_TOKEN, OPERATOR, WORKER, camera_alert, publish
 from tests.browser.shots import screenshot
 
 pytestmark = pytest.mark.browser
 
-OPERATOR = "street.duty"
-WORKER = "worker.g0307"
 FPS, PRE_S, POST_S, ALERT_FRAME = 10, 1.0, 2.0, 20
 PEDESTRIAN_BOX = [0.48, 0.40, 0.075, 0.175]
 MASK = [[0.80, 0.0], [1.0, 0.0], [1.0, 0.25], [0.80, 0.25]]   # a window of the building, say

@@ -14,7 +14,9 @@ from playwright.sync_api import expect
 from alerts import topics
 from tests.browser.gateway_proc import (
     ADMIN_TOKEN,
+    OPERATOR,
     PASSWORD,
+    WORKER,
     camera_alert,
     publish,
     sensor_alert,
@@ -24,8 +26,6 @@ from tests.browser.shots import screenshot
 
 pytestmark = pytest.mark.browser
 
-OPERATOR = "street.duty"      # operator for the whole street office (S-01)
-WORKER = "worker.g0307"       # grid worker of G-03-07 (the campus lawn)
 OTHER_WORKER = "worker.g0401"  # grid worker of G-04-01
 
 # A pedestrian on the walkway in frame 250 of vtest.avi, and the ground points he walked.

@@ -14,13 +14,11 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from alerts import topics
-from tests.browser.gateway_proc import PASSWORD, camera_alert, publish
+from tests.browser.gateway_proc import OPERATOR, PASSWORD, WORKER, camera_alert, publish
 from tests.browser.shots import screenshot
 
 pytestmark = pytest.mark.browser
 
-OPERATOR = "street.duty"
-WORKER = "worker.g0307"
 
 
 def jpeg() -> bytes:

@@ -2,9 +2,10 @@
 // updates without reload, a chime and a banner for new critical incidents, keyboard actions.
 import { actionTitle, peopleFor, runAction } from "./actions.js";
 import { get, liveEvents, query } from "./api.js";
+import { N_, t } from "./i18n.js";
 import {
-  $, chime, fill, icon, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, LEVELS, OPEN_STATUSES, SEVERITIES,
-  setLive, sevBadge, shell, statusBadge, STATUSES, tickCountdowns, toast, typeLabel, TYPES,
+  $, chime, fill, icon, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, levelLabel, LEVELS, OPEN_STATUSES,
+  SEVERITIES, setLive, sevBadge, shell, statusBadge, statusLabel, STATUSES, tickCountdowns, toast, typeLabel, TYPES,
 } from "./ui.js";
 
 const SEV_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i]));
@@ -65,29 +66,29 @@ let tbody, kpis, banner, count;
 function layout(grids) {
   const select = (name, label, options) => h("select", {
     "aria-label": label, name, onchange: (e) => { filters[name] = e.target.value; writeFilters(); load().catch(showError); },
-  }, options.map(([v, t]) => h("option", { value: v, selected: filters[name] === v ? true : null }, t)));
+  }, options.map(([v, text]) => h("option", { value: v, selected: filters[name] === v ? true : null }, text)));
   kpis = h("div.kpis");
   banner = h("div.alarm-banner", { role: "alert" });
   tbody = h("tbody");
   count = h("span.muted");
   root.append(
-    h("div.page-head", {}, h("h1", {}, "Incident board"), count,
+    h("div.page-head", {}, h("h1", {}, t("Incident board")), count,
       h("div.filters", { style: { marginLeft: "auto" } },
-        select("grid", "Grid", [["", "All grids"], ...grids.map((g) => [g.id, `${g.name || g.id} (${g.id})`])]),
-        select("level", "Level", [["", "All levels"], ...LEVELS.map((l) => [l, l[0].toUpperCase() + l.slice(1)])]),
-        select("type", "Type", [["", "All types"], ...TYPES.map((t) => [t, typeLabel(t)])]),
-        select("status", "Status", [["active", "Active"], ["all", "All statuses"], ...STATUSES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])]),
+        select("grid", t("Grid"), [["", t("All grids")], ...grids.map((g) => [g.id, `${g.name || g.id} (${g.id})`])]),
+        select("level", t("Level"), [["", t("All levels")], ...LEVELS.map((l) => [l, levelLabel(l)])]),
+        select("type", t("Type"), [["", t("All types")], ...TYPES.map((x) => [x, typeLabel(x)])]),
+        select("status", t("Status"), [["active", t("Active")], ["all", t("All statuses")], ...STATUSES.map((s) => [s, statusLabel(s)])]),
         h("label.check", {}, h("input", { type: "checkbox", name: "overdue", checked: filters.overdue || null,
-          onchange: (e) => { filters.overdue = e.target.checked; writeFilters(); load().catch(showError); } }), "Overdue only"),
-        h("button.ghost", { id: "mute", title: "Sound for new critical incidents (m)", onclick: toggleMute }, ""))),
+          onchange: (e) => { filters.overdue = e.target.checked; writeFilters(); load().catch(showError); } }), t("Overdue only")),
+        h("button.ghost", { id: "mute", title: t("Sound for new critical incidents (m)"), onclick: toggleMute }, ""))),
     banner, kpis,
     h("section.panel", {},
       h("table.board", { id: "board" },
-        h("thead", {}, h("tr", {}, ["Severity", "Incident", "Grid", "Level", "Status", "Assignee", "Opened", "Deadline", "Alerts"].map((t) => h("th", {}, t)))),
+        h("thead", {}, h("tr", {}, [N_("Severity"), N_("Incident"), N_("Grid"), N_("Level"), N_("Status"), N_("Assignee"), N_("Opened"), N_("Deadline"), N_("Alerts")].map((c) => h("th", {}, t(c))))),
         tbody),
       h("div.shortcuts", {},
-        [["j/k", "move"], ["Enter", "open"], ["d", "dispatch"], ["v", "verify"], ["c", "close"], ["x", "dismiss"], ["/", "filter"], ["m", "mute"]]
-          .map(([k, t]) => h("span", {}, h("kbd", {}, k), " ", t)))));
+        [["j/k", N_("move")], ["Enter", N_("open")], ["d", N_("dispatch")], ["v", N_("verify")], ["c", N_("close")], ["x", N_("dismiss")], ["/", N_("filter")], ["m", N_("mute")]]
+          .map(([k, what]) => h("span", {}, h("kbd", {}, k), " ", t(what))))));
   renderMute();
 }
 
@@ -95,14 +96,14 @@ function render() {
   const rows = sorted();
   const active = [...state.incidents.values()].filter((i) => OPEN_STATUSES.includes(i.status));
   kpis.replaceChildren(
-    kpi("Active", active.length),
-    kpi("Critical", active.filter((i) => i.severity === "critical").length, "critical"),
-    kpi("Overdue", active.filter((i) => i.overdue).length, "overdue"),
-    kpi("Awaiting acknowledgement", active.filter((i) => i.status === "dispatched").length),
-    kpi("Awaiting verification", active.filter((i) => i.status === "resolved").length));
-  count.textContent = `${rows.length} shown`;
+    kpi(t("Active"), active.length),
+    kpi(t("Critical"), active.filter((i) => i.severity === "critical").length, "critical"),
+    kpi(t("Overdue"), active.filter((i) => i.overdue).length, "overdue"),
+    kpi(t("Awaiting acknowledgement"), active.filter((i) => i.status === "dispatched").length),
+    kpi(t("Awaiting verification"), active.filter((i) => i.status === "resolved").length));
+  count.textContent = t("{n} shown", { n: rows.length });
   if (!rows.length) {
-    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 9 }, h("div.empty", {}, h("b", {}, "No incidents match"), "New incidents appear here as they open."))));
+    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 9 }, h("div.empty", {}, h("b", {}, t("No incidents match")), t("New incidents appear here as they open.")))));
     return;
   }
   if (!rows.some((r) => String(r.id) === state.selected)) state.selected = null;
@@ -123,7 +124,7 @@ function row(inc) {
   h("td", {}, h("span.mono", {}, inc.grid_id || "—")),
   h("td", {}, levelBadge(inc.level)),
   h("td", {}, statusBadge(inc.status)),
-  h("td", {}, inc.assignee || h("span.faint", {}, "unassigned")),
+  h("td", {}, inc.assignee || h("span.faint", {}, t("unassigned"))),
   h("td.nowrap", { title: inc.opened_at }, fmtTime(inc.opened_at), h("div.inc-sub", {}, fmtAgo(inc.opened_at))),
   h("td.nowrap", {}, countdown(inc)),
   h("td", {}, h("span.mono", {}, inc.alert_count ?? 1)));
@@ -146,14 +147,14 @@ function onEvent(item) {
 }
 
 function alarm(inc) {
-  banner.replaceChildren(h("span.beacon"), h("b", {}, "New critical incident"),
-    h("span", {}, `${incidentTitle(inc)} · ${inc.camera_id || inc.source_id || ""} — grid ${inc.grid_id || "unrouted"}`),
-    h("a.btn.primary", { href: `/console/incidents/${inc.id}`, style: { marginLeft: "auto" } }, "Open"),
-    h("button.ghost", { onclick: () => banner.classList.remove("show") }, "Dismiss"));
+  banner.replaceChildren(h("span.beacon"), h("b", {}, t("New critical incident")),
+    h("span", {}, `${incidentTitle(inc)} · ${inc.camera_id || inc.source_id || ""} — ${t("grid {grid}", { grid: inc.grid_id || t("unrouted") })}`),
+    h("a.btn.primary", { href: `/console/incidents/${inc.id}`, style: { marginLeft: "auto" } }, t("Open")),
+    h("button.ghost", { onclick: () => banner.classList.remove("show") }, t("Dismiss")));
   banner.classList.remove("show");
   void banner.offsetWidth;                 // restart the flash animation
   banner.classList.add("show");
-  document.title = "● New critical · gridwatch";
+  document.title = `● ${t("New critical")} · gridwatch`;
   if (!state.muted) chime();
 }
 
@@ -165,7 +166,7 @@ function toggleMute() {
 }
 
 function renderMute() {
-  fill($("#mute"), icon(state.muted ? "bell-off" : "bell"), state.muted ? "Sound off" : "Sound on");
+  fill($("#mute"), icon(state.muted ? "bell-off" : "bell"), state.muted ? t("Sound off") : t("Sound on"));
 }
 
 // ---------- selection and actions ----------
@@ -190,7 +191,7 @@ const openIncident = (id) => { location.href = `/console/incidents/${id}`; };
 // (and a note), `x` why it is dismissed; nothing happens before the dialog is confirmed.
 async function act(action) {
   const id = state.selected;
-  if (!id) { toast("Select an incident first (j/k or click)."); return; }
+  if (!id) { toast(t("Select an incident first (j/k or click).")); return; }
   const inc = state.incidents.get(id) || state.incidents.get(Number(id)) || {};
   try {
     const people = action === "dispatch" ? await peopleFor(inc.grid_id) : [];
@@ -198,7 +199,7 @@ async function act(action) {
     if (!updated) return;
     if (updated.id) state.incidents.set(updated.id, { ...state.incidents.get(updated.id), ...updated });
     render();
-    toast(`${actionTitle(action)}: done`);
+    toast(t("{action}: done", { action: actionTitle(action) }));
   } catch (err) {
     toast(err.message, "error");
   }
@@ -230,5 +231,5 @@ function showError(err) { toast(err.message, "error"); }
     if (st === "live" && fresh) load().catch(showError);
   });
   setInterval(() => tickCountdowns(tbody), 1000);
-  window.addEventListener("focus", () => { document.title = "Incident board · gridwatch"; });
+  window.addEventListener("focus", () => { document.title = `${t("Incident board")} · gridwatch`; });
 })().catch(showError);

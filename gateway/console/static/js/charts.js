@@ -1,4 +1,5 @@
 // Inline-SVG charts: no chart library to ship.
+import { t } from "./i18n.js";
 import { h, svg } from "./ui.js";
 
 export const PALETTE = ["#2dd4bf", "#7cc4ff", "#fb923c", "#f43f5e", "#a78bfa", "#facc15", "#34d399", "#f472b6", "#94a3b8", "#60a5fa"];
@@ -49,7 +50,7 @@ export function legend(series) {
 
 /** Horizontal bars: items [{label, value, text}], value in 0..max. */
 export function hbars(items, { max = null, color = PALETTE[0], colorOf = null } = {}) {
-  if (!items.length) return h("div.empty", {}, "No data in this period.");
+  if (!items.length) return h("div.empty", {}, t("No data in this period."));
   const W = 520, row = 28, left = 150, right = 70;
   const H = items.length * row + 6;
   const top = max ?? niceMax(Math.max(0, ...items.map((i) => i.value)));

@@ -1,12 +1,15 @@
 // Edges, cameras and sensors: online/offline from the retained status topics, last frame,
 // fps, last snapshot, battery. Refreshed every few seconds.
 import { get } from "./api.js";
+import { N_, t } from "./i18n.js";
 import { $, fmtAgo, fmtTime, h, shell, toast, typeLabel } from "./ui.js";
 
 const root = $("#app");
 const REFRESH_MS = 5000;
 const STATE_CLASS = { online: "ok", streaming: "ok", ok: "ok", offline: "bad", lost: "bad", stopped: "warn", disabled: "warn", low_battery: "warn" };
-const stateBadge = (s) => h("span.badge.dot", { class: STATE_CLASS[s] || "" }, s || "unknown");
+const STATES = { online: N_("online"), streaming: N_("streaming"), ok: N_("ok"), offline: N_("offline"), lost: N_("lost"),
+  stopped: N_("stopped"), disabled: N_("disabled"), low_battery: N_("low battery"), failing: N_("failing") };
+const stateBadge = (s) => h("span.badge.dot", { class: STATE_CLASS[s] || "" }, STATES[s] ? t(STATES[s]) : s || t("unknown"));
 const items = (path) => get(path, { limit: 500 }).then((d) => d.items).catch(() => null);
 
 function battery(pct) {
@@ -19,43 +22,48 @@ function battery(pct) {
 // browser fetches it once, not every few seconds.
 const thumbs = new Map();
 function thumb(cameraId, url) {
-  if (!thumbs.has(url)) thumbs.set(url, h("a", { href: url, target: "_blank" }, h("img.thumb", { src: url, alt: `Last snapshot of ${cameraId}` })));
+  if (!thumbs.has(url)) thumbs.set(url, h("a", { href: url, target: "_blank" }, h("img.thumb", { src: url, alt: t("Last snapshot of {camera}", { camera: cameraId }) })));
   return thumbs.get(url);
 }
 
 function table(headers, rows, empty) {
-  if (rows === null) return h("div.empty", {}, "Not available.");
-  if (!rows.length) return h("div.empty", {}, h("b", {}, empty), "Devices appear once they report their status.");
-  return h("table.plain", {}, h("thead", {}, h("tr", {}, headers.map((t) => h("th", {}, t)))), h("tbody", {}, rows));
+  if (rows === null) return h("div.empty", {}, t("Not available."));
+  if (!rows.length) return h("div.empty", {}, h("b", {}, t(empty)), t("Devices appear once they report their status."));
+  return h("table.plain", {}, h("thead", {}, h("tr", {}, headers.map((c) => h("th", {}, c ? t(c) : "")))), h("tbody", {}, rows));
 }
 
 function summary(label, list, good) {
   const n = (list || []).length;
   const up = (list || []).filter((d) => good.includes(d.state)).length;
-  return h("div.kpi.panel", {}, h("div.label", {}, label), h("div.value", {}, `${up}`, h("span.muted", { style: { fontSize: "16px" } }, ` / ${n} up`)));
+  return h("div.kpi.panel", {}, h("div.label", {}, label), h("div.value", {}, `${up}`, h("span.muted", { style: { fontSize: "16px" } }, t(" / {n} up", { n }))));
 }
 
 async function render() {
-  const [edges, cameras, sensors, snaps] = await Promise.all([items("/api/edges"), items("/api/cameras"), items("/api/sensors"),
-    get("/api/console/last-snapshots").then((d) => d.items).catch(() => ({}))]);
+  const [edges, cameras, sensors, snaps, channels] = await Promise.all([items("/api/edges"), items("/api/cameras"), items("/api/sensors"),
+    get("/api/console/last-snapshots").then((d) => d.items).catch(() => ({})), items("/api/notification-channels")]);
   root.replaceChildren(
-    h("div.page-head", {}, h("h1", {}, "Cameras and edges"), h("span.sub", {}, `updated ${fmtTime(new Date().toISOString(), { seconds: true })}`)),
+    h("div.page-head", {}, h("h1", {}, t("Cameras and edges")), h("span.sub", {}, t("updated {time}", { time: fmtTime(new Date().toISOString(), { seconds: true }) }))),
     h("div.grid-3", { style: { marginBottom: "16px" } },
-      summary("Edges online", edges, ["online"]), summary("Cameras streaming", cameras, ["streaming"]), summary("Sensors reporting", sensors, ["online", "ok"])),
-    h("section.panel", { id: "edges", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, "Edge boxes")),
-      table(["Edge", "State", "Status time", "Last seen"], edges && edges.map((e) => h("tr", { dataset: { id: e.id } },
-        h("td.mono", {}, e.id), h("td", {}, stateBadge(e.state)), h("td", {}, fmtTime(e.ts, { seconds: true })), h("td", {}, fmtAgo(e.last_seen || e.ts)))), "No edges yet")),
-    h("section.panel", { id: "cameras", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, "Cameras")),
-      table(["", "Camera", "Edge", "State", "FPS", "Last frame", "Grid"], cameras && cameras.map((c) => h("tr", { dataset: { id: c.id } },
+      summary(t("Edges online"), edges, ["online"]), summary(t("Cameras streaming"), cameras, ["streaming"]),
+      summary(t("Sensors reporting"), sensors, ["online", "ok"])),
+    h("section.panel", { id: "edges", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, t("Edge boxes"))),
+      table([N_("Edge"), N_("State"), N_("Status time"), N_("Last seen")], edges && edges.map((e) => h("tr", { dataset: { id: e.id } },
+        h("td.mono", {}, e.id), h("td", {}, stateBadge(e.state)), h("td", {}, fmtTime(e.ts, { seconds: true })), h("td", {}, fmtAgo(e.last_seen || e.ts)))), N_("No edges yet"))),
+    h("section.panel", { id: "cameras", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, t("Cameras"))),
+      table(["", N_("Camera"), N_("Edge"), N_("State"), N_("FPS"), N_("Last frame"), N_("Grid")], cameras && cameras.map((c) => h("tr", { dataset: { id: c.id } },
         h("td", {}, snaps[c.id] ? thumb(c.id, snaps[c.id]) : h("div.thumb")),
         h("td", {}, h("b.mono", {}, c.id), c.name ? h("div.inc-sub", {}, c.name) : null),
         h("td.mono", {}, c.edge_id || "—"), h("td", {}, stateBadge(c.state)),
         h("td.mono", {}, c.fps != null ? Number(c.fps).toFixed(1) : "—"),
-        h("td", {}, fmtAgo(c.last_frame_at || c.last_seen)), h("td.mono", {}, c.grid_id || "—"))), "No cameras yet")),
-    h("section.panel", { id: "sensors" }, h("header", {}, h("h2", {}, "Sensors")),
-      table(["Sensor", "Kind", "State", "Last seen", "Battery", "Last alert", "Grid"], sensors && sensors.map((s) => h("tr", { dataset: { id: s.id } },
+        h("td", {}, fmtAgo(c.last_frame_at || c.last_seen)), h("td.mono", {}, c.grid_id || "—"))), N_("No cameras yet"))),
+    h("section.panel", { id: "sensors", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, t("Sensors"))),
+      table([N_("Sensor"), N_("Kind"), N_("State"), N_("Last seen"), N_("Battery"), N_("Last alert"), N_("Grid")], sensors && sensors.map((s) => h("tr", { dataset: { id: s.id } },
         h("td.mono", {}, s.id), h("td", {}, s.kind || "—"), h("td", {}, stateBadge(s.state)), h("td", {}, fmtAgo(s.last_seen)),
-        h("td", {}, battery(s.battery)), h("td", {}, s.last_alert_type ? typeLabel(s.last_alert_type) : "—"), h("td.mono", {}, s.grid_id || "—"))), "No sensors yet")));
+        h("td", {}, battery(s.battery)), h("td", {}, s.last_alert_type ? typeLabel(s.last_alert_type) : "—"), h("td.mono", {}, s.grid_id || "—"))), N_("No sensors yet"))),
+    channels && channels.length ? h("section.panel", { id: "channels" }, h("header", {}, h("h2", {}, t("Notification channels"))),
+      table([N_("Channel"), N_("Kind"), N_("State"), N_("Waiting"), N_("Last delivered"), N_("Last error")], channels.map((c) =>
+        h("tr", { dataset: { id: c.name } }, h("td.mono", {}, c.name), h("td", {}, c.kind), h("td", {}, stateBadge(c.ok ? "ok" : "failing")),
+          h("td.mono", {}, c.pending), h("td", {}, fmtAgo(c.last_sent_at)), h("td", {}, c.last_error || "—"))), N_("No channels"))) : null);
 }
 
 (async () => {

@@ -1,6 +1,7 @@
 // Figures: incidents per day by type, time to acknowledge and resolve, on-time closure per
 // grid, false alarms per camera; all from GET /api/figures, drawn as inline SVG.
 import { get } from "./api.js";
+import { LANG, t } from "./i18n.js";
 import { hbars, stackedColumns } from "./charts.js";
 import { $, fmtDuration, h, shell, toast, typeLabel } from "./ui.js";
 
@@ -32,8 +33,8 @@ async function render() {
   const total = period.items.find((r) => r.grid_id == null) || period.items[period.items.length - 1] || {};
   const grids = period.items.filter((r) => r.grid_id != null);
   const dayRows = daily.map((d, i) => {
-    const t = d.items.find((r) => r.grid_id == null) || {};
-    return { label: bounds[i].start.toLocaleDateString([], { month: "short", day: "numeric" }), values: t.by_type || {} };
+    const all = d.items.find((r) => r.grid_id == null) || {};
+    return { label: bounds[i].start.toLocaleDateString(LANG, { month: "short", day: "numeric" }), values: all.by_type || {} };
   });
   const types = [...new Set(dayRows.flatMap((r) => Object.keys(r.values)))].sort();
   const typedRows = dayRows.map((r) => ({ label: r.label, values: Object.fromEntries(Object.entries(r.values).map(([k, v]) => [typeLabel(k), v])) }));
@@ -42,33 +43,33 @@ async function render() {
   const q = new URLSearchParams({ since, until });
 
   root.replaceChildren(
-    h("div.page-head", {}, h("h1", {}, "Figures"), h("span.sub", {}, `last ${days} days`),
+    h("div.page-head", {}, h("h1", {}, t("Figures")), h("span.sub", {}, t("last {n} days", { n: days })),
       h("div.filters", { style: { marginLeft: "auto" } },
-        h("select", { "aria-label": "Period", onchange: (e) => { days = Number(e.target.value); history.replaceState(null, "", `?days=${days}`); render().catch(fail); } },
-          [7, 14, 30].map((d) => h("option", { value: d, selected: d === days ? true : null }, `Last ${d} days`))),
+        h("select", { "aria-label": t("Period"), onchange: (e) => { days = Number(e.target.value); history.replaceState(null, "", `?days=${days}`); render().catch(fail); } },
+          [7, 14, 30].map((d) => h("option", { value: d, selected: d === days ? true : null }, t("Last {n} days", { n: d })))),
         h("a.btn", { href: `/api/figures?${q}&format=csv`, download: "gridwatch-figures.csv" }, "CSV"),
-        h("a.btn", { href: `/api/figures?${q}&format=html`, target: "_blank" }, "Printable report"))),
+        h("a.btn", { href: `/api/figures?${q}&format=html`, target: "_blank" }, t("Printable report")))),
     h("div.kpis", {},
-      kpi("Incidents", total.incidents ?? 0),
-      kpi("Median time to acknowledge", dur(total.ack_median_s), total.ack_p90_s != null ? `p90 ${dur(total.ack_p90_s)}` : ""),
-      kpi("Median time to resolve", dur(total.resolve_median_s), total.resolve_p90_s != null ? `p90 ${dur(total.resolve_p90_s)}` : ""),
-      kpi("Closed on time", pct(total.on_time_closure_rate), `${total.closed_on_time ?? 0} of ${total.cases_due ?? 0} due`),
-      kpi("False alarms", pct(total.false_alarm_rate), `${total.false_alarms ?? 0} dismissed as false`)),
-    h("section.panel", { id: "per-day", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, "Incidents per day by type")),
+      kpi(t("Incidents"), total.incidents ?? 0),
+      kpi(t("Median time to acknowledge"), dur(total.ack_median_s), total.ack_p90_s != null ? `p90 ${dur(total.ack_p90_s)}` : ""),
+      kpi(t("Median time to resolve"), dur(total.resolve_median_s), total.resolve_p90_s != null ? `p90 ${dur(total.resolve_p90_s)}` : ""),
+      kpi(t("Closed on time"), pct(total.on_time_closure_rate), t("{n} of {due} due", { n: total.closed_on_time ?? 0, due: total.cases_due ?? 0 })),
+      kpi(t("False alarms"), pct(total.false_alarm_rate), t("{n} dismissed as false", { n: total.false_alarms ?? 0 }))),
+    h("section.panel", { id: "per-day", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, t("Incidents per day by type"))),
       h("div.body", {}, stackedColumns(typedRows, types.map(typeLabel)))),
     h("div.grid-2", { style: { gridTemplateColumns: "1fr 1fr", marginBottom: "16px" } },
-      h("section.panel", { id: "ack-resolve" }, h("header", {}, h("h2", {}, "Time to acknowledge and resolve"), h("span.muted", {}, "median per grid")),
+      h("section.panel", { id: "ack-resolve" }, h("header", {}, h("h2", {}, t("Time to acknowledge and resolve")), h("span.muted", {}, t("median per grid"))),
         h("div.body.stack", {},
-          h("h3", {}, "Acknowledge"),
+          h("h3", {}, t("Acknowledge")),
           hbars(grids.map((r) => ({ label: r.grid_id, value: r.ack_median_s || 0, text: dur(r.ack_median_s) })), { color: "#7cc4ff" }),
-          h("h3", {}, "Resolve"),
+          h("h3", {}, t("Resolve")),
           hbars(grids.map((r) => ({ label: r.grid_id, value: r.resolve_median_s || 0, text: dur(r.resolve_median_s) })), { color: "#a78bfa" }))),
       h("div.stack", {},
-        h("section.panel", { id: "on-time" }, h("header", {}, h("h2", {}, "On-time closure rate"), h("span.muted", {}, "per grid, cases due in the period")),
+        h("section.panel", { id: "on-time" }, h("header", {}, h("h2", {}, t("On-time closure rate")), h("span.muted", {}, t("per grid, cases due in the period"))),
           h("div.body", {}, hbars(grids.map((r) => ({ label: r.grid_id, value: r.on_time_closure_rate ?? 0,
-            text: r.cases_due ? `${pct(r.on_time_closure_rate)} of ${r.cases_due}` : "no cases" })), {
+            text: r.cases_due ? t("{rate} of {n}", { rate: pct(r.on_time_closure_rate), n: r.cases_due }) : t("no cases") })), {
             max: 1, colorOf: (it) => (it.value >= 0.9 ? "#34d399" : it.value >= 0.7 ? "#facc15" : "#f43f5e") }))),
-        h("section.panel", { id: "false-alarms" }, h("header", {}, h("h2", {}, "False-alarm rate per camera")),
+        h("section.panel", { id: "false-alarms" }, h("header", {}, h("h2", {}, t("False-alarm rate per camera"))),
           h("div.body", {}, hbars(cameras, { max: 1, color: "#fb923c" }))))));
 }
 

@@ -1,4 +1,8 @@
 import { api } from "./api.js";
+import { languageSwitch, t, translatePage } from "./i18n.js";
+
+translatePage();
+document.getElementById("lang").append(languageSwitch({ signedIn: false }));
 
 const form = document.getElementById("login");
 const error = document.getElementById("error");
@@ -20,7 +24,7 @@ form.addEventListener("submit", async (e) => {
     const resp = await api("/api/auth/login", { method: "POST", body: { username: data.username, password: data.password } });
     location.href = safeNext(resp.user && resp.user.role);
   } catch (err) {
-    error.textContent = err.status === 401 ? "Wrong username or password." : err.message;
+    error.textContent = err.status === 401 ? t("Wrong username or password.") : err.message;
     button.disabled = false;
   }
 });

@@ -1,8 +1,12 @@
 // The map of grids: open incidents colour their grid, cameras and sensors as markers,
 // a click on a grid lists its incidents.
 import { get, liveEvents } from "./api.js";
+import { t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
-import { $, countdown, fmtAgo, h, incidentTitle, OPEN_STATUSES, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast } from "./ui.js";
+import {
+  $, countdown, fmtAgo, h, incidentTitle, levelLabel, OPEN_STATUSES, setLive, sevBadge, severityLabel, shell, statusBadge,
+  tickCountdowns, toast,
+} from "./ui.js";
 
 const root = $("#app");
 const state = { geo: null, grids: [], incidents: [], cameras: [], sensors: [], selected: new URLSearchParams(location.search).get("grid") };
@@ -37,7 +41,7 @@ function render() {
     ...state.cameras.map((c) => ({ ...(c.location || {}), kind: "camera", state: c.state === "lost" ? "lost" : "", label: `Camera ${c.id} — ${c.state || "unknown"}` })),
     ...state.sensors.map((s) => ({ ...(s.location || {}), kind: "sensor", state: s.state, label: `Sensor ${s.id} (${s.kind || "sensor"}) — ${s.state || "unknown"}` })),
     ...state.incidents.filter((i) => i.location).map((i) => ({ ...i.location, kind: "incident", severity: i.severity,
-      label: `#${i.id} ${incidentTitle(i)} (${i.severity})`, href: `/console/incidents/${i.id}` })),
+      label: `#${i.id} ${incidentTitle(i)} (${severityLabel(i.severity)})`, href: `/console/incidents/${i.id}` })),
   ];
   const map = gridMap(state.geo, {
     open: openByGrid(), highlight: state.selected, markers, interactive: true, tileUrl: state.tileUrl,
@@ -53,14 +57,15 @@ function render() {
   });
   const wrap = h("div.map-wrap", { id: "map" }, map, tip,
     h("div.map-legend.panel", {},
-      h("span", {}, h("i.swatch", { style: { background: "rgba(244,63,94,.35)", borderColor: "#f43f5e" } }), "critical incident open"),
-      h("span", {}, h("i.swatch", { style: { background: "rgba(251,146,60,.3)", borderColor: "#fb923c" } }), "incidents open"),
-      h("span", {}, h("i.swatch", { style: { background: "rgba(45,212,191,.08)", borderColor: "#3b5168" } }), "quiet"),
-      h("span", {}, svgDot("#f43f5e"), "open incident"), h("span", {}, svgDot("#7cc4ff"), "camera"),
-      h("span", {}, svgDot("#2dd4bf", true), "sensor")));
+      h("span", {}, h("i.swatch", { style: { background: "rgba(244,63,94,.35)", borderColor: "#f43f5e" } }), t("critical incident open")),
+      h("span", {}, h("i.swatch", { style: { background: "rgba(251,146,60,.3)", borderColor: "#fb923c" } }), t("incidents open")),
+      h("span", {}, h("i.swatch", { style: { background: "rgba(45,212,191,.08)", borderColor: "#3b5168" } }), t("quiet")),
+      h("span", {}, svgDot("#f43f5e"), t("open incident")), h("span", {}, svgDot("#7cc4ff"), t("camera")),
+      h("span", {}, svgDot("#2dd4bf", true), t("sensor"))));
   root.replaceChildren(
-    h("div.page-head", {}, h("h1", {}, "Map"), h("span.sub", {}, `${state.grids.filter((g) => g.level === "grid").length} grids · ${state.incidents.length} open incidents`),
-      h("span.muted", { style: { marginLeft: "auto" } }, "Scroll to zoom, drag to pan, click a grid for its incidents")),
+    h("div.page-head", {}, h("h1", {}, t("Map")), h("span.sub", {}, t("{grids} grids · {n} open incidents", {
+      grids: state.grids.filter((g) => g.level === "grid").length, n: state.incidents.length })),
+      h("span.muted", { style: { marginLeft: "auto" } }, t("Scroll to zoom, drag to pan, click a grid for its incidents"))),
     h("div.grid-2", {}, wrap, side()));
 }
 
@@ -74,24 +79,24 @@ function side() {
   if (!grid) {
     const busy = state.grids.filter((g) => g.level === "grid")
       .map((g) => ({ ...g, n: state.incidents.filter((i) => i.grid_id === g.id).length })).sort((a, b) => b.n - a.n);
-    return h("section.panel.map-side", {}, h("header", {}, h("h2", {}, "Grids")),
+    return h("section.panel.map-side", {}, h("header", {}, h("h2", {}, t("Grids"))),
       h("table.plain", {}, h("tbody", {}, busy.map((g) => h("tr", { style: { cursor: "pointer" }, onclick: () => { state.selected = g.id; render(); } },
         h("td", {}, h("b", {}, g.name), h("div.inc-sub.mono", {}, g.id)),
-        h("td", { style: { textAlign: "right" } }, g.n ? h("span.badge.sev-major", {}, `${g.n} open`) : h("span.faint", {}, "quiet")))))));
+        h("td", { style: { textAlign: "right" } }, g.n ? h("span.badge.sev-major", {}, t("{n} open", { n: g.n })) : h("span.faint", {}, t("quiet"))))))));
   }
   const incidents = state.incidents.filter((i) => i.grid_id === grid.id);
   const people = (grid.people || []).map((p) => (typeof p === "string" ? p : p.name || p.display_name || p.user || p.username)).join(", ");
   return h("section.panel.map-side", { id: "grid-panel" },
-    h("header", {}, h("div", {}, h("h2", {}, grid.name), h("div.inc-sub.mono", {}, `${grid.id} · ${grid.level}${grid.parent ? " in " + grid.parent : ""}`)),
-      h("button.ghost", { style: { marginLeft: "auto" }, onclick: () => { state.selected = null; history.replaceState(null, "", location.pathname); render(); } }, "All grids")),
+    h("header", {}, h("div", {}, h("h2", {}, grid.name), h("div.inc-sub.mono", {}, `${grid.id} · ${levelLabel(grid.level)}${grid.parent ? " · " + grid.parent : ""}`)),
+      h("button.ghost", { style: { marginLeft: "auto" }, onclick: () => { state.selected = null; history.replaceState(null, "", location.pathname); render(); } }, t("All grids"))),
     h("div.body.stack", {},
-      people ? h("div.muted", {}, `Responsible: ${people}`) : null,
-      h("a.btn", { href: `/console/?grid=${encodeURIComponent(grid.id)}` }, "Open on the board"),
+      people ? h("div.muted", {}, t("Responsible: {people}", { people })) : null,
+      h("a.btn", { href: `/console/?grid=${encodeURIComponent(grid.id)}` }, t("Open on the board")),
       incidents.length ? h("table.plain", {}, h("tbody", {}, incidents.map((i) => h("tr", {},
         h("td", {}, sevBadge(i.severity)),
         h("td", {}, h("a", { href: `/console/incidents/${i.id}` }, incidentTitle(i)), h("div.inc-sub", {}, `${i.camera_id || i.source_id || ""} · ${fmtAgo(i.opened_at)}`)),
         h("td", {}, statusBadge(i.status)), h("td.nowrap", {}, countdown(i))))))
-        : h("div.empty", {}, h("b", {}, "No open incidents"), "This grid is quiet.")));
+        : h("div.empty", {}, h("b", {}, t("No open incidents")), t("This grid is quiet."))));
 }
 
 (async () => {

@@ -1,6 +1,7 @@
 // The grid map as SVG, drawn straight from the grids' GeoJSON: no tile server needed.
 // Projection: plate carrée with longitudes shrunk by cos(latitude), fitted to the bounds,
 // which is accurate enough at the scale of a street office.
+import { t } from "./i18n.js";
 import { svg } from "./ui.js";
 
 const WIDTH = 1000;
@@ -47,7 +48,7 @@ const ORDER = { street: 0, community: 1, grid: 2 };
 export function gridMap(geojson, options = {}) {
   const features = (geojson.features || []).filter((f) => (f.properties || {}).kind !== "professional" && f.geometry);
   const { project, width, height } = projection(features);
-  const root = svg("svg", { role: "img", "aria-label": "Map of grids", preserveAspectRatio: "xMidYMid meet" });
+  const root = svg("svg", { role: "img", "aria-label": t("Map of grids"), preserveAspectRatio: "xMidYMid meet" });
   const layer = svg("g");
   root.append(layer);
   if (options.tileUrl) layer.append(tiles(options.tileUrl, features, project));

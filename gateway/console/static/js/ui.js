@@ -1,5 +1,6 @@
 // Small DOM and formatting helpers shared by every page.
 import { logout, me } from "./api.js";
+import { LANG, N_, TIMEZONE, languageSwitch, t, translatePage } from "./i18n.js";
 
 /** h("div.card", {onclick}, child, ...) builds an element; strings become text nodes. */
 export function h(spec, attrs = {}, ...children) {
@@ -72,31 +73,47 @@ export const TYPES = ["intrusion", "loitering", "line_crossing", "falling_object
   "sensor.alarm", "sensor.threshold", "sensor.offline", "sensor.battery_low"];
 export const LEVELS = ["grid", "community", "street"];
 
+// English source texts, shown through t(): the terms of grid management in Chinese
 const TYPE_LABELS = {
-  intrusion: "Intrusion", loitering: "Loitering", line_crossing: "Line crossing",
-  falling_object: "Falling object", "tamper.covered": "Camera covered", "tamper.defocus": "Camera defocused",
-  "tamper.moved": "Camera moved", "stream.lost": "Stream lost", "stream.restored": "Stream restored",
-  motion: "Motion", camera_event: "Camera event", "sensor.alarm": "Sensor alarm",
-  "sensor.threshold": "Sensor threshold", "sensor.offline": "Sensor offline", "sensor.battery_low": "Low battery",
+  intrusion: N_("Zone intrusion"), loitering: N_("Loitering"), line_crossing: N_("Line crossing"),
+  falling_object: N_("Object thrown or falling from height"), "tamper.covered": N_("Camera covered"),
+  "tamper.defocus": N_("Camera defocused"), "tamper.moved": N_("Camera moved"), "stream.lost": N_("Video lost"),
+  "stream.restored": N_("Video restored"), motion: N_("Motion"), camera_event: N_("Camera event"),
+  "sensor.alarm": N_("Sensor alarm"), "sensor.threshold": N_("Sensor over threshold"),
+  "sensor.offline": N_("Sensor offline"), "sensor.battery_low": N_("Sensor battery low"),
 };
-export const typeLabel = (t) => TYPE_LABELS[t] || (t || "").replace(/[._]/g, " ");
+export const typeLabel = (x) => (TYPE_LABELS[x] ? t(TYPE_LABELS[x]) : (x || "").replace(/[._]/g, " "));
 
 const ACTION_LABELS = {
-  opened: "Opened", open: "Opened", dispatch: "Dispatch", dispatched: "Dispatched",
-  acknowledge: "Acknowledge", acknowledged: "Acknowledged", resolve: "Resolve", resolved: "Resolved",
-  verify: "Verify", verified: "Verified", close: "Close", closed: "Closed", reopen: "Reopen",
-  reopened: "Reopened", dismiss: "Dismiss", dismissed: "Dismissed", escalate: "Escalate",
-  escalated: "Escalated", extend: "Extend deadline", extended: "Deadline extended",
-  reassign: "Reassign", reassigned: "Reassigned", merge: "Merge", merged: "Merged",
-  alert_attached: "Alert attached", attached: "Alert attached",
+  opened: N_("Filed"), open: N_("Filed"), dispatch: N_("Dispatch"), dispatched: N_("Dispatched"),
+  acknowledge: N_("Acknowledge"), acknowledged: N_("Acknowledged"), resolve: N_("Resolve"), resolved: N_("Handled"),
+  verify: N_("Verify"), verified: N_("Verified"), close: N_("Close"), closed: N_("Closed"), reopen: N_("Reopen"),
+  reopened: N_("Reopened"), dismiss: N_("Dismiss"), dismissed: N_("Dismissed"), escalate: N_("Escalate"),
+  escalated: N_("Escalated"), extend: N_("Extend deadline"), extended: N_("Deadline extended"),
+  reassign: N_("Reassign"), reassigned: N_("Reassigned"), merge: N_("Merge"), merged: N_("Merged"),
+  alert_attached: N_("Alert attached"), attached: N_("Alert attached"), deadline_near: N_("Deadline near"),
+  overdue: N_("Overdue"),
 };
-export const actionLabel = (a) => ACTION_LABELS[a] || (a || "").replace(/_/g, " ");
+export const actionLabel = (a) => (ACTION_LABELS[a] ? t(ACTION_LABELS[a]) : (a || "").replace(/_/g, " "));
 
-export const sevBadge = (s) => h("span.badge.dot", { class: `sev-${s}` }, s || "—");
-export const statusBadge = (s) => h("span.badge", { class: `st-${s}` }, s || "—");
-export const levelBadge = (l) => h("span.badge.lvl", {}, l || "—");
+const STATUS_LABELS = {
+  open: N_("Filed"), dispatched: N_("Dispatched"), acknowledged: N_("Acknowledged"), reopened: N_("Reopened"),
+  resolved: N_("Handled"), verified: N_("Verified"), closed: N_("Closed"), dismissed: N_("Dismissed"),
+};
+export const statusLabel = (s) => (STATUS_LABELS[s] ? t(STATUS_LABELS[s]) : s || "—");
+const SEVERITY_LABELS = { critical: N_("critical"), major: N_("major"), minor: N_("minor"), info: N_("info") };
+export const severityLabel = (s) => (SEVERITY_LABELS[s] ? t(SEVERITY_LABELS[s]) : s || "—");
+const LEVEL_LABELS = { grid: N_("Grid"), community: N_("Community"), street: N_("Street office") };
+export const levelLabel = (l) => (LEVEL_LABELS[l] ? t(LEVEL_LABELS[l]) : l || "—");
+
+export const sevBadge = (s) => h("span.badge.dot", { class: `sev-${s}` }, severityLabel(s));
+export const statusBadge = (s) => h("span.badge", { class: `st-${s}` }, statusLabel(s));
+export const levelBadge = (l) => h("span.badge.lvl", {}, levelLabel(l));
 
 export function incidentTitle(inc) {
+  // the gateway titles alerts "<type> at <where>" in English: other languages name the type themselves
+  const where = inc.title && inc.type && LANG !== "en" && /^.+? at (.+)$/.exec(inc.title);
+  if (where) return `${typeLabel(inc.type)} · ${where[1]}`;
   if (inc.title) return inc.title[0].toUpperCase() + inc.title.slice(1);
   return `${typeLabel(inc.type)} · ${inc.camera_id || inc.source_id || inc.grid_id || ""}`;
 }
@@ -108,25 +125,26 @@ export function fmtTime(iso, { seconds = false } = {}) {
   const d = parseTime(iso);
   if (!d || isNaN(d)) return "—";
   const sameDay = d.toDateString() === new Date().toDateString();
-  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined, hour12: false });
-  return sameDay ? time : `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
+  const zone = { timeZone: TIMEZONE };
+  const time = d.toLocaleTimeString(LANG, { ...zone, hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined, hour12: false });
+  return sameDay ? time : `${d.toLocaleDateString(LANG, { ...zone, month: "short", day: "numeric" })} ${time}`;
 }
 
 export function fmtDuration(ms) {
   const s = Math.round(Math.abs(ms) / 1000);
-  if (s < 60) return `${s}s`;
+  if (s < 60) return t("{s}s", { s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  if (m < 60) return t("{m}m {s}s", { m, s: String(s % 60).padStart(2, "0") });
   const hr = Math.floor(m / 60);
-  if (hr < 48) return `${hr}h ${String(m % 60).padStart(2, "0")}m`;
-  return `${Math.floor(hr / 24)}d ${hr % 24}h`;
+  if (hr < 48) return t("{h}h {m}m", { h: hr, m: String(m % 60).padStart(2, "0") });
+  return t("{d}d {h}h", { d: Math.floor(hr / 24), h: hr % 24 });
 }
 
 export function fmtAgo(iso) {
   const d = parseTime(iso);
-  if (!d || isNaN(d)) return "never";
+  if (!d || isNaN(d)) return t("never");
   const ms = Date.now() - d.getTime();
-  return ms < 5000 ? "just now" : `${fmtDuration(ms)} ago`;
+  return ms < 5000 ? t("just now") : t("{duration} ago", { duration: fmtDuration(ms) });
 }
 
 /** The deadline that matters now: acknowledgement before ack, resolution after. */
@@ -140,7 +158,7 @@ export function activeDeadline(inc) {
 export function countdown(inc) {
   const el = h("span.countdown");
   const dl = activeDeadline(inc);
-  if (!dl) { el.classList.add("done"); el.textContent = inc.closed_at ? "closed" : "—"; return el; }
+  if (!dl) { el.classList.add("done"); el.textContent = inc.closed_at ? t("closed") : "—"; return el; }
   el.dataset.due = dl.at;
   el.dataset.kind = dl.kind;
   renderCountdown(el);
@@ -149,8 +167,10 @@ export function countdown(inc) {
 
 function renderCountdown(el) {
   const left = new Date(el.dataset.due).getTime() - Date.now();
-  const prefix = el.dataset.kind === "ack" ? "ack " : "";
-  el.textContent = left < 0 ? `${prefix}overdue ${fmtDuration(left)}` : `${prefix}${fmtDuration(left)}`;
+  const ack = el.dataset.kind === "ack";
+  const d = fmtDuration(left);
+  el.textContent = left < 0 ? (ack ? t("ack overdue {d}", { d }) : t("overdue {d}", { d }))
+    : (ack ? t("ack {d}", { d }) : d);
   el.classList.toggle("late", left < 0);
   el.classList.toggle("soon", left >= 0 && left < 15 * 60 * 1000);
 }
@@ -190,15 +210,15 @@ export function chime() {
 }
 
 /** A modal asking for a note or reason; resolves to the text, or null when cancelled. */
-export function ask({ title, label, required = false, confirm = "Confirm", extra = null }) {
+export function ask({ title, label, required = false, confirm = t("Confirm"), extra = null }) {
   return new Promise((resolve) => {
-    const input = h("textarea", { placeholder: required ? "Required" : "Optional", "aria-label": label });
+    const input = h("textarea", { placeholder: required ? t("Required") : t("Optional"), "aria-label": label });
     const error = h("div.form-error");
     const done = (value) => { back.remove(); resolve(value); };
     const submit = () => {
       const v = input.value.trim();
-      if (extra && extra.required && !extra.el.value) { error.textContent = `${extra.label}: please choose.`; extra.el.focus(); return; }
-      if (required && !v) { error.textContent = `${label} is required.`; input.focus(); return; }
+      if (extra && extra.required && !extra.el.value) { error.textContent = t("{what}: please choose.", { what: extra.label }); extra.el.focus(); return; }
+      if (required && !v) { error.textContent = t("{what} is required.", { what: label }); input.focus(); return; }
       done({ note: v, extra: extra ? extra.el.value.trim() : null });
     };
     const back = h("div.dialog-backdrop", { onclick: (e) => e.target === back && done(null) },
@@ -208,7 +228,7 @@ export function ask({ title, label, required = false, confirm = "Confirm", extra
         h("label.field", {}, label, input),
         error,
         h("div.row", {},
-          h("button.ghost", { type: "button", onclick: () => done(null) }, "Cancel"),
+          h("button.ghost", { type: "button", onclick: () => done(null) }, t("Cancel")),
           h("button.primary", { type: "button", onclick: submit }, confirm))));
     back.addEventListener("keydown", (e) => {
       if (e.key === "Escape") done(null);
@@ -222,26 +242,29 @@ export function ask({ title, label, required = false, confirm = "Confirm", extra
 
 // ---------- the console's frame ----------
 const NAV = [
-  ["board", "/console/", "Incidents"],
-  ["map", "/console/map", "Map"],
-  ["devices", "/console/devices", "Cameras & edges"],
-  ["figures", "/console/figures", "Figures"],
+  ["board", "/console/", N_("Incidents")],
+  ["map", "/console/map", N_("Map")],
+  ["devices", "/console/devices", N_("Cameras & edges")],
+  ["figures", "/console/figures", N_("Figures")],
 ];
 
-export const ROLE_LABELS = { admin: "Administrator", operator: "Operator", grid_worker: "Grid worker", integration: "Integration" };
+const ROLES = { admin: N_("Administrator"), operator: N_("Operator"), grid_worker: N_("Grid worker"), integration: N_("Integration") };
+export const roleLabel = (r) => (ROLES[r] ? t(ROLES[r]) : r);
 
 /** Renders the top bar for console pages and resolves to the signed-in user. */
 export async function shell(active, { live = true } = {}) {
+  translatePage();
   const user = await me();
   const bar = h("header.topbar", {},
-    h("a.brand", { href: "/console/" }, h("img", { src: "/console/static/logo.svg", alt: "" }), "gridwatch", h("small", {}, "console")),
-    h("nav.nav", {}, NAV.map(([key, href, label]) => h("a", { href, class: key === active ? "active" : "" }, label)),
-      user.role === "grid_worker" ? h("a", { href: "/m/" }, "My tasks") : null),
+    h("a.brand", { href: "/console/" }, h("img", { src: "/console/static/logo.svg", alt: "" }), "gridwatch", h("small", {}, t("console"))),
+    h("nav.nav", {}, NAV.map(([key, href, label]) => h("a", { href, class: key === active ? "active" : "" }, t(label))),
+      user.role === "grid_worker" ? h("a", { href: "/m/" }, t("My tasks")) : null),
     h("div.userbox", {},
-      live ? h("span.live-dot", { id: "live" }, "connecting") : null,
+      live ? h("span.live-dot", { id: "live" }, t("connecting")) : null,
       h("div.who", {}, h("b", {}, user.display_name || user.username),
-        `${ROLE_LABELS[user.role] || user.role}${user.grid_id ? " · " + user.grid_id : ""}`),
-      h("button.ghost", { onclick: logout, title: "Sign out" }, "Sign out")));
+        `${roleLabel(user.role)}${user.grid_id ? " · " + user.grid_id : ""}`),
+      languageSwitch(),
+      h("button.ghost", { onclick: logout, title: t("Sign out") }, t("Sign out"))));
   document.body.prepend(bar);
   return user;
 }
@@ -250,5 +273,5 @@ export function setLive(state) {
   const el = $("#live");
   if (!el) return;
   el.className = `live-dot ${state === "live" ? "on" : "off"}`;
-  el.textContent = state === "live" ? "live" : "reconnecting";
+  el.textContent = state === "live" ? t("live") : t("reconnecting");
 }
