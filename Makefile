@@ -3,7 +3,7 @@ PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := mosquitto postgresql ffmpeg chromium docker-compose openssl gir1.2-gst-rtsp-server-1.0 python3-gi \
+APT_PKGS := mosquitto postgresql ffmpeg chromium fonts-noto-cjk docker-compose openssl gir1.2-gst-rtsp-server-1.0 python3-gi \
             gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
             gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0
 

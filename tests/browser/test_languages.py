@@ -4,7 +4,9 @@ setting (it wins over the browser's language from then on), and Chinese text dra
 of the system's (no web fonts), screenshots kept."""
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -20,9 +22,44 @@ def cjk_fonts() -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
+# Each character drawn alone with the page's font stack: real glyphs differ from each other and
+# from what the font draws for a code point nobody has (the "tofu" box).
+GLYPHS = """() => { const draw = (ch) => { const c = document.createElement('canvas'); c.width = c.height = 48;
+  const x = c.getContext('2d'); x.font = '40px ' + getComputedStyle(document.body).fontFamily;
+  x.fillText(ch, 4, 40); return x.getImageData(0, 0, 48, 48).data.join(','); };
+  const box = draw('\\uE000'), a = draw('事'), b = draw('件');
+  return a !== b && a !== box && b !== box && /[1-9]/.test(a); }"""
+
+
+def real_glyphs(page) -> bool:
+    return page.evaluate(GLYPHS)
+
+
+def test_without_noto_chinese_falls_back_to_the_systems_fonts_never_boxes(tmp_path, gateway):
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM_ARGS
+    dirs = [d for d in ("/usr/share/fonts/truetype/droid", "/usr/share/fonts/truetype/dejavu") if Path(d).is_dir()]
+    conf = tmp_path / "fonts.conf"  # the system's fonts without Noto CJK
+    conf.write_text("<?xml version='1.0'?><!DOCTYPE fontconfig SYSTEM 'fonts.dtd'><fontconfig>"
+                    + "".join(f"<dir>{d}</dir>" for d in dirs) + f"<cachedir>{tmp_path}/fc-cache</cachedir></fontconfig>")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS,
+                                    env={**os.environ, "FONTCONFIG_FILE": str(conf)})
+        try:
+            page = browser.new_context(base_url=gateway.url, locale="zh-CN").new_page()
+            page.goto("/login")
+            expect(page.locator("button[type=submit]")).to_have_text("登录")
+            families = page.evaluate("() => document.fonts.check('16px \"Noto Sans CJK SC\"')")
+            assert real_glyphs(page), f"boxes instead of Chinese (Noto available: {families})"
+            screenshot(page, "zh-login-without-noto")
+        finally:
+            browser.close()
+
+
 def test_a_chinese_browser_gets_the_console_in_chinese_and_a_switch_makes_english_the_users_choice(
         chromium, gateway, new_page):
-    assert cjk_fonts(), "a system font with Chinese glyphs (Debian: fonts-noto-cjk or fonts-droid-fallback)"
+    assert any("Noto Sans CJK SC" in f for f in cjk_fonts()), "Debian's fonts-noto-cjk (make system-deps)"
     ctx = chromium.new_context(viewport={"width": 1440, "height": 900}, base_url=gateway.url, locale="zh-CN")
     try:
         login = ctx.new_page()
@@ -41,10 +78,7 @@ def test_a_chinese_browser_gets_the_console_in_chinese_and_a_switch_makes_englis
         expect(board.locator(".kpis")).to_contain_text("待签收")
         expect(board.locator("#board thead")).to_contain_text("责任人")
         assert board.title().startswith("事件看板")
-        # drawn in a real font: a CJK glyph is as wide as the em, not a narrow fallback box
-        width = board.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');
-            c.font = '40px ' + getComputedStyle(document.body).fontFamily; return c.measureText('事件').width; }""")
-        assert 70 <= width <= 90, width
+        assert real_glyphs(board)
         screenshot(board, "zh-board")
         board.goto("/console/devices")
         expect(board.locator("h1")).to_have_text("摄像机与边缘设备")
