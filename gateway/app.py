@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gateway.api import admin, auth_routes, catalog, channels, errors, incidents, media
+from gateway.api import admin, auth_routes, catalog, channels, errors, incidents, media, open311, reports
 from gateway.config import Settings
 from gateway.console import languages
 from gateway.console import routes as console
@@ -32,6 +32,7 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
     app.state.service = service or IncidentService.from_settings(settings, db)
     app.state.ingestor = ingestor
     errors.install(app)
+    open311.install(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and readiness (no auth); 503 when degraded",
              responses={503: {"description": "database or broker unreachable"}})
@@ -60,6 +61,6 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
 
     # media and console first, so a route they define wins over a fallback of the API's
     for r in (media.router, console.router, languages.router, auth_routes.router, incidents.router, catalog.router, admin.router,
-              channels.router):
+              channels.router, open311.router, reports.router):
         app.include_router(r)
     return app

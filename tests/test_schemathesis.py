@@ -73,7 +73,11 @@ def _fuzz(api_schema, examples: int) -> list[str]:
             assert response.status_code < 500, \
                 f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
             if response.status_code >= 400 and "json" in str(response.headers.get("content-type")):
-                assert set(response.json()) == {"error"}, f"{case.method} {case.formatted_path}: {response.text[:300]}"
+                body, where = response.json(), f"{case.method} {case.formatted_path}: {response.text[:300]}"
+                if case.formatted_path.startswith("/open311/"):  # GeoReport v2's own error list
+                    assert isinstance(body, list) and all(set(e) == {"code", "description"} for e in body), where
+                else:
+                    assert set(body) == {"error"}, where
 
         try:
             check()
@@ -118,7 +122,11 @@ def test_nul_and_huge_ids_are_422_everywhere(pg_schema):
                 continue
             response = client.request(method.upper(), url, params=query, headers=ADMIN)
             tried += 1
-            assert response.status_code == 422, f"{method.upper()} {url} {query}: {response.status_code} {response.text[:200]}"
+            where = f"{method.upper()} {url} {query}: {response.status_code} {response.text[:200]}"
+            if url.startswith("/open311/"):  # GeoReport v2 answers a bad request 400, in its error list
+                assert response.status_code == 400 and response.json()[0]["code"] == 400, where
+                continue
+            assert response.status_code == 422, where
             assert response.json()["error"]["code"] == "invalid_request"
     assert tried > 20
     # the two the fuzz found first, as a user would type them

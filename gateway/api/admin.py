@@ -23,7 +23,7 @@ from gateway.incidents.state import silence_of, to_state
 router = APIRouter(prefix="/api", tags=["admin"], responses=ERROR_RESPONSES)
 admin_only = require_role("admin")
 reader = require_role(*READ_ROLES)
-Role = Literal["admin", "operator", "grid_worker", "integration", "edge"]
+Role = Literal["admin", "operator", "grid_worker", "integration", "edge", "open311"]
 assert set(Role.__args__) == set(ROLES)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gateway.db.models import ApiToken, User
 
-ROLES = ("admin", "operator", "grid_worker", "integration", "edge")
+ROLES = ("admin", "operator", "grid_worker", "integration", "edge", "open311")  # open311: files reports
 # `edge` tokens only upload media; `integration` reads everything in its subtree.
 READ_ROLES = ("admin", "operator", "grid_worker", "integration")
 COOKIE = "gw_token"

@@ -36,7 +36,9 @@ class RejectNul:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")):
-            response = error(422, "invalid_request", "the path or query holds a NUL character (%00), which no text can store")
+            why = "the path or query holds a NUL character (%00), which no text can store"
+            response = JSONResponse([{"code": 400, "description": why}], status_code=400) \
+                if scope.get("path", "").startswith("/open311/") else error(422, "invalid_request", why)  # GeoReport's form
             return await response(scope, receive, send)
         return await self.app(scope, receive, send)
 

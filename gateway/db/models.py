@@ -224,6 +224,21 @@ class Silence(Base):
     deleted_at: Mapped[datetime | None]
 
 
+class Report(Base):
+    """What a person reported (Open311, a grid worker's patrol): the case is the incident; the
+    reporter's contact details stay here, shown only to those who handle it, never published."""
+    __tablename__ = "reports"
+    incident_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # open311 | patrol
+    service_code: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    media_url: Mapped[str | None] = mapped_column(Text)
+    reporter: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name, email, phone, device_id, account_id
+    submitted_by: Mapped[str] = mapped_column(String(64))  # the token or user that filed it
+    created_at: Mapped[datetime]
+
+
 class AuditEntry(Base):
     """Append-only (database triggers refuse UPDATE and DELETE): who, when, what, why."""
     __tablename__ = "audit"

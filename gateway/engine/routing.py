@@ -130,6 +130,12 @@ class RoutingRules:
         return cls(rules=tuple(rules), work_calendar=cal, tz=tz)
 
 
+def unrouted() -> Route:
+    """The unrouted queue (outside every grid): the street command centre answers, on calendar time."""
+    return Route(level="street", grid_id=None, cell_grid_id=None, professional_grid_id=None,
+                 ack_within=timedelta(hours=1), resolve_within=timedelta(hours=24), calendar="calendar", rule="unrouted")
+
+
 def route(rules: RoutingRules, grids: GridSet | None, *, alert_type: str, severity: str,
           grid_id: str | None, local_time: time | datetime, sensor_kind: str | None = None,
           lat: float | None = None, lon: float | None = None) -> Route:

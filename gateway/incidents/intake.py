@@ -16,7 +16,7 @@ import binascii
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -285,10 +285,8 @@ class AlertIntake:
             self._open_keys.popitem(last=False)
 
     def _route(self, grids: GridSet, alert: Alert, grid_id: str | None, now: datetime) -> routing_mod.Route:
-        if grid_id is None:  # the unrouted queue: the street command centre answers, on calendar time
-            return routing_mod.Route(level="street", grid_id=None, cell_grid_id=None, professional_grid_id=None,
-                                     ack_within=timedelta(hours=1), resolve_within=timedelta(hours=24),
-                                     calendar="calendar", rule="unrouted")
+        if grid_id is None:
+            return routing_mod.unrouted()
         d = alert.details or {}
         args = dict(alert_type=alert.type.value, severity=alert.severity.value, grid_id=grid_id,
                     sensor_kind=(d.get("sensor_kind") or d.get("kind")) if alert.source.kind == "sensor" else None,
