@@ -21,10 +21,10 @@ from gateway.engine.state import UNRESOLVED
 from gateway.incidents.errors import BadRequest, NotFound
 from gateway.incidents.service import IncidentService
 from gateway.incidents.state import incident_dict
+from gateway.media.photos import PhotoError, clean_photo
 
 router = APIRouter(prefix="/api", tags=["incidents"], responses=ERROR_RESPONSES)
 reader = require_role(*READ_ROLES)
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
 
 
 Action = Enum("Action", {a: a for a in lifecycle.ACTIONS}, type=str)
@@ -135,10 +135,12 @@ async def _action_params(request: Request) -> dict[str, Any]:
         for f in form.getlist("photo"):
             if hasattr(f, "read"):
                 data = await f.read()
-                if len(data) > MAX_PHOTO_BYTES:
-                    raise BadRequest(f"photo larger than {MAX_PHOTO_BYTES} bytes")
                 if data:
-                    photos.append((data, f.content_type or "image/jpeg"))
+                    try:  # a real image, stored without its EXIF
+                        photo = clean_photo(data)
+                    except PhotoError as e:
+                        raise BadRequest(f"photo {f.filename or ''}: {e}".replace("photo : ", "photo: ")) from None
+                    photos.append((photo.data, photo.content_type))
         fields = {k: v for k, v in form.items() if k != "photo" and isinstance(v, str)}
         body = _validated(fields)
         params = body.model_dump(exclude_none=True)
