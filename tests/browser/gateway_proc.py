@@ -161,3 +161,13 @@ def sensor_alert(sensor_id: str, *, type_: str = "sensor.battery_low", severity:
             "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z", "frame": None, "zone": None,
             "line": None, "bbox": None, "score": None, "details": details or {}, "snapshot": None,
             "location": location_in(grid), "grid_hint": grid}
+
+
+def jpeg() -> bytes:
+    """A real JPEG (a grey gradient), so the browser can decode it."""
+    import cv2
+    import numpy as np
+
+    ok, data = cv2.imencode(".jpg", np.tile(np.arange(0, 256, 2, dtype=np.uint8), (96, 1)))
+    assert ok
+    return data.tobytes()

@@ -14,21 +14,11 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from alerts import topics
-from tests.browser.gateway_proc import OPERATOR, PASSWORD, WORKER, camera_alert, publish
+from tests.browser.gateway_proc import OPERATOR, PASSWORD, WORKER, camera_alert, jpeg, publish
 from tests.browser.shots import screenshot
 
 pytestmark = pytest.mark.browser
 
-
-
-def jpeg() -> bytes:
-    """A real JPEG (a grey gradient), so the browser can decode it."""
-    import cv2
-    import numpy as np
-
-    ok, data = cv2.imencode(".jpg", np.tile(np.arange(0, 256, 2, dtype=np.uint8), (96, 1)))
-    assert ok
-    return data.tobytes()
 
 
 JPEG = jpeg()

@@ -4,6 +4,8 @@ import { get, liveEvents, logout, me, post } from "./api.js";
 import { resolveWithPhoto } from "./actions.js";
 import { clipsPanel } from "./clips.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
+import { t } from "./i18n.js";
+import { reportForm } from "./report.js";
 import { $, chime, countdown, fill, icon, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, tickCountdowns, toast, typeLabel } from "./ui.js";
 
 const TODO = ["open", "dispatched", "acknowledged"];
@@ -25,7 +27,8 @@ function frame(title, body, { back = false } = {}) {
       h("button", { onclick: logout }, "Sign out")),
     back ? null : h("nav.tabs", {},
       h("button", { class: tab === "todo" ? "active" : "", onclick: () => { location.hash = "#/"; } }, "To do"),
-      h("button", { class: tab === "history" ? "active" : "", onclick: () => { location.hash = "#/history"; } }, "History")),
+      h("button", { class: tab === "history" ? "active" : "", onclick: () => { location.hash = "#/history"; } }, "History"),
+      h("button", { id: "report", onclick: () => { location.hash = "#/report"; } }, t("Report a problem"))),
     h("div.phone-body", {}, body));
 }
 
@@ -145,6 +148,10 @@ function route() {
   const n = ++routes;
   const current = () => n === routes;
   const m = location.hash.match(/^#\/i\/(.+)$/);
+  if (location.hash === "#/report") {
+    editing = true;  // a report being written survives live refreshes
+    return reportForm().then((form) => current() && frame(t("Report a problem"), form, { back: true }));
+  }
   const done = m ? detail(decodeURIComponent(m[1]), current) : list(location.hash.startsWith("#/history") ? "history" : "todo", current);
   return done.catch((err) => toast(err.message, "error"));
 }

@@ -1,0 +1,56 @@
+// The grid worker's patrol report on the phone: what (a category), a few words, photos taken
+// with the phone's camera, and where: the phone's position when it gives one, else the first
+// photo's position, else the worker's own grid. Route #/report of the phone view.
+import { api, get } from "./api.js";
+import { t } from "./i18n.js";
+import { h, icon, toast } from "./ui.js";
+
+export async function reportForm() {
+  const cats = await get("/api/report-categories").then((d) => d.items).catch(() => []);
+  const category = h("select", { name: "category", required: true, "aria-label": t("What is it?") },
+    h("option", { value: "" }, t("Choose what it is")), cats.map((c) => h("option", { value: c.code }, c.name)));
+  const description = h("textarea", { name: "description", required: true, placeholder: t("What did you find, and where exactly?") });
+  const photos = h("input", { type: "file", accept: "image/*", capture: "environment", multiple: true, name: "photo",
+    onchange: () => { preview.replaceChildren(...[...photos.files].map((f) => h("img", { src: URL.createObjectURL(f), alt: t("Selected photo") }))); } });
+  const preview = h("div.photos");
+  const spot = h("input", { type: "checkbox", name: "on_the_spot" });
+  const where = h("div.muted", { id: "where" }, t("Finding your position…"));
+  let position = null;
+  if (navigator.geolocation) {
+    navigator.geolocation.getCurrentPosition(
+      (p) => { position = p.coords; where.textContent = t("Here: {lat}, {lon}", { lat: p.coords.latitude.toFixed(5), lon: p.coords.longitude.toFixed(5) }); },
+      () => { where.textContent = t("No position from the phone: the photo's, else your grid."); },
+      { enableHighAccuracy: true, timeout: 8000, maximumAge: 60000 });
+  } else {
+    where.textContent = t("No position from the phone: the photo's, else your grid.");
+  }
+  const form = h("form.card.stack", { id: "report-form", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!category.value) { toast(t("Please choose what it is."), "error"); category.focus(); return; }
+    if (!description.value.trim()) { toast(t("Please say what you found."), "error"); description.focus(); return; }
+    const data = new FormData();
+    data.set("category", category.value);
+    data.set("description", description.value.trim());
+    if (spot.checked) data.set("on_the_spot", "true");
+    if (position) { data.set("lat", String(position.latitude)); data.set("lon", String(position.longitude)); }
+    for (const f of photos.files) data.append("photo", f);
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const inc = await api("/api/reports", { method: "POST", form: data });
+      toast(t("Reported as #{id}.", { id: inc.id }));
+      location.hash = `#/i/${inc.id}`;
+    } catch (err) {
+      toast(err.message, "error");
+      button.disabled = false;
+    }
+  } },
+  h("h2", {}, t("Report a problem")),
+  h("label.field", {}, t("What is it?"), category),
+  h("label.field", {}, t("Description"), description),
+  h("label.photo-pick", {}, h("span.row", {}, icon("camera"), t("Take photos")), photos), preview,
+  where,
+  h("label.check", {}, spot, t("Handled on the spot")),
+  h("button.primary", { type: "submit" }, t("Send the report")));
+  return form;
+}
