@@ -151,3 +151,40 @@ def test_a_report_by_address_only_waits_in_the_unrouted_queue(gw):
     with gw.db.session() as s:
         inc = s.get(Incident, rid)
         assert inc.grid_id is None and inc.level == "street" and "by hand" in inc.unrouted_reason
+
+
+def test_the_reporters_satisfaction_sends_a_case_back_to_verification_once_and_counts_in_the_figures(gw):
+    key = gw.tokens["open311"]
+    rid = gw.post("/open311/v2/requests.json", data={**SPEC_EXAMPLE, "api_key": key}).json()[0]["service_request_id"]
+    worker = {"Authorization": "Bearer " + gw.post("/api/auth/login", json={"username": "worker.g0307",
+                                                                             "password": PASSWORD}).json()["token"]}
+    gw.cookies.clear()
+
+    def act(action, who=ADMIN, **body):
+        return gw.post(f"/api/incidents/{rid}/{action}", headers=who, json=body)
+
+    assert act("rate", rating="satisfied").status_code == 409  # not closed yet
+    for action, who in (("resolve", worker), ("verify", ADMIN), ("close", ADMIN)):
+        assert act(action, who, note=f"{action}d").status_code == 200
+    assert act("rate", worker, rating="satisfied").status_code == 403  # the operator rates on the reporter's behalf
+    r = act("rate", rating="unhappy")
+    assert r.status_code == 422
+    r = act("rate", rating="not_satisfied", note="坑还在")
+    assert r.status_code == 200 and r.json()["status"] == "resolved"  # back to verification
+    timeline = gw.get(f"/api/incidents/{rid}", headers=ADMIN).json()["timeline"]
+    assert [e["event"] for e in timeline[-2:]] == ["rated", "reopened"]
+    assert timeline[-2]["note"] == "坑还在" and timeline[-2]["data"]["rating"] == "not_satisfied"
+    assert act("verify", note="回访确认").status_code == 200 and act("close").status_code == 200
+    assert act("rate", rating="not_satisfied", note="still").json()["status"] == "closed"  # once only
+    r = act("rate", rating="satisfied")
+    assert r.status_code == 409 and "rated already" in r.json()["error"]["message"]
+    fig = gw.get("/api/figures", headers=ADMIN, params={"grid": "G-03-07"}).json()["items"][0]
+    assert (fig["rated"], fig["satisfaction_rate"]) == (1, 0.0)
+    assert (fig["reopened"], fig["incidents"]) == (1, 1)
+    inc = gw.post("/open311/v2/requests.json", data={**SPEC_EXAMPLE, "service_code": "noise", "api_key": key})
+    other = inc.json()[0]["service_request_id"]
+    for action, who in (("resolve", worker), ("verify", ADMIN), ("close", ADMIN)):
+        gw.post(f"/api/incidents/{other}/{action}", headers=who, json={"note": "ok"})
+    assert gw.post(f"/api/incidents/{other}/rate", headers=ADMIN, json={"rating": "basically_satisfied"}).status_code == 200
+    fig = gw.get("/api/figures", headers=ADMIN, params={"grid": "G-03-07"}).json()["items"][0]
+    assert (fig["rated"], fig["satisfaction_rate"]) == (2, 0.5)

@@ -41,6 +41,8 @@ class ActionBody(Body):
     kind: Literal["false_alarm", "duplicate", "test", "other"] | None = Field(
         None, description="dismiss: why; only `false_alarm` counts in the false-alarm rate (the reason may then be left out)")
     false_alarm: bool | None = Field(None, description="dismiss without `kind`: a false alarm (default) or `other`")
+    rating: Literal["satisfied", "basically_satisfied", "not_satisfied"] | None = Field(
+        None, description="rate: the reporter's satisfaction with a closed case they reported (the note: their comment)")
 
 
 @router.get("/incidents", summary="Incidents visible to the caller, newest first")

@@ -1,7 +1,7 @@
 """Figures per grid and period over incident records (IncidentState objects or plain dicts
 with the same field names, times as datetimes or ISO strings): counts by type and level,
 time to acknowledge and to resolve (median, p90), on-time closure rate, reopen rate and
-false-alarm rate per camera; as dicts (JSON), CSV and a printable HTML report."""
+false-alarm rate per camera, satisfaction of the cases people reported; as dicts (JSON), CSV and a printable HTML report."""
 from __future__ import annotations
 
 import csv
@@ -18,7 +18,8 @@ from gateway.engine.grids import GridSet
 
 FIELDS = ("grid_id", "start", "end", "incidents", "cases_due", "closed_on_time", "on_time_closure_rate",
           "ack_median_s", "ack_p90_s", "resolve_median_s", "resolve_p90_s", "escalated", "reopened",
-          "reopen_rate", "false_alarms", "false_alarm_rate")
+          "reopen_rate", "false_alarms", "false_alarm_rate", "rated", "satisfaction_rate")
+SATISFIED = ("satisfied", "basically_satisfied")  # what the street office counts as satisfied
 
 
 def _get(rec: Any, name: str) -> Any:
@@ -104,6 +105,7 @@ def summarise(incidents: Iterable[Any], start: datetime, end: datetime, grid_id:
     ack_med, ack_p90 = _stats(ack)
     res_med, res_p90 = _stats(res)
     closed_on_time = sum(1 for r in due if on_time(r))
+    rated = [r for r in opened if _get(r, "satisfaction")]  # the last rating of each reported case
     return {
         "grid_id": grid_id, "start": start.isoformat(), "end": end.isoformat(),
         "incidents": len(opened),
@@ -116,6 +118,8 @@ def summarise(incidents: Iterable[Any], start: datetime, end: datetime, grid_id:
         "escalated": sum(1 for r in opened if (_get(r, "escalations") or 0) > 0),
         "reopened": reopened, "reopen_rate": _rate(reopened, len(ever_resolved)),
         "false_alarms": len(false_alarms), "false_alarm_rate": _rate(len(false_alarms), len(opened)),
+        "rated": len(rated), "satisfaction_rate": _rate(sum(1 for r in rated if _get(r, "satisfaction") in SATISFIED),
+                                                        len(rated)),
         "cameras": cams,
     }
 

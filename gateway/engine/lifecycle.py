@@ -19,7 +19,7 @@ from gateway.engine.routing import SEVERITIES, Route
 from gateway.engine.state import ACTIVE, SYSTEM, UNRESOLVED, Actor, Event, IncidentState, Timer, new_state, replace
 
 ACTIONS = ("dispatch", "acknowledge", "resolve", "verify", "reopen", "close", "dismiss",
-           "escalate", "extend", "reassign", "merge")
+           "escalate", "extend", "reassign", "merge", "rate")
 
 # Who may do what. 'system' is the gateway itself (timers, ingest).
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -141,7 +141,11 @@ _FROM: dict[str, tuple[tuple[str, ...], str]] = {
     "extend": (UNRESOLVED, "only an unresolved incident has a deadline to extend"),
     "reassign": (ACTIVE, "it is no longer active"),
     "merge": (ACTIVE, "it is no longer active"),
+    "rate": (("closed",), "the reporter rates a case once it is closed"),
 }
+
+# The reporter's satisfaction with a closed case they reported (the follow-up of grid management)
+RATINGS = ("satisfied", "basically_satisfied", "not_satisfied")
 
 
 def apply(state: IncidentState, action: str, actor: Actor, now: datetime, *, grids: GridSet | None = None,
@@ -213,6 +217,27 @@ def _close(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None,
     return replace(s, status="closed", closed_at=now), [Event("closed", now, actor.username, note=p.get("note"))]
 
 
+def _rate(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
+          p: dict[str, Any]) -> Change:
+    """A reported case's follow-up: once rated it stays rated, except that the first 'not
+    satisfied' sends it back to verification (once), and it is rated again when closed again."""
+    if not s.type.startswith("report."):
+        raise TransitionError("only a case a person reported is rated by them")
+    rating = p.get("rating")
+    if rating not in RATINGS:
+        raise TransitionError(f"rate needs a rating: one of {', '.join(RATINGS)}, not {rating!r}")
+    if s.ratings >= 2 or (s.ratings == 1 and s.satisfaction != "not_satisfied"):
+        raise TransitionError(f"this case was rated already ({s.satisfaction})")
+    comment = p.get("note") or p.get("comment")
+    events = [Event("rated", now, actor.username, note=comment, data={"rating": rating, "round": s.ratings + 1})]
+    new = replace(s, satisfaction=rating, ratings=s.ratings + 1)
+    if rating == "not_satisfied" and s.ratings == 0:  # back to verification, once
+        new = replace(new, status="resolved", verified_at=None, closed_at=None, reopen_count=s.reopen_count + 1)
+        events.append(Event("reopened", now, actor.username, reason=f"the reporter is not satisfied: {comment or '-'}",
+                            data={"for": "verification"}))
+    return new, events
+
+
 def _dismiss(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None, cal: Deadlines | None,
               p: dict[str, Any]) -> Change:
     kind = p.get("kind")
@@ -274,7 +299,7 @@ def _merge(s: IncidentState, actor: Actor, now: datetime, grids: GridSet | None,
 _HANDLERS: dict[str, Callable[..., tuple[IncidentState, list[Event]]]] = {
     "dispatch": _dispatch, "acknowledge": _acknowledge, "resolve": _resolve, "verify": _verify,
     "reopen": _reopen, "close": _close, "dismiss": _dismiss, "escalate": _escalate, "extend": _extend,
-    "reassign": _reassign, "merge": _merge,
+    "reassign": _reassign, "merge": _merge, "rate": _rate,
 }
 
 

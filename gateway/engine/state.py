@@ -81,6 +81,8 @@ class IncidentState:
     ack_missed: bool = False  # an acknowledgement deadline passed at some level
     resolve_missed: bool = False  # a resolution deadline passed: not closed on time
     overdue: tuple[str, ...] = ()  # deadlines missed at the top level, already reported once
+    satisfaction: str | None = None  # a reported case: the reporter's last rating (lifecycle.RATINGS)
+    ratings: int = 0
 
     @property
     def active(self) -> bool:
