@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gateway.api import admin, auth_routes, catalog, channels, errors, incidents, media, open311, reports
+from gateway.api import admin, auth_routes, catalog, channels, errors, incidents, media, open311, reports, scorecards
 from gateway.config import Settings
 from gateway.console import languages
 from gateway.console import routes as console
@@ -61,6 +61,6 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
 
     # media and console first, so a route they define wins over a fallback of the API's
     for r in (media.router, console.router, languages.router, auth_routes.router, incidents.router, catalog.router, admin.router,
-              channels.router, open311.router, reports.router):
+              channels.router, open311.router, reports.router, scorecards.router):
         app.include_router(r)
     return app

@@ -3,6 +3,7 @@
 import { get } from "./api.js";
 import { LANG, t } from "./i18n.js";
 import { hbars, stackedColumns } from "./charts.js";
+import { scorecardsPanel } from "./scorecards.js";
 import { $, fmtDuration, h, shell, toast, typeLabel } from "./ui.js";
 
 const root = $("#app");
@@ -71,7 +72,8 @@ async function render() {
             text: r.cases_due ? t("{rate} of {n}", { rate: pct(r.on_time_closure_rate), n: r.cases_due }) : t("no cases") })), {
             max: 1, colorOf: (it) => (it.value >= 0.9 ? "#34d399" : it.value >= 0.7 ? "#facc15" : "#f43f5e") }))),
         h("section.panel", { id: "false-alarms" }, h("header", {}, h("h2", {}, t("False-alarm rate per camera"))),
-          h("div.body", {}, hbars(cameras, { max: 1, color: "#fb923c" }))))));
+          h("div.body", {}, hbars(cameras, { max: 1, color: "#fb923c" }))))),
+    scorecardsPanel(since, until));
 }
 
 const kpi = (label, value, sub = "") => h("div.kpi.panel", {}, h("div.label", {}, label), h("div.value", {}, value), sub ? h("div.inc-sub", {}, sub) : null);
