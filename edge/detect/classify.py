@@ -5,13 +5,15 @@ It runs only when a rule with an `objects:` filter is about to fire (at most eve
 RETRY_S per track while it waits), on the privacy-masked crop of the full-resolution frame
 around the object's box: nothing per frame, nothing for cameras without such a filter.
 
+- a box at least as wide as tall is never a person (people stand upright; a couple side by
+  side is still taller than wide): by shape, a vehicle when big (VEHICLE_MIN_W of the frame's
+  width or more), else an animal;
 - person: OpenCV's own HOG people detector (`cv2.HOGDescriptor_getDefaultPeopleDetector()`,
   Dalal & Triggs' HOG + linear SVM trained on INRIA pedestrians, shipped inside the
-  opencv-python wheel, Apache 2.0: nothing is downloaded) on the crop scaled so a person would
-  fill its 64x128 window, upright people 20% or more of the frame's height down to ~40 px;
-- otherwise by shape on the ground: a box wider than tall and big (VEHICLE_MIN_W of the frame's
-  width or more) is a vehicle, a smaller wide or squat one an animal, anything else unknown.
-  The shape rule is a heuristic, not a model: see the precision measured in the README.
+  opencv-python wheel, Apache 2.0: nothing is downloaded) on the crop of an upright box, scaled
+  so a person would fill its 64x128 window;
+- anything else is unknown. The shape rule is a heuristic, not a model: see the precision
+  measured in the README.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ RETRY_S = 0.5           # a rule waiting for its label asks again at most this o
 CROP_MARGIN = 0.25      # context around the box, as a share of its size
 WINDOW_H = 160          # the crop is scaled to this height (HOG's window is 128 rows)
 HOG_MIN = 0.2           # SVM margin of a person detection
-WIDE = 1.15             # width / height above this: lies or stands on the ground lengthwise
+WIDE = 1.0             # at least as wide as tall: lies or stands on the ground lengthwise (people stand upright)
 VEHICLE_MIN_W = 0.12    # a wide object at least this share of the frame's width: a vehicle
 
 
@@ -53,11 +55,11 @@ class ObjectClassifier:
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop.copy()
         if keep is not None:
             grey = cv2.bitwise_and(grey, keep[y0:y1, x0:x1])
+        if w >= WIDE * h:  # people stand upright (a couple side by side too): never a person
+            return ("vehicle", 0.6) if w >= VEHICLE_MIN_W * fw else ("animal", 0.5)
         score = self._person(grey, h / (y1 - y0))
         if score >= HOG_MIN:
             return "person", round(min(1.0, 0.5 + score / 4), 3)
-        if w >= WIDE * h:
-            return ("vehicle", 0.6) if w >= VEHICLE_MIN_W * fw else ("animal", 0.5)
         return "unknown", 0.0
 
     def _person(self, grey: np.ndarray, share: float) -> float:
