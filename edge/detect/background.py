@@ -13,12 +13,13 @@ Gaussian noise), not from the distance to the mean: foliage widens its own band 
 flagged, while a person standing still (no change) does not blind the pixels under them.
 
 Night mode (noise-aware thresholds): once a second the sensor noise is probed (the median
-frame-to-frame step on a 1-in-16 grid of the raw frame, two frames in a row) and the scene's
-brightness read off the background. A noisy view (IR at night, sigma >= 3) is smoothed 3x3
-before the comparison (noise /3: the model then learns the lower noise by itself), and in a
-dark view the grey-level floor follows the brightness (a person at gain 0.3 differs from
-the lawn by a third of the grey levels they would by day), down to MIN_DIFF_DARK. Neither
-costs anything on a day view but the probe once a second.
+frame-to-frame step on a 1-in-16 grid of the raw frame, two frames in a row, raw and as 2x2
+means: white sensor noise halves in the mean, the texture of a shaking view does not) and the
+scene's brightness read off the background. A noisy view (IR at night, sigma >= 3 in two
+probes in a row) is smoothed 3x3 before the comparison (noise /3: the model relearns and then
+learns the lower noise by itself), and in a dark view the grey-level floor follows the
+brightness (a person at gain 0.3 differs from the lawn by a third of the grey levels they
+would by day), down to `min_diff_dark`. A day view pays only the probe, on two frames a second.
 
 Speed: the per-frame comparison runs on uint8 images (16 pixels per SIMD instruction, a
 quarter of the memory traffic); only the slow-moving state (mean, noise) is float32 and
@@ -169,8 +170,10 @@ class BackgroundModel:
         if self._probe is not None:
             grid = _grid_pair(grey)
             raw = float(np.median(np.abs(grid[0] - self._probe[0]))) * MEDIAN_TO_SIGMA
-            smooth = float(np.median(np.abs(grid[1] - self._probe[1]))) * MEDIAN_TO_SIGMA / 4
-            self.raw_sigma = raw if smooth < WHITE_RATIO * raw else 0.0
+            if raw >= self.s.day_sigma:  # (a clean day view needs no second median)
+                smooth = float(np.median(np.abs(grid[1] - self._probe[1]))) * MEDIAN_TO_SIGMA / 4
+                raw = raw if smooth < WHITE_RATIO * raw else 0.0
+            self.raw_sigma = raw
             self._probe = None
             night = self.raw_sigma >= (self.s.day_sigma if self.night else self.s.night_sigma)
             self._votes = self._votes + 1 if night != self.night else 0
