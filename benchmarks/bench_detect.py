@@ -288,7 +288,8 @@ def run(console: Console) -> None:
     varied = [x for seed in (101, 102, 103) for x in S.varied(seed, per_type=8)]
     console.print(scenario_scores(f"varied layouts ({len(varied)}: random zones, lines, sizes, speeds, "
                                   "falls)", varied))
-    from benchmarks import detect_conditions
+    from benchmarks import detect_conditions, detect_objects
 
     console.print(detect_conditions.table())
+    console.print(detect_objects.table())
     console.print(f"[dim]scenarios took {time.perf_counter() - a:.1f} s")

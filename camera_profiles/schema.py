@@ -1,7 +1,7 @@
 """The camera profile schema. Coordinates are normalised to the frame (0..1, origin top-left)."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import LineString, Polygon
@@ -63,12 +63,18 @@ class LoiteringRule(_Strict):
     cooldown_s: float = Field(120.0, ge=0)
 
 
+ObjectKind = Literal["person", "vehicle", "animal"]
+OBJECTS_HELP = ("raise only for these kinds of object (a classifier looks at the object when the rule is about "
+                "to fire); none: any moving object")
+
+
 class Zone(_Strict):
     name: str = Field(min_length=1)
     polygon: list[Point] = Field(min_length=3)
     intrusion: IntrusionRule | None = None
     loitering: LoiteringRule | None = None
     min_area: float = Field(0.0005, ge=0, le=1, description="smallest object, as a fraction of the frame")
+    objects: list[ObjectKind] | None = Field(None, min_length=1, description=OBJECTS_HELP)
 
     _poly = field_validator("polygon")(_check_polygon)
 
@@ -79,6 +85,7 @@ class Line(_Strict):
     from_side: Point | None = None
     severity: Severity = Severity.minor
     cooldown_s: float = Field(2.0, ge=0)
+    objects: list[ObjectKind] | None = Field(None, min_length=1, description=OBJECTS_HELP)
 
     _pts = field_validator("points")(_check_points)
 

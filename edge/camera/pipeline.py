@@ -114,7 +114,8 @@ class CameraPipeline:
 
     def _detect(self, image: np.ndarray, pos_s: float, learn_only: bool) -> list[Event]:
         grey = self._prepare(image)
-        return self.detector.step(grey, pos_s, learn_only=learn_only)
+        det = self.detector
+        return det.step(grey, pos_s, learn_only=learn_only, image=image if det.wants_image else None)
 
     def _alert(self, e: Event, frame: Frame) -> Alert:
         snapshot = None

@@ -4,14 +4,19 @@ clock reads, no logging; time comes in with each frame (`pos_s`).
 One grey work frame (~320 px wide, privacy masks already applied by the pipeline) goes
 through:
 - `background`: per-pixel mean and noise level, gain-normalised (lighting steps and ramps),
-  relearn on whole-frame changes (IR switch), motion masks -> foreground mask;
+  relearn on whole-frame changes (IR switch), a night mode for noisy views, motion masks ->
+  foreground mask;
 - `blobs`: opening (noise, rain), closing (one body), outer contours -> boxes;
 - `tracker`: greedy gated association with motion prediction, ids, a 1.5 s inertia, and the
   track qualities the rules rely on (steady, solid, arrived: foliage and flicker are none);
 - rules, each with debounce and cooldown, one event per event: `zones` (intrusion,
-  loitering surviving occlusion, and `motion` for rule-less cameras), `lines` (crossing
-  with hysteresis and from_side), `falling` (gravity fit, start point), `tamper` (covered,
-  defocus, moved against a learned reference; raised and restored);
+  loitering surviving occlusion and absences up to 5 s, and `motion` for rule-less
+  cameras), `lines` (crossing with hysteresis growing with the object, and from_side),
+  `falling` (gravity fit, start point in or next to the region), `tamper` (covered, a
+  partial cover, defocus, moved against a learned reference; a view on the move pauses the
+  rules; raised and restored);
+- `classify` (optional, for zones and lines with an `objects:` filter): person / vehicle /
+  animal from the full-resolution crop, only when such a rule is about to fire;
 - `engine.Detector` runs them and returns `events.Event`s; `edge.camera.pipeline` turns those into
   `alerts.Alert`s with snapshots.
 

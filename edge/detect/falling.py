@@ -38,7 +38,7 @@ class FallingRule:
     def __init__(self, cfg: FallingObject, mask: np.ndarray, scale: Scale):
         self.cfg, self.mask, self.scale = cfg, mask, scale
         r = max(1, round(START_MARGIN * scale.w))
-        self.near = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        self.near = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1)))  # (separable: fast)
         self.done: set[int] = set()
         self.ready_t = -1e18
 

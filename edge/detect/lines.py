@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from camera_profiles.schema import Line
 from edge.detect.events import Event, Scale
 from edge.detect.tracker import Track
-from edge.detect.zones import trusted
+from edge.detect.zones import Labeller, object_ok, trusted
 
 MARGIN_PX = 1.5   # closer than this to the line names no side...
 MARGIN_H = 0.2    # ...nor closer than this share of the object's height
@@ -29,8 +29,9 @@ class _Side:
 
 
 class LineRule:
-    def __init__(self, line: Line, scale: Scale):
+    def __init__(self, line: Line, scale: Scale, label: Labeller | None = None):
         self.line = line
+        self.label = label
         self.scale = scale
         (x1, y1), (x2, y2) = line.points
         self.p1 = (float(x1) * scale.w, float(y1) * scale.h)
@@ -93,13 +94,17 @@ class LineRule:
                 continue
             if t < self.ready_t:
                 continue
+            ok, kind = object_ok(self.line.objects, self.label, tr, t)
+            if not ok:
+                continue  # a crossing, but not by a kind of object this line is for
             self.ready_t = t + self.line.cooldown_s
+            details = {"rule": "line.crossing", "track_id": tr.id, "direction": "positive" if s > 0 else "negative",
+                       "at": self.scale.point(*st.crossed_at)}
+            if kind is not None:
+                details["object"] = kind
             out.append(Event("line_crossing", self.line.severity.value, t, bbox=self.scale.box(tr.last),
                              score=round(min(1.0, 0.5 + 0.05 * tr.hits), 3), line=self.line.name,
-                             track=self.scale.path(tr),
-                             details={"rule": "line.crossing", "track_id": tr.id,
-                                      "direction": "positive" if s > 0 else "negative",
-                                      "at": self.scale.point(*st.crossed_at)}))
+                             track=self.scale.path(tr), details=details))
         return out
 
     def _crossing_point(self, tr: Track) -> tuple[float, float] | None:

@@ -12,7 +12,9 @@ view is normal, so a global lighting change (which scales every pixel) is no tam
 - moved: the view no longer lines up with the reference: the reference's centre, matched
   by normalised cross-correlation, is found shifted, or nowhere alike at all (people
   walking by change a small share of the correlation; a turned camera changes it all).
-The reference is taken only from a view that holds still from one check to the next: the
+While the view is found shifted by a pixel of the 1/4 view or more (but not yet `moved`), the
+rules pause (`active`): a slow drift would otherwise look like objects arriving everywhere;
+a 1-3 px shake stays under that pixel. The reference is taken only from a view that holds still from one check to the next: the
 first frames after a (re)connect can be grey or half-decoded, and a reference learned from
 one of them would call the real view "moved". A condition must hold for `min_seconds` to
 raise its alert; when the view comes back
@@ -35,6 +37,7 @@ COVERED_CV = 0.35        # contrast below this share of the reference's...
 FLAT_STD = 4.0           # ...or a flat view (grey levels)
 DEFOCUS_SHARP = 0.3      # fine detail below this share of the reference's
 MOVED_SHIFT = 0.04       # shift larger than this fraction of the width
+MOVING_SHIFT = 0.01      # shifted by a pixel of the 1/4 view or more: the view is moving, rules pause
 MOVED_MATCH = 0.5        # or a best correlation this weak: the view is another one
 MARGIN = 0.15            # the reference's centre (without this margin) is searched for
 CELL_TEXTURE = 0.15      # a place has texture when its local std is this share of the view's
@@ -114,7 +117,9 @@ class TamperRule:
             shift, response = self._match(img, self.ref_img)
             moved = shift > MOVED_SHIFT or response < MOVED_MATCH
         now = {"covered": covered, "defocus": defocus, "moved": moved}
-        self.active = covered or moved
+        # a view on the move (a PTZ camera turned slowly) pauses the rules before it has moved far
+        # enough to be `moved`: every edge in it travels and would look like an object arriving
+        self.active = covered or moved or (not covered and shift >= MOVING_SHIFT)
         if learn_only or not any(now.values()):
             if not any(c.since is not None or c.raised_t is not None for c in self.conds.values()):
                 a = min(1.0, dt / REF_LEARN_S) if not learn_only else 0.5

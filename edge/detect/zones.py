@@ -8,6 +8,7 @@ running from the first entry, and loitering is raised once the object is inside 
 that much time behind it. An absence of more than 5 s starts a new dwell (and a new episode)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,16 @@ ABSENCE_S = 5.0           # out of the zone up to this long (stepping out, jitte
 REJOIN_S = 4.0            # a track lost inside the zone and a new one appearing near it...
 REJOIN_DIST = 0.08        # ...within this time and distance (fraction of width) is the same dwell
 MIN_HITS = 3              # a track must be seen this often before any rule trusts it
+
+Labeller = Callable[[Track, float], str]  # the engine's second stage: (track, t) -> "person", ...
+
+
+def object_ok(objects: Sequence[str] | None, label: Labeller | None, tr: Track, t: float) -> tuple[bool, str | None]:
+    """(may the rule fire, the object's label): without an `objects` filter always, unlabelled."""
+    if not objects or label is None:
+        return True, None
+    kind = label(tr, t)
+    return kind in objects, kind
 
 
 @dataclass
@@ -37,8 +48,9 @@ def trusted(tr: Track, min_area: float) -> bool:
 
 
 class ZoneRules:
-    def __init__(self, zone: Zone, mask: np.ndarray, scale: Scale):
+    def __init__(self, zone: Zone, mask: np.ndarray, scale: Scale, label: Labeller | None = None):
         self.zone = zone
+        self.label = label
         self.mask = mask
         self.scale = scale
         self.min_area = zone.min_area * scale.w * scale.h
@@ -99,26 +111,35 @@ class ZoneRules:
         return None
 
     def _check(self, tr: Track, d: _Dwell, t: float) -> list[Event]:
-        out = []
+        out: list[Event] = []
         z = self.zone
         stay = t - d.entered_t
-        if z.intrusion and not d.intruded and stay >= z.intrusion.min_seconds:
+        due_i = z.intrusion and not d.intruded and stay >= z.intrusion.min_seconds
+        due_l = z.loitering and not d.loitered and stay >= z.loitering.seconds
+        if not (due_i or due_l):
+            return out
+        ok, kind = object_ok(z.objects, self.label, tr, t)
+        if not ok:
+            return out  # not a kind this zone is for (asked again later: it may turn round)
+        if z.intrusion and due_i:
             d.intruded = True
             if t >= self.intrusion_ready_t:
                 self.intrusion_ready_t = t + z.intrusion.cooldown_s
-                out.append(self._event("intrusion", z.intrusion.severity.value, tr, t, stay))
-        if z.loitering and not d.loitered and stay >= z.loitering.seconds:
+                out.append(self._event("intrusion", z.intrusion.severity.value, tr, t, stay, kind))
+        if z.loitering and due_l:
             d.loitered = True
             if t >= self.loiter_ready_t:
                 self.loiter_ready_t = t + z.loitering.cooldown_s
-                out.append(self._event("loitering", z.loitering.severity.value, tr, t, stay))
+                out.append(self._event("loitering", z.loitering.severity.value, tr, t, stay, kind))
         return out
 
-    def _event(self, kind: str, severity: str, tr: Track, t: float, stay: float) -> Event:
+    def _event(self, kind: str, severity: str, tr: Track, t: float, stay: float, obj: str | None) -> Event:
         score = min(1.0, 0.5 + 0.05 * tr.hits)
+        details = {"rule": f"zone.{kind}", "track_id": tr.id, "dwell_s": round(stay, 2)}
+        if obj is not None:
+            details["object"] = obj
         return Event(kind, severity, t, bbox=self.scale.box(tr.last), score=round(score, 3),
-                     zone=self.zone.name, track=self.scale.path(tr),
-                     details={"rule": f"zone.{kind}", "track_id": tr.id, "dwell_s": round(stay, 2)})
+                     zone=self.zone.name, track=self.scale.path(tr), details=details)
 
 
 MOTION_MIN_S = 1.0
