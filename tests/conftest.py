@@ -36,6 +36,17 @@ def pg_url():
     drop_database(url)
 
 
+@pytest.fixture
+def sqlite_db(tmp_path):
+    """An empty, migrated SQLite gateway database of the test's own."""
+    from gateway.db import Database
+
+    d = Database(f"sqlite:///{tmp_path}/gw.db")
+    d.upgrade()
+    yield d
+    d.dispose()
+
+
 @pytest.fixture(scope="session")
 def vtest_path():
     assert VTEST.exists(), f"real footage missing: {VTEST} (../shared/data must sit beside the repo)"

@@ -15,28 +15,18 @@ from sqlalchemy.exc import DBAPIError
 
 from alerts import parse_alert
 from common.times import parse_iso
-from gateway.app import create_app
-from gateway.config import Settings
-from tests.support.gateway import alert, make_db
+from tests.support.gateway import PASSWORD, alert, api_client
 
 pytestmark = pytest.mark.quick  # no service: `make test-quick`
 
-PASSWORD = "correct horse"
 ADMIN = {"Authorization": "Bearer adm-token"}
 JPEG = cv2.imencode(".jpg", np.full((48, 64, 3), (40, 160, 60), np.uint8))[1].tobytes()
 
 
 @pytest.fixture
 def gw(tmp_path):
-    url = f"sqlite:///{tmp_path}/gw.db"
-    db = make_db(url, seed_password=PASSWORD)
-    settings = Settings(db_url=url, admin_token="adm-token", media_dir=tmp_path / "media", mqtt_prefix="gwapi")
-    app = create_app(settings, db)
-    with TestClient(app) as client:
-        client.svc = app.state.service
-        client.db = db
+    with api_client(tmp_path, mqtt_prefix="gwapi") as client:
         yield client
-    db.dispose()
 
 
 def login(client: TestClient, username: str) -> dict:

@@ -205,11 +205,8 @@ def dispatched_rows(db, prefix, n: int, at: datetime, severity: str = "major", f
 
 
 @pytest.fixture
-def db(tmp_path):
-    d = Database(f"sqlite:///{tmp_path}/gw.db")
-    d.upgrade()
-    yield d
-    d.dispose()
+def db(sqlite_db):
+    return sqlite_db
 
 
 def test_the_platforms_rate_is_kept_and_the_overflow_goes_as_one_digest(db, broker, prefix, monkeypatch):

@@ -8,17 +8,13 @@ import json
 from xml.etree import ElementTree as ET
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway.app import create_app
-from gateway.config import Settings
 from gateway.db.models import Incident, IncidentEvent, OutboxMessage, Report
-from tests.support.gateway import LAWN, make_db
+from tests.support.gateway import LAWN, PASSWORD, api_client
 
 pytestmark = pytest.mark.quick
 
-PASSWORD = "correct horse"
 ADMIN = {"Authorization": "Bearer adm-token"}
 # The spec's POST example (wiki.open311.org/GeoReport_v2#POST_Service_Request), with a service of
 # ours and a place in our grids for its San Francisco one.
@@ -35,11 +31,7 @@ REQUEST_FIELDS = {"service_request_id", "status", "status_notes", "service_name"
 
 @pytest.fixture
 def gw(tmp_path):
-    url = f"sqlite:///{tmp_path}/gw.db"
-    db = make_db(url, seed_password=PASSWORD)
-    app = create_app(Settings(db_url=url, admin_token="adm-token", media_dir=tmp_path / "media"), db)
-    with TestClient(app) as client:
-        client.db = db
+    with api_client(tmp_path) as client:
         tokens = {}
         for role in ("open311", "integration"):
             r = client.post("/api/tokens", headers=ADMIN, json={"name": f"{role}-client", "role": role})
@@ -47,7 +39,6 @@ def gw(tmp_path):
             tokens[role] = r.json()["token"]
         client.tokens = tokens
         yield client
-    db.dispose()
 
 
 def test_services_list_the_report_categories_in_the_callers_language_in_json_and_xml(gw):

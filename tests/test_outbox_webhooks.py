@@ -20,11 +20,8 @@ SECRET = "s3cret-for-tests-only"
 
 
 @pytest.fixture
-def db(tmp_path):
-    d = Database(f"sqlite:///{tmp_path}/gw.db")
-    d.upgrade()
-    yield d
-    d.dispose()
+def db(sqlite_db):
+    return sqlite_db
 
 
 def add_event(db: Database, topic: str, payload: dict) -> int:

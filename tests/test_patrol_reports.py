@@ -8,18 +8,14 @@ import io
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from gateway.app import create_app
-from gateway.config import Settings
 from gateway.db.models import IncidentEvent, Media
-from tests.support.gateway import GRIDS, LAWN, make_db
+from tests.support.gateway import GRIDS, LAWN, PASSWORD, api_client
 
 pytestmark = pytest.mark.quick
-PASSWORD = "correct horse"
 
 
 def photo(gps: tuple[float, float] | None = None, fmt: str = "JPEG") -> bytes:
@@ -45,13 +41,8 @@ def centre_of(grid_id: str) -> tuple[float, float]:
 
 @pytest.fixture
 def gw(tmp_path):
-    url = f"sqlite:///{tmp_path}/gw.db"
-    db = make_db(url, seed_password=PASSWORD)
-    app = create_app(Settings(db_url=url, admin_token="adm-token", media_dir=tmp_path / "media"), db)
-    with TestClient(app) as client:
-        client.db, client.svc = db, app.state.service
+    with api_client(tmp_path) as client:
         yield client
-    db.dispose()
 
 
 def login(gw, user: str) -> dict:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -32,6 +35,27 @@ def make_db(url: str, seed_password: str | None = None) -> Database:
         if seed_password:
             seed_users(s, seed_password, now)
     return db
+
+
+PASSWORD = "correct horse"  # every seeded user's, in the API tests
+ADMIN_TOKEN = "adm-token"
+
+
+@contextmanager
+def api_client(tmp_path: Path, **settings: Any) -> Iterator[Any]:
+    """The gateway's app on a migrated SQLite database with the example grids and their users
+    (password PASSWORD), admin token ADMIN_TOKEN; the client carries `.db` and `.svc`."""
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    url = f"sqlite:///{tmp_path}/gw.db"
+    db = make_db(url, seed_password=PASSWORD)
+    app = create_app(Settings(db_url=url, admin_token=ADMIN_TOKEN, media_dir=tmp_path / "media", **settings), db)
+    with TestClient(app) as client:
+        client.db, client.svc = db, app.state.service
+        yield client
+    db.dispose()
 
 
 def make_settings(tmp_path, broker_url: str, prefix: str, db_url: str, **kw) -> Settings:
