@@ -179,3 +179,25 @@ def test_the_reporters_satisfaction_sends_a_case_back_to_verification_once_and_c
     assert gw.post(f"/api/incidents/{other}/rate", headers=ADMIN, json={"rating": "basically_satisfied"}).status_code == 200
     fig = gw.get("/api/figures", headers=ADMIN, params={"grid": "G-03-07"}).json()["items"][0]
     assert (fig["rated"], fig["satisfaction_rate"]) == (2, 0.5)
+
+
+def test_a_photo_uploaded_with_the_report_is_stored_without_exif_and_is_its_media_url(gw):
+    import io
+
+    from PIL import Image
+
+    img, out = Image.new("RGB", (32, 24), (200, 30, 30)), io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0110] = "Resident's phone"
+    img.save(out, "JPEG", exif=exif)
+    form = {k: v for k, v in SPEC_EXAMPLE.items() if k != "media_url"}
+    r = gw.post("/open311/v2/requests.json", data={**form, "api_key": gw.tokens["open311"]},
+                files={"media": ("hole.jpg", out.getvalue(), "image/jpeg")})
+    rid = r.json()[0]["service_request_id"]
+    (got,) = gw.get(f"/open311/v2/requests/{rid}.json", params={"api_key": gw.tokens["open311"]}).json()
+    assert "/api/media/" in got["media_url"]
+    photo = gw.get(got["media_url"].split("testserver", 1)[1], headers=ADMIN)
+    assert photo.status_code == 200 and b"Resident" not in photo.content
+    r = gw.post("/open311/v2/requests.json", data={**form, "api_key": gw.tokens["open311"]},
+                files={"media": ("x.jpg", b"not a photo", "image/jpeg")})
+    assert r.status_code == 400 and r.json()[0]["description"].startswith("media: not an image")

@@ -2,7 +2,8 @@
 FixMyStreet and city 311 systems speak, so an existing client works unchanged:
   GET  /open311/v2/services.{json|xml}            the categories people can report
   GET  /open311/v2/services/{code}.{json|xml}     a service definition (no extra attributes)
-  POST /open311/v2/requests.{json|xml}            a report (form fields, `api_key`): an incident
+  POST /open311/v2/requests.{json|xml}            a report (form fields, `api_key`; a photo as the
+                                                  multipart file `media`, or `media_url`): an incident
   GET  /open311/v2/requests.{json|xml}            reports, by id list, service, time, status
   GET  /open311/v2/requests/{id}.{json|xml}       one report
 The key is the Open311 `api_key` (or a bearer token): any reader may read (what its grids
@@ -26,6 +27,8 @@ from gateway.i18n import negotiate, t
 from gateway.incidents.errors import BadRequest
 from gateway.incidents.reports import CATEGORIES, REPORTER_FIELDS, TYPE_PREFIX, NewReport, file_report
 from gateway.incidents.state import iso
+from gateway.media.photos import PhotoError, clean_photo
+from gateway.media.service import media_key, store_bytes
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 POST_ROLES = ("admin", "operator", "open311")
@@ -138,9 +141,17 @@ async def create_request(fmt: str, request: Request) -> Response:
     address = str(form.get("address_string") or form.get("address_id") or "") or None
     if (lat is None) != (lon is None) or (lat is None and not address):
         raise Open311Error(400, "a location is required: lat and long, or address_string")
-    media_url = str(form.get("media_url") or "") or None
+    media_url = form.get("media_url")
+    media_url = media_url if isinstance(media_url, str) and media_url else None
     if media_url and not media_url.startswith(("http://", "https://")):
         raise Open311Error(400, "media_url must be an http(s) URL")
+    upload = form.get("media")  # an extension many clients use: the photo itself, multipart
+    photo = None
+    if upload is not None and not isinstance(upload, str):
+        try:
+            photo = clean_photo(await upload.read())
+        except PhotoError as e:
+            raise Open311Error(400, f"media: {e}") from None
     description = str(form.get("description") or "").strip()[:4000]
     if "\x00" in description or "\x00" in (address or ""):
         raise Open311Error(400, "text may not contain NUL characters")
@@ -153,6 +164,12 @@ async def create_request(fmt: str, request: Request) -> Response:
         with svc.db.session() as s:
             inc = file_report(svc, s, report, actor=f"open311:{principal.username}", now=now)
             inc_id = inc.id
+            if photo is not None:  # stored without EXIF; media_url then points at it
+                row = store_bytes(s, svc.media, photo.data, photo.content_type, kind="photo", now=now,
+                                  incident_id=inc_id)
+                rep = s.get(Report, inc_id)
+                if rep is not None and not rep.media_url:
+                    rep.media_url = f"{request.base_url}api/media/{media_key(row)}"
     except BadRequest as e:
         raise Open311Error(400, str(e)) from None
     notice = t(_lang(request), "Received: it goes to the grid worker responsible for the place.")
