@@ -35,26 +35,24 @@ def real_glyphs(page) -> bool:
     return page.evaluate(GLYPHS)
 
 
-def test_without_noto_chinese_falls_back_to_the_systems_fonts_never_boxes(tmp_path, gateway):
-    from playwright.sync_api import sync_playwright
-
+def test_without_noto_chinese_falls_back_to_the_systems_fonts_never_boxes(tmp_path, gateway, chromium):
     from tests.browser.conftest import CHROMIUM_ARGS
     dirs = [d for d in ("/usr/share/fonts/truetype/droid", "/usr/share/fonts/truetype/dejavu") if Path(d).is_dir()]
     conf = tmp_path / "fonts.conf"  # the system's fonts without Noto CJK
     conf.write_text("<?xml version='1.0'?><!DOCTYPE fontconfig SYSTEM 'fonts.dtd'><fontconfig>"
                     + "".join(f"<dir>{d}</dir>" for d in dirs) + f"<cachedir>{tmp_path}/fc-cache</cachedir></fontconfig>")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS,
-                                    env={**os.environ, "FONTCONFIG_FILE": str(conf)})
-        try:
-            page = browser.new_context(base_url=gateway.url, locale="zh-CN").new_page()
-            page.goto("/login")
-            expect(page.locator("button[type=submit]")).to_have_text("登录")
-            families = page.evaluate("() => document.fonts.check('16px \"Noto Sans CJK SC\"')")
-            assert real_glyphs(page), f"boxes instead of Chinese (Noto available: {families})"
-            screenshot(page, "zh-login-without-noto")
-        finally:
-            browser.close()
+    # a second Chromium of the session's Playwright, with its own fontconfig
+    browser = chromium.browser_type.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS,
+                                           env={**os.environ, "FONTCONFIG_FILE": str(conf)})
+    try:
+        page = browser.new_context(base_url=gateway.url, locale="zh-CN").new_page()
+        page.goto("/login")
+        expect(page.locator("button[type=submit]")).to_have_text("登录")
+        families = page.evaluate("() => document.fonts.check('16px \"Noto Sans CJK SC\"')")
+        assert real_glyphs(page), f"boxes instead of Chinese (Noto available: {families})"
+        screenshot(page, "zh-login-without-noto")
+    finally:
+        browser.close()
 
 
 def test_a_chinese_browser_gets_the_console_in_chinese_and_a_switch_makes_english_the_users_choice(
