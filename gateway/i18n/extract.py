@@ -4,6 +4,7 @@ console's JavaScript (`t("...")`, `N_("...")`) and its HTML (`data-i18n` element
 and lists those no longer used."""
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ GATEWAY = Path(__file__).resolve().parents[1]
 JS_KEYWORDS = {"t": None, "N_": None}
 _HTML_TEXT = re.compile(r"<[a-z0-9]+[^>]*\sdata-i18n(?:=\"([^\"]*)\")?[^>]*>([^<]*)<")
 _TITLE = re.compile(r"<title>(.*?)</title>")
+# Babel's JavaScript lexer does not look inside template literals (`${t("...")}`): this does
+_JS_CALL = re.compile(r"\b(?:t|N_)\(\s*\"((?:[^\"\\]|\\.)*)\"")
 
 
 def used_texts() -> set[str]:
@@ -26,6 +29,9 @@ def used_texts() -> set[str]:
         for _, _, msg, _, _ in extract_from_dir(str(GATEWAY), method_map=[(pattern, method)], keywords=keywords,
                                                 comment_tags=()):
             found.add(msg if isinstance(msg, str) else msg[0])
+    for script in (GATEWAY / "console" / "static" / "js").glob("*.js"):
+        if script.name != "i18n.js":  # where t itself is defined
+            found |= {json.loads(f'"{m}"') for m in _JS_CALL.findall(script.read_text())}
     for page in (GATEWAY / "console" / "static").glob("*.html"):
         html = page.read_text()
         found |= {(key or text).strip() for key, text in _HTML_TEXT.findall(html) if (key or text).strip()}

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.gateway_proc import OPERATOR, PASSWORD
+from alerts import topics
+from tests.browser.gateway_proc import OPERATOR, PASSWORD, WORKER, camera_alert, publish
 from tests.browser.shots import screenshot
 
 pytestmark = pytest.mark.browser
@@ -95,3 +97,39 @@ def test_a_chinese_browser_gets_the_console_in_chinese_and_a_switch_makes_englis
     again.wait_for_load_state()
     expect(again.locator("h1")).to_have_text("事件看板")
     assert again.js_errors == []
+
+
+def test_the_incident_page_and_the_phone_view_in_chinese(chromium, gateway):
+    camera = f"cam-zh-{uuid.uuid4().hex[:6]}"
+    alert = camera_alert(camera)
+    publish(gateway.mqtt_url, topics.alert(alert["edge_id"], camera, prefix=gateway.prefix), alert)
+    inc = gateway.wait_incident(camera)
+    for user, phone in ((OPERATOR, False), (WORKER, True)):
+        size = {"width": 390, "height": 844} if phone else {"width": 1440, "height": 900}
+        ctx = chromium.new_context(viewport=size, is_mobile=phone, has_touch=phone, base_url=gateway.url, locale="zh-CN")
+        try:
+            page = ctx.new_page()
+            errors = []
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.goto("/login")
+            page.fill("input[name=username]", user)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda url: "/login" not in url)
+            if phone:
+                expect(page.locator("nav.tabs")).to_contain_text("待办")
+                screenshot(page, "zh-phone-tasks")
+                page.goto(f"/m/#/i/{inc['id']}")
+                expect(page.locator("#ack")).to_have_text("签收 — 我来处理")
+                expect(page.locator(".phone-body")).to_contain_text("流转记录")
+                assert real_glyphs(page)
+                screenshot(page, "zh-phone-incident")
+            else:
+                page.goto(f"/console/incidents/{inc['id']}")
+                expect(page.locator("h1")).to_contain_text("区域入侵")
+                expect(page.locator("#actions")).to_contain_text("派遣")
+                expect(page.locator("#timeline")).to_contain_text("立案")
+                screenshot(page, "zh-incident")
+            assert errors == []
+        finally:
+            ctx.close()

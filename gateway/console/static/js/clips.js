@@ -3,6 +3,7 @@
 // the rest); a clip still recording on the edge or uploading shows as such, and the panel
 // looks again, less and less often, until it is there.
 import { get } from "./api.js";
+import { t } from "./i18n.js";
 import { fmtTime, h } from "./ui.js";
 
 const FIRST_RECHECK_MS = 3000;
@@ -20,13 +21,13 @@ const secs = (s) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.r
 export function clipsPanel(incidentId, { compact = false, onReady = () => {} } = {}) {
   const id = encodeURIComponent(incidentId);
   const count = h("span.muted", {}, "");
-  const list = h("div.clips", { class: compact ? "compact" : "" }, h("div.muted", {}, "Loading clips…"));
+  const list = h("div.clips", { class: compact ? "compact" : "" }, h("div.muted", {}, t("Loading clips…")));
   const evidence = h("a.btn", { href: `/api/incidents/${id}/evidence`, download: `incident-${incidentId}-evidence.zip`,
-    id: "evidence-link", title: "ZIP with the incident, its timeline, alerts, audit trail and media, each with its SHA-256" },
-    "Evidence package");
+    id: "evidence-link", title: t("ZIP with the incident, its timeline, alerts, audit trail and media, each with its SHA-256") },
+    t("Evidence package"));
   const el = compact
-    ? h("div.card.clips-card", { id: "clips" }, h("div.row", {}, h("h2", {}, "Event clips"), count, h("span.grow"), evidence), list)
-    : h("section.panel", { id: "clips" }, h("header", {}, h("h2", {}, "Event clips"), count, h("span.grow"), evidence),
+    ? h("div.card.clips-card", { id: "clips" }, h("div.row", {}, h("h2", {}, t("Event clips")), count, h("span.grow"), evidence), list)
+    : h("section.panel", { id: "clips" }, h("header", {}, h("h2", {}, t("Event clips")), count, h("span.grow"), evidence),
       h("div.body", {}, list));
   const shown = new Map();   // media id -> {status, node}: ready clips keep their <video>
   const waiting = new Set(); // media ids pending at the last look
@@ -55,8 +56,8 @@ export function clipsPanel(incidentId, { compact = false, onReady = () => {} } =
       shown.set(m.id, { status: m.status, node });
       return node;
     });
-    count.textContent = clips.length ? `${clips.length} clip${clips.length === 1 ? "" : "s"}` : "";
-    list.replaceChildren(...(nodes.length ? nodes : [h("div.muted", {}, "No clips for this incident.")]));
+    count.textContent = clips.length ? t("{n} clips", { n: clips.length }) : "";
+    list.replaceChildren(...(nodes.length ? nodes : [h("div.muted", {}, t("No clips for this incident."))]));
     // rechecked while something is on its way, and only while the panel is on screen
     clearTimeout(timer);
     if (waiting.size) {
@@ -92,17 +93,17 @@ function clipItem(m, poster) {
     const video = h("video", { controls: true, preload: "metadata", playsinline: true, src: url, poster,
       dataset: { media: m.id },
       onloadedmetadata: (e) => { meta.textContent = secs(e.target.duration); },
-      onerror: () => { meta.textContent = "cannot play here"; } });
+      onerror: () => { meta.textContent = t("cannot play here"); } });
     return h("figure.clip", { dataset: { media: m.id, status: "ready" } }, video,
       h("figcaption", {}, h("span.grow", {}, where), meta, h("span.faint", {}, mb(m.size)),
-        h("a", { href: `${url}?download=1`, download: "", title: "Download the clip (MP4)" }, "Download")));
+        h("a", { href: `${url}?download=1`, download: "", title: t("Download the clip (MP4)") }, t("Download"))));
   }
   const pending = m.status === "pending";
   return h("figure.clip", { dataset: { media: m.id, status: m.status } },
     h("div.clip-wait", { class: pending ? "pending" : "gone" },
       pending ? h("span.spinner", { "aria-hidden": "true" }) : null,
-      h("b", {}, pending ? "Recording / uploading…" : "Removed"),
-      h("span", {}, pending ? "The edge is still recording this clip or sending it. It appears here by itself."
-        : "This clip was removed by the retention policy.")),
+      h("b", {}, pending ? t("Recording / uploading…") : t("Removed")),
+      h("span", {}, pending ? t("The edge is still recording this clip or sending it. It appears here by itself.")
+        : t("This clip was removed by the retention policy."))),
     h("figcaption", {}, h("span.grow", {}, where || m.id)));
 }

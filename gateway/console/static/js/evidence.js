@@ -1,5 +1,6 @@
 // Snapshot, track and timeline rendering shared by the console's incident page and the phone view.
-import { actionLabel, fmtTime, h, svg, typeLabel } from "./ui.js";
+import { t } from "./i18n.js";
+import { actionLabel, fmtTime, h, statusLabel, svg, typeLabel } from "./ui.js";
 
 const STATUS_OF_EVENT = {
   opened: "open", dispatched: "dispatched", acknowledged: "acknowledged", resolved: "resolved",
@@ -29,29 +30,29 @@ export function snapshotFigure(alert) {
   }
   const url = alert.snapshot_url || (alert.snapshot && alert.snapshot.startsWith("data:") ? alert.snapshot : null);
   const frame = h("div.frame", {},
-    url ? h("img", { src: url, alt: `Snapshot of ${typeLabel(alert.type)}`, loading: "lazy",
-      onerror: (e) => e.target.replaceWith(h("div.nosnap", {}, "snapshot unavailable")) })
-      : h("div.nosnap", {}, alert.source && alert.source.kind === "sensor" ? "sensor alert — no image" : "no snapshot"),
+    url ? h("img", { src: url, alt: t("Snapshot of {type}", { type: typeLabel(alert.type) }), loading: "lazy",
+      onerror: (e) => e.target.replaceWith(h("div.nosnap", {}, t("snapshot unavailable"))) })
+      : h("div.nosnap", {}, alert.source && alert.source.kind === "sensor" ? t("sensor alert — no image") : t("no snapshot")),
     overlay);
   return h("figure.snap", {}, frame,
-    h("figcaption", {}, h("b", {}, typeLabel(alert.type)), alert.zone ? `zone ${alert.zone}` : null,
-      alert.line ? `line ${alert.line}` : null,
+    h("figcaption", {}, h("b", {}, typeLabel(alert.type)), alert.zone ? t("zone {zone}", { zone: alert.zone }) : null,
+      alert.line ? t("line {line}", { line: alert.line }) : null,
       alert.score != null ? h("span.mono", {}, `${Math.round(alert.score * 100)}%`) : null,
       h("span.grow"), h("span", { title: alert.ts }, fmtTime(alert.ts, { seconds: true }))));
 }
 
 /** The audit trail: every transition with who, when and why. */
 export function timeline(entries) {
-  if (!entries || !entries.length) return h("div.muted", {}, "No transitions yet.");
-  return h("ol.timeline", {}, entries.map((t) => {
-    const what = t.action || t.event;
-    const to = t.to_status || STATUS_OF_EVENT[what];
-    const text = t.note || t.reason;
+  if (!entries || !entries.length) return h("div.muted", {}, t("No transitions yet."));
+  return h("ol.timeline", {}, entries.map((e) => {
+    const what = e.action || e.event;
+    const to = e.to_status || STATUS_OF_EVENT[what];
+    const text = e.note || e.reason;
     return h("li", { dataset: { action: what } },
       h("span.node", { class: to ? `st-${to}` : "" }),
-      h("div.what", {}, actionLabel(what), t.from_status && t.to_status && t.from_status !== t.to_status
-        ? h("span.muted", {}, `  ${t.from_status} → ${t.to_status}`) : null),
-      h("div.meta", {}, `${fmtTime(t.at, { seconds: true })} · ${t.actor || "system"}`),
+      h("div.what", {}, actionLabel(what), e.from_status && e.to_status && e.from_status !== e.to_status
+        ? h("span.muted", {}, `  ${statusLabel(e.from_status)} → ${statusLabel(e.to_status)}`) : null),
+      h("div.meta", {}, `${fmtTime(e.at, { seconds: true })} · ${e.actor || t("system")}`),
       text ? h("div.note", {}, text) : null);
   }));
 }

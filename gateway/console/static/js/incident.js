@@ -3,6 +3,7 @@ import { get, liveEvents } from "./api.js";
 import { ACTION_ORDER, actionTitle, peopleFor, primaryFor, runAction, SHORTCUT } from "./actions.js";
 import { clipsPanel } from "./clips.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
+import { t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
 import {
   $, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast, typeLabel,
@@ -19,10 +20,10 @@ async function load() {
     current = await get(`/api/incidents/${encodeURIComponent(id)}`);
   } catch (err) {
     root.replaceChildren(h("div.panel", {}, h("div.empty", {},
-      h("b", {}, err.status === 404 ? `Incident #${id} not found` : "Cannot load this incident"),
-      err.status === 404 ? "It does not exist, or it belongs to a grid outside your area." : err.message,
-      h("div", { style: { marginTop: "14px" } }, h("a.btn", { href: "/console/" }, "Back to the board")))));
-    document.title = "Not found · gridwatch";
+      h("b", {}, err.status === 404 ? t("Incident #{id} not found", { id }) : t("Cannot load this incident")),
+      err.status === 404 ? t("It does not exist, or it belongs to a grid outside your area.") : err.message,
+      h("div", { style: { marginTop: "14px" } }, h("a.btn", { href: "/console/" }, t("Back to the board"))))));
+    document.title = `${t("Not found")} · gridwatch`;
     return;
   }
   if (clips) clips.refresh();      // a new alert may have brought a new clip
@@ -37,47 +38,65 @@ function render(inc) {
   const photos = photoUrls(inc);
   root.replaceChildren(
     h("div.page-head", {},
-      h("a.btn.ghost", { href: "/console/" }, "← Board"),
+      h("a.btn.ghost", { href: "/console/" }, `← ${t("Board")}`),
       h("div", {}, h("h1", {}, incidentTitle(inc)),
-        h("div.sub", {}, `Incident #${inc.id} · ${typeLabel(inc.type)} · opened ${fmtTime(inc.opened_at)} (${fmtAgo(inc.opened_at)})`)),
+        h("div.sub", {}, t("Incident #{id} · {type} · opened {time} ({ago})", { id: inc.id, type: typeLabel(inc.type),
+          time: fmtTime(inc.opened_at), ago: fmtAgo(inc.opened_at) }))),
       h("div.row", { style: { marginLeft: "auto" } }, sevBadge(inc.severity), statusBadge(inc.status), levelBadge(inc.level))),
     h("div.grid-2", {},
       h("div.stack", {},
-        h("section.panel", {}, h("header", {}, h("h2", {}, "Snapshots"), h("span.muted", {}, `${alerts.length} alert${alerts.length === 1 ? "" : "s"} attached`)),
-          h("div.body", {}, alerts.length ? h("div.snapshots", {}, alerts.map(snapshotFigure)) : h("div.muted", {}, "No alerts attached."))),
+        h("section.panel", {}, h("header", {}, h("h2", {}, t("Snapshots")), h("span.muted", {}, t("{n} alerts attached", { n: alerts.length }))),
+          h("div.body", {}, alerts.length ? h("div.snapshots", {}, alerts.map(snapshotFigure)) : h("div.muted", {}, t("No alerts attached.")))),
+        inc.source_kind === "report" ? reportPanel(inc) : null,
         clips.el,
-        photos.length ? h("section.panel", {}, h("header", {}, h("h2", {}, "Resolution photos")),
-          h("div.body.photos", {}, photos.map((u) => h("a", { href: u, target: "_blank" }, h("img", { src: u, alt: "Resolution photo" }))))) : null,
-        h("section.panel", {}, h("header", {}, h("h2", {}, "Location"), h("span.muted", {}, inc.grid_id || "unrouted")),
+        photos.length ? h("section.panel", {}, h("header", {}, h("h2", {}, t("Photos"))),
+          h("div.body.photos", {}, photos.map((u) => h("a", { href: u, target: "_blank" }, h("img", { src: u, alt: t("Photo") }))))) : null,
+        h("section.panel", {}, h("header", {}, h("h2", {}, t("Location")), h("span.muted", {}, inc.grid_id || t("unrouted"))),
           h("div.minimap", { id: "minimap" }))),
       h("div.stack", {},
-        h("section.panel", {}, h("header", {}, h("h2", {}, "Actions")),
+        h("section.panel", {}, h("header", {}, h("h2", {}, t("Actions"))),
           h("div.body", {}, allowed.length ? h("div.actions", { id: "actions" }, allowed.map((a) =>
             h("button", { class: primary.has(a) ? "primary" : a === "dismiss" ? "danger" : "", dataset: { action: a }, onclick: () => act(a) },
               actionTitle(a), SHORTCUT[a] ? h("kbd", {}, SHORTCUT[a]) : null)))
-            : h("div.muted", {}, "No actions available to you in this state."))),
-        h("section.panel", {}, h("header", {}, h("h2", {}, "Details")),
+            : h("div.muted", {}, t("No actions available to you in this state.")))),
+        h("section.panel", {}, h("header", {}, h("h2", {}, t("Details"))),
           h("div.body", {}, h("dl.facts", {},
-            fact("Deadline", countdown(inc)),
-            fact("Grid", h("a", { href: `/console/map?grid=${encodeURIComponent(inc.grid_id || "")}` }, inc.grid_id || "unrouted")),
-            fact("Escalation level", levelBadge(inc.level)),
-            fact("Responsible", inc.assignee || h("span.faint", {}, "not yet dispatched")),
-            fact("Source", h("span.mono", {}, `${inc.source_kind || ""} ${inc.source_id || ""}`)),
-            inc.camera_id ? fact("Camera", h("span.mono", {}, inc.camera_id)) : null,
-            fact("Alerts", inc.alert_count ?? alerts.length),
-            fact("Opened", fmtTime(inc.opened_at, { seconds: true })),
-            inc.ack_due_at ? fact("Acknowledge by", fmtTime(inc.ack_due_at)) : null,
-            inc.due_at ? fact("Resolve by", fmtTime(inc.due_at)) : null,
-            inc.acknowledged_at ? fact("Acknowledged", fmtTime(inc.acknowledged_at, { seconds: true })) : null,
-            inc.resolved_at ? fact("Resolved", fmtTime(inc.resolved_at, { seconds: true })) : null,
-            inc.closed_at ? fact("Closed", fmtTime(inc.closed_at, { seconds: true })) : null,
-            inc.location ? fact("Coordinates", h("span.mono", {}, `${(+inc.location.lat).toFixed(5)}, ${(+inc.location.lon).toFixed(5)}`)) : null))),
-        h("section.panel", {}, h("header", {}, h("h2", {}, "Timeline"), h("span.muted", {}, "audit trail")),
+            fact(t("Deadline"), countdown(inc)),
+            fact(t("Grid"), h("a", { href: `/console/map?grid=${encodeURIComponent(inc.grid_id || "")}` }, inc.grid_id || t("unrouted"))),
+            fact(t("Escalation level"), levelBadge(inc.level)),
+            fact(t("Responsible"), inc.assignee || h("span.faint", {}, t("not yet dispatched"))),
+            fact(t("Source"), h("span.mono", {}, `${inc.source_kind || ""} ${inc.source_id || ""}`)),
+            inc.camera_id ? fact(t("Camera"), h("span.mono", {}, inc.camera_id)) : null,
+            fact(t("Alerts"), inc.alert_count ?? alerts.length),
+            fact(t("Opened"), fmtTime(inc.opened_at, { seconds: true })),
+            inc.ack_due_at ? fact(t("Acknowledge by"), fmtTime(inc.ack_due_at)) : null,
+            inc.due_at ? fact(t("Resolve by"), fmtTime(inc.due_at)) : null,
+            inc.acknowledged_at ? fact(t("Acknowledged"), fmtTime(inc.acknowledged_at, { seconds: true })) : null,
+            inc.resolved_at ? fact(t("Handled"), fmtTime(inc.resolved_at, { seconds: true })) : null,
+            inc.closed_at ? fact(t("Closed"), fmtTime(inc.closed_at, { seconds: true })) : null,
+            inc.location ? fact(t("Coordinates"), h("span.mono", {}, `${(+inc.location.lat).toFixed(5)}, ${(+inc.location.lon).toFixed(5)}`)) : null))),
+        h("section.panel", {}, h("header", {}, h("h2", {}, t("Timeline")), h("span.muted", {}, t("audit trail"))),
           h("div.body", { id: "timeline" }, timeline(inc.timeline))))));
   drawMinimap(inc);
 }
 
 const fact = (label, value) => [h("dt", {}, label), h("dd", {}, value)];
+
+// What a person reported (Open311 or a patrol); who they are only for those who handle it.
+function reportPanel(inc) {
+  const body = h("div.body", {}, h("div.muted", {}, "…"));
+  get(`/api/incidents/${encodeURIComponent(inc.id)}/report`).then((r) => {
+    const who = r.reporter ? Object.entries(r.reporter).map(([k, v]) => `${k}: ${v}`).join(" · ") : null;
+    body.replaceChildren(h("dl.facts", {},
+      fact(t("Reported through"), r.channel === "patrol" ? t("patrol") : "Open311"),
+      fact(t("Description"), r.description),
+      r.address ? fact(t("Address"), r.address) : null,
+      r.media_url ? fact(t("Photo"), h("a", { href: r.media_url, target: "_blank" }, r.media_url)) : null,
+      who ? fact(t("Reporter"), who) : null,
+      fact(t("Reported"), fmtTime(r.created_at, { seconds: true }))));
+  }).catch((err) => body.replaceChildren(h("div.muted", {}, err.message)));
+  return h("section.panel", { id: "report" }, h("header", {}, h("h2", {}, t("Report"))), body);
+}
 
 async function drawMinimap(inc) {
   const host = $("#minimap");
@@ -86,7 +105,7 @@ async function drawMinimap(inc) {
     const marker = inc.location ? [{ lon: inc.location.lon, lat: inc.location.lat, kind: "incident" }] : [];
     host.replaceChildren(gridMap(geo, { highlight: inc.grid_id, markers: marker, focus: inc.grid_id, interactive: false, labels: false }));
   } catch {
-    host.replaceChildren(h("div.empty", {}, "Map unavailable."));
+    host.replaceChildren(h("div.empty", {}, t("Map unavailable.")));
   }
 }
 
@@ -95,7 +114,7 @@ async function act(action) {
     const people = ["dispatch", "reassign"].includes(action) ? await peopleFor(current.grid_id) : [];
     const updated = await runAction(current.id, action, { people });
     if (!updated) return;
-    toast(`${actionTitle(action)}: done`);
+    toast(t("{action}: done", { action: actionTitle(action) }));
     await load();
   } catch (err) {
     toast(err.message, "error");

@@ -4,9 +4,12 @@ import { get, liveEvents, logout, me, post } from "./api.js";
 import { resolveWithPhoto } from "./actions.js";
 import { clipsPanel } from "./clips.js";
 import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
-import { t } from "./i18n.js";
+import { languageSwitch, t, translatePage } from "./i18n.js";
 import { reportForm } from "./report.js";
-import { $, chime, countdown, fill, icon, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, tickCountdowns, toast, typeLabel } from "./ui.js";
+import {
+  $, chime, countdown, fill, icon, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, statusLabel, tickCountdowns,
+  toast, typeLabel,
+} from "./ui.js";
 
 const TODO = ["open", "dispatched", "acknowledged"];
 const DONE = ["resolved", "verified", "closed", "dismissed"];
@@ -21,13 +24,14 @@ function frame(title, body, { back = false } = {}) {
   root.className = "phone";
   fill(root,
     h("header.phone-top", {},
-      back ? h("button.back", { onclick: () => history.length > 1 ? history.back() : (location.hash = "#/") , "aria-label": "Back" }, icon("back")) : null,
+      back ? h("button.back", { onclick: () => history.length > 1 ? history.back() : (location.hash = "#/") , "aria-label": t("Back") }, icon("back")) : null,
       h("div.brand", {}, h("img", { src: "/console/static/logo.svg", alt: "" }), h("div", {}, title, h("small", { style: { display: "block" } },
         whoami()))),
-      h("button", { onclick: logout }, "Sign out")),
+      languageSwitch(),
+      h("button", { onclick: logout }, t("Sign out"))),
     back ? null : h("nav.tabs", {},
-      h("button", { class: tab === "todo" ? "active" : "", onclick: () => { location.hash = "#/"; } }, "To do"),
-      h("button", { class: tab === "history" ? "active" : "", onclick: () => { location.hash = "#/history"; } }, "History"),
+      h("button", { class: tab === "todo" ? "active" : "", onclick: () => { location.hash = "#/"; } }, t("To do")),
+      h("button", { class: tab === "history" ? "active" : "", onclick: () => { location.hash = "#/history"; } }, t("History")),
       h("button", { id: "report", onclick: () => { location.hash = "#/report"; } }, t("Report a problem"))),
     h("div.phone-body", {}, body));
 }
@@ -48,19 +52,19 @@ async function list(kind, current) {
   const items = (kind === "todo" ? data.items.filter(mine) : data.items).sort(order);
   // the rest of my area's open work, someone else's (a leader's grids, a professional's case): seen, not lost
   const others = kind === "todo" ? data.items.filter((i) => !mine(i)).sort(order) : [];
-  const area = others.length ? h("section", { id: "area" }, h("h2.area-head", {}, `Active in your area (${others.length})`),
+  const area = others.length ? h("section", { id: "area" }, h("h2.area-head", {}, t("Active in your area ({n})", { n: others.length })),
     others.map((i) => card(i, { assignee: true }))) : null;
-  frame(kind === "todo" ? "My tasks" : "History",
+  frame(kind === "todo" ? t("My tasks") : t("History"),
     items.length ? [items.map((i) => card(i)), area]
-      : area ? [area, h("div.muted", {}, "Nothing is assigned to you yourself.")]
-        : h("div.empty", {}, h("b", {}, kind === "todo" ? "Nothing to do" : "No history yet"),
-          kind === "todo" ? "New incidents for your grid appear here." : "Incidents you have handled appear here."));
+      : area ? [area, h("div.muted", {}, t("Nothing is assigned to you yourself."))]
+        : h("div.empty", {}, h("b", {}, kind === "todo" ? t("Nothing to do") : t("No history yet")),
+          kind === "todo" ? t("New incidents for your grid appear here.") : t("Incidents you have handled appear here.")));
   tickCountdowns(root);
 }
 
 function finished(inc) {
   const at = inc.closed_at || inc.dismissed_at || inc.verified_at || inc.resolved_at;
-  return h("span.muted", {}, at ? `${inc.status} ${fmtTime(at)}` : inc.status);
+  return h("span.muted", {}, at ? `${statusLabel(inc.status)} ${fmtTime(at)}` : statusLabel(inc.status));
 }
 
 function card(inc, { assignee = false } = {}) {
@@ -69,7 +73,7 @@ function card(inc, { assignee = false } = {}) {
     h("div.grow", {},
       h("div.title", {}, incidentTitle(inc)),
       h("div.meta", {}, [inc.grid_id, inc.camera_id || inc.source_id, fmtAgo(inc.opened_at),
-        assignee && inc.assignee ? `with ${inc.assignee}` : null].filter(Boolean).join(" · ")),
+        assignee && inc.assignee ? t("with {who}", { who: inc.assignee }) : null].filter(Boolean).join(" · ")),
       h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, DONE.includes(inc.status) ? finished(inc) : countdown(inc)))));
 }
 
@@ -80,8 +84,8 @@ async function detail(id, current) {
     if (editing || !current()) return;   // the worker started a report meanwhile: keep it on screen
   } catch (err) {
     if (!current()) return;
-    frame("Incident", h("div.card", {}, h("div.empty", {}, h("b", {}, err.status === 404 ? "Not found" : "Cannot load"),
-      err.status === 404 ? "This incident does not exist or is outside your grid." : err.message)), { back: true });
+    frame(t("Incident"), h("div.card", {}, h("div.empty", {}, h("b", {}, err.status === 404 ? t("Not found") : t("Cannot load")),
+      err.status === 404 ? t("This incident does not exist or is outside your grid.") : err.message)), { back: true });
     return;
   }
   const allowed = inc.allowed_actions || [];
@@ -96,25 +100,25 @@ async function detail(id, current) {
     onchange: () => {
       const f = photo.files[0];
       pick.querySelector("img")?.remove();
-      if (f) pick.append(h("img", { src: URL.createObjectURL(f), alt: "Selected photo" }));
+      if (f) pick.append(h("img", { src: URL.createObjectURL(f), alt: t("Selected photo") }));
       pickText.classList.toggle("hidden", !!f);
     } });
-  const pickText = h("span.row", {}, icon("camera"), "Add a photo");
+  const pickText = h("span.row", {}, icon("camera"), t("Add a photo"));
   const pick = h("label.photo-pick", {}, pickText, photo);
-  const note = h("textarea", { name: "note", placeholder: "What did you find, what did you do?" });
+  const note = h("textarea", { name: "note", placeholder: t("What did you find, what did you do?") });
   const busy = (b, on) => { b.disabled = on; };
   const resolveForm = allowed.includes("resolve") ? h("form.card.stack", { id: "resolve-form", oninput: () => { editing = true; }, onchange: () => { editing = true; }, onsubmit: async (e) => {
     e.preventDefault();
-    if (!note.value.trim()) { toast("Please describe what was done.", "error"); note.focus(); return; }
+    if (!note.value.trim()) { toast(t("Please describe what was done."), "error"); note.focus(); return; }
     const b = e.target.querySelector("button[type=submit]");
     busy(b, true);
     try {
       await resolveWithPhoto(inc.id, note.value.trim(), photo.files[0]);
       editing = false;
-      toast("Reported. Thank you.");
+      toast(t("Reported. Thank you."));
       location.hash = "#/";
     } catch (err) { toast(err.message, "error"); busy(b, false); }
-  } }, h("h2", {}, "Report back"), note, pick, h("button.primary", { type: "submit" }, "Resolve")) : null;
+  } }, h("h2", {}, t("Report back")), note, pick, h("button.primary", { type: "submit" }, t("Resolve"))) : null;
   const photos = photoUrls(inc);
   frame(`#${inc.id}`, [
     h("div.card", {},
@@ -122,21 +126,21 @@ async function detail(id, current) {
       h("div.meta", {}, `${typeLabel(inc.type)} · ${inc.grid_id || ""}`),
       h("div.row", { style: { marginTop: "10px", flexWrap: "wrap" } }, statusBadge(inc.status), sevBadge(inc.severity), levelBadge(inc.level)),
       h("dl.facts", { style: { marginTop: "12px" } },
-        h("dt", {}, "Deadline"), h("dd", {}, countdown(inc)),
-        h("dt", {}, "Opened"), h("dd", {}, fmtTime(inc.opened_at)),
-        inc.location ? [h("dt", {}, "Where"), h("dd", {}, h("a", { href: `geo:${inc.location.lat},${inc.location.lon}` },
+        h("dt", {}, t("Deadline")), h("dd", {}, countdown(inc)),
+        h("dt", {}, t("Opened")), h("dd", {}, fmtTime(inc.opened_at)),
+        inc.location ? [h("dt", {}, t("Where")), h("dd", {}, h("a", { href: `geo:${inc.location.lat},${inc.location.lon}` },
           `${(+inc.location.lat).toFixed(5)}, ${(+inc.location.lon).toFixed(5)}`))] : null,
-        h("dt", {}, "Source"), h("dd.mono", {}, inc.camera_id || inc.source_id || "—"))),
+        h("dt", {}, t("Source")), h("dd.mono", {}, inc.camera_id || inc.source_id || "—"))),
     (inc.alerts || []).slice(0, 3).map(snapshotFigure),
     clips.el,
     allowed.includes("acknowledge") ? h("div.big-actions", {}, h("button.primary", { id: "ack", onclick: async (e) => {
       busy(e.target, true);
-      try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast("Acknowledged."); } catch (err) { toast(err.message, "error"); }
+      try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast(t("Acknowledged.")); } catch (err) { toast(err.message, "error"); }
       if (editing) e.target.remove(); else route();
-    } }, "Acknowledge — I'm on it")) : null,
+    } }, t("Acknowledge — I'm on it"))) : null,
     resolveForm,
-    photos.length ? h("div.card", {}, h("h2", {}, "Photos"), h("div.photos", { style: { marginTop: "8px" } }, photos.map((u) => h("img", { src: u, alt: "Resolution photo" })))) : null,
-    h("div.card", {}, h("h2", { style: { marginBottom: "10px" } }, "Timeline"), timeline(inc.timeline)),
+    photos.length ? h("div.card", {}, h("h2", {}, t("Photos")), h("div.photos", { style: { marginTop: "8px" } }, photos.map((u) => h("img", { src: u, alt: t("Photo") })))) : null,
+    h("div.card", {}, h("h2", { style: { marginBottom: "10px" } }, t("Timeline")), timeline(inc.timeline)),
   ], { back: true });
   tickCountdowns(root);
 }
@@ -163,12 +167,13 @@ function onEvent(item) {
     known.add(`${inc.id}:${item.id}`);
     navigator.vibrate?.(200);
     chime();
-    toast(`New task: ${incidentTitle(inc)}`);
+    toast(t("New task: {title}", { title: incidentTitle(inc) }));
   }
   if (!editing && !$(".dialog")) route();
 }
 
 (async () => {
+  translatePage();
   user = await me();
   window.addEventListener("hashchange", () => { editing = false; route(); });
   await route();

@@ -92,7 +92,7 @@ const ACTION_LABELS = {
   escalated: N_("Escalated"), extend: N_("Extend deadline"), extended: N_("Deadline extended"),
   reassign: N_("Reassign"), reassigned: N_("Reassigned"), merge: N_("Merge"), merged: N_("Merged"),
   alert_attached: N_("Alert attached"), attached: N_("Alert attached"), deadline_near: N_("Deadline near"),
-  overdue: N_("Overdue"),
+  overdue: N_("Overdue"), rate: N_("Rate"), rated: N_("Rated"), notified: N_("Notified"),
 };
 export const actionLabel = (a) => (ACTION_LABELS[a] ? t(ACTION_LABELS[a]) : (a || "").replace(/_/g, " "));
 
