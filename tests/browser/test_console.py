@@ -149,7 +149,8 @@ def test_dispatch_acknowledge_resolve_with_photo_verify_close_and_audit_trail(ga
     phone.locator("#resolve-form button[type=submit]").click()
     expect(phone.locator(f".card.tap[data-id='{inc_id}']")).to_have_count(0)   # off my to-do list
     phone.locator(".tabs button", has_text="History").click()
-    expect(phone.locator(f".card.tap[data-id='{inc_id}']")).to_contain_text("resolved")
+    # the state 'resolved', as the phone names it
+    expect(phone.locator(f".card.tap[data-id='{inc_id}']")).to_contain_text("Handled")
     screenshot(phone, "phone-history")
 
     # the operator's open page follows live; verify, then close
