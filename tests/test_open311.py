@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from sqlalchemy import select
 
-from gateway.db.models import Incident, IncidentEvent, OutboxMessage, Report
+from gateway.db.models import AuditEntry, Incident, IncidentEvent, OutboxMessage, Report
 from tests.support.gateway import LAWN, PASSWORD, api_client
 
 pytestmark = pytest.mark.quick
@@ -95,6 +95,9 @@ def test_the_specs_example_request_opens_a_dispatched_incident_and_runs_the_loop
     assert gw.get(f"/api/incidents/{rid}/report", headers=worker).json()["reporter"]["email"] == "smit333@sfgov.edu"
     seen = gw.get(f"/api/incidents/{rid}/report", headers=integration).json()
     assert seen["reporter"] is None and seen["service_code"] == "road"  # the case, not who reported it
+    with gw.db.session() as s:  # each view of the contact details is in the audit trail
+        views = s.scalars(select(AuditEntry).where(AuditEntry.action == "report.contact_view")).all()
+        assert [(v.actor, v.object_id) for v in views] == [("worker.g0307", rid)]
     (done,) = gw.get("/open311/v2/requests.json", params={"service_request_id": rid, "api_key": key}).json()
     assert done["status"] == "closed" and done["status_notes"] == "closed" and done["expected_datetime"] is None
     xml = ET.fromstring(gw.get(f"/open311/v2/requests/{rid}.xml", params={"api_key": key}).content)

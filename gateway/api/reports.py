@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from gateway.api.auth import READ_ROLES, Principal, require_role
 from gateway.api.common import RowId, service
 from gateway.api.errors import ERROR_RESPONSES
+from gateway.db import audit
 from gateway.db.models import Incident
 from gateway.i18n import negotiate, t
 from gateway.incidents.errors import BadRequest, Forbidden, NotFound
@@ -35,6 +36,9 @@ def incident_report(incident_id: RowId, principal: Principal = Depends(require_r
         if inc is None or rep is None:
             raise NotFound(f"no report for incident {incident_id} (or not visible)")
         handles = principal.role in HANDLERS or principal.username == inc.assignee
+        if handles and rep.reporter:  # who saw a resident's contact details, and when
+            audit.record(s, at=svc.clock(), actor=principal.username, action="report.contact_view",
+                         object_type="incident", object_id=inc.id, grid_id=inc.grid_id)
         return {"incident_id": inc.id, "channel": rep.channel, "service_code": rep.service_code,
                 "description": rep.description, "address": rep.address, "media_url": rep.media_url,
                 "submitted_by": rep.submitted_by, "created_at": iso(rep.created_at),
