@@ -10,6 +10,7 @@ COMMANDS = {
     "relay": ("gateway.commands.relay", "publish the outbox (incident events, webhooks) on its own, beside `serve --no-relay`"),
     "import-grids": ("gateway.commands.import_grids", "load or update the grids from a GeoJSON file"),
     "export-grids": ("gateway.commands.export_grids", "write the grids as GeoJSON"),
+    "users": ("gateway.commands.users", "add, list and reset the passwords of console users"),
     "migrate": ("gateway.commands.migrate", "bring the database schema up to date (Alembic)"),
     "demo": ("gateway.commands.demo", "run the whole system on embedded defaults"),
 }

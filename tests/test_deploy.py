@@ -24,6 +24,8 @@ def test_compose_is_valid_and_complete():
     assert gw_env["GRIDWATCH_DB_URL"].startswith("postgresql+psycopg://")
     assert gw_env["GRIDWATCH_MQTT_URL"] == "mqtt://mosquitto:1883"
     assert services["edge"]["command"][-1] == "/config/edge.yaml"
+    assert "gateway users add admin --role admin" in services["gateway"]["command"][-1]  # someone can sign in
+    assert "GRIDWATCH_USER_PASSWORD" in gw_env
     for f in ("deploy/edge.yaml", "deploy/cam-demo.yaml", "deploy/mosquitto.conf", "Dockerfile"):
         assert (REPO / f).exists(), f
 

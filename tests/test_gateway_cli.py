@@ -18,8 +18,8 @@ from tests.support.gateway import GRIDS
 REPO = GRIDS.parents[2]
 
 
-def gateway(*args: str, db_url: str, cwd) -> subprocess.CompletedProcess:
-    env = dict(os.environ, GRIDWATCH_DB_URL=db_url)
+def gateway(*args: str, db_url: str, cwd, **env_vars: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, GRIDWATCH_DB_URL=db_url, **env_vars)
     return subprocess.run([sys.executable, "-m", "gateway", *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=120)
 
@@ -65,7 +65,8 @@ def test_import_update_reresolve_and_export(tmp_path):
     url = f"sqlite:///{tmp_path}/gw.db"
     r = gateway("migrate", db_url=url, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    r = gateway("import-grids", str(GRIDS), "--seed-users", "--password", "pw-for-tests", db_url=url, cwd=tmp_path)
+    r = gateway("import-grids", str(GRIDS), "--seed-users", db_url=url, cwd=tmp_path,
+                GRIDWATCH_USER_PASSWORD="pw-for-tests")
     assert r.returncode == 0, r.stderr
     assert "9 added" in r.stdout and "users created" in r.stdout
 
@@ -141,3 +142,57 @@ def test_bad_grids_are_refused_with_reasons(tmp_path):
     with db.session() as s:
         assert s.scalars(select(Grid)).first() is None  # nothing half-imported
     db.dispose()
+
+
+def test_users_add_list_reset_password_never_from_the_command_line(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from gateway.config import Settings
+
+    url = f"sqlite:///{tmp_path}/gw.db"
+    assert gateway("import-grids", str(GRIDS), db_url=url, cwd=tmp_path).returncode == 0
+    r = gateway("users", "add", "ops.admin", "--role", "admin", "--name", "Night shift lead", db_url=url, cwd=tmp_path,
+                GRIDWATCH_USER_PASSWORD="first-password")
+    assert r.returncode == 0 and "user ops.admin added: admin in the whole tree" in r.stdout, r.stderr
+    r = gateway("users", "add", "li.na", "--role", "grid_worker", "--grid", "G-03-07", db_url=url, cwd=tmp_path,
+                GRIDWATCH_USER_PASSWORD="li-na-password")
+    assert r.returncode == 0, r.stderr
+    listed = gateway("users", "list", db_url=url, cwd=tmp_path).stdout.splitlines()
+    assert [line.split()[:4] for line in listed] == [["li.na", "grid_worker", "G-03-07", "active"],
+                                                     ["ops.admin", "admin", "(all)", "active"]]
+    assert listed[1].endswith("Night shift lead")
+
+    # bad input: each a clear message and a non-zero exit, nothing stored
+    for args, env, code, message in [
+        (("add", "x.y", "--role", "operator", "--password", "on-the-line"), {}, 2, "visible to every user"),
+        (("add", "x.y", "--role", "operator"), {}, 2, "set GRIDWATCH_USER_PASSWORD, or run this in a terminal"),
+        (("add", "x.y", "--role", "operator"), {"GRIDWATCH_USER_PASSWORD": "short"}, 2, "at least 8 characters"),
+        (("add", "x.y", "--role", "operator", "--grid", "G-99"), {"GRIDWATCH_USER_PASSWORD": "long-enough"}, 1,
+         "grid 'G-99' does not exist"),
+        (("add", "li.na", "--role", "operator"), {"GRIDWATCH_USER_PASSWORD": "long-enough"}, 1, "exists"),
+        (("reset-password", "nobody"), {"GRIDWATCH_USER_PASSWORD": "long-enough"}, 1, "no user 'nobody'"),
+    ]:
+        env = {"GRIDWATCH_USER_PASSWORD": ""} | env if "GRIDWATCH_USER_PASSWORD" in env else env
+        r = gateway("users", *args, db_url=url, cwd=tmp_path, **env)
+        assert (r.returncode, message in r.stderr) == (code, True), (args, r.stdout, r.stderr)
+    r = gateway("users", "add", "li.na", "--role", "operator", "--if-missing", db_url=url, cwd=tmp_path)
+    assert r.returncode == 0 and "exists; unchanged" in r.stdout
+    r = gateway("import-grids", str(GRIDS), "--seed-users", "--password", "on-the-line", db_url=url, cwd=tmp_path)
+    assert r.returncode == 2 and "visible to every user" in r.stderr
+
+    # the users sign in; a reset password ends the sessions and the old password
+    app = create_app(Settings(db_url=url, media_dir=tmp_path / "media"), Database(url))
+    with TestClient(app) as http:
+        login = http.post("/api/auth/login", json={"username": "ops.admin", "password": "first-password"})
+        assert login.status_code == 200, login.text
+        token = {"Authorization": f"Bearer {login.json()['token']}"}
+        assert http.get("/api/users", headers=token).status_code == 200
+        r = gateway("users", "reset-password", "ops.admin", db_url=url, cwd=tmp_path,
+                    GRIDWATCH_USER_PASSWORD="second-password")
+        assert r.returncode == 0 and "1 session(s) ended" in r.stdout, r.stderr
+        http.cookies.clear()
+        assert http.get("/api/users", headers=token).status_code == 401
+        assert http.post("/api/auth/login", json={"username": "ops.admin", "password": "first-password"}).status_code == 401
+        assert http.post("/api/auth/login", json={"username": "ops.admin", "password": "second-password"}).status_code == 200
+

@@ -144,8 +144,8 @@ class Demo:
                    PYTHONUNBUFFERED="1")
         py = sys.executable
         subprocess.run([py, "-m", "gateway", "migrate"], env=env, check=True)
-        subprocess.run([py, "-m", "gateway", "import-grids", str(EXAMPLES / "grids.geojson"),
-                        "--seed-users", "--password", DEMO_PASSWORD], env=env, check=True)
+        subprocess.run([py, "-m", "gateway", "import-grids", str(EXAMPLES / "grids.geojson"), "--seed-users"],
+                       env={**env, "GRIDWATCH_USER_PASSWORD": DEMO_PASSWORD}, check=True)
         self.spawn("gateway", [py, "-m", "gateway", "serve"], env)
         base = f"http://127.0.0.1:{self.port}"
         self._wait_http(base + "/healthz")

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.commands.users import PasswordError, password_argument_error, read_password, refuse_password_argument
 from gateway.config import Settings, add_config_argument
 from gateway.db import Database
 from gateway.db.grids import import_grids
@@ -19,11 +20,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--allow-unstaffed", action="store_true",
                    help="load grids with nobody responsible for their level (their incidents get no assignee)")
-    p.add_argument("--seed-users", action="store_true", help="create a user for every person without one")
-    p.add_argument("--password", default=None, help="password of the seeded users")
+    p.add_argument("--seed-users", action="store_true",
+                   help="create a user for every person without one (password: GRIDWATCH_USER_PASSWORD or the prompt)")
+    refuse_password_argument(p)
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.password is not None:
+        print(password_argument_error("import-grids"), file=sys.stderr)
+        return 2
+    password = None
+    if args.seed_users:
+        try:
+            password = read_password("the seeded users")
+        except PasswordError as e:
+            print(f"import-grids: {e}", file=sys.stderr)
+            return 2
     settings = Settings.load(args.config)
     try:
         data = json.loads(Path(args.geojson).read_text())
@@ -37,13 +49,10 @@ def main(args: argparse.Namespace) -> int:
         with db.session() as s:
             summary = import_grids(s, data, now, allow_unstaffed=args.allow_unstaffed)
             seeded = []
-            if args.seed_users:
-                if not args.password:
-                    print("import-grids: --seed-users needs --password", file=sys.stderr)
-                    return 2
+            if password is not None:
                 from gateway.commands.seed import seed_users
 
-                seeded = seed_users(s, args.password, now)
+                seeded = seed_users(s, password, now)
     except GridImportError as e:
         print(f"import-grids: {args.geojson}: {e}", file=sys.stderr)
         return 1

@@ -51,13 +51,14 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     def _run(self, *argv: str) -> None:
-        out = subprocess.run([sys.executable, "-m", "gateway", *argv], env=self.env, cwd=REPO,
+        env = dict(self.env, GRIDWATCH_USER_PASSWORD=PASSWORD)   # the seeded users' password
+        out = subprocess.run([sys.executable, "-m", "gateway", *argv], env=env, cwd=REPO,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, f"gateway {' '.join(argv)} failed:\n{out.stdout}\n{out.stderr}"
 
     def start(self) -> "Gateway":
         self._run("migrate")
-        self._run("import-grids", str(GRIDS), "--seed-users", "--password", PASSWORD)
+        self._run("import-grids", str(GRIDS), "--seed-users")
         self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=self.env, cwd=REPO,
                                      stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
