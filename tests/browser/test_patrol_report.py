@@ -28,8 +28,8 @@ def test_a_patrol_report_from_the_phone_opens_an_incident_with_its_photo(chromiu
         page.fill("input[name=username]", WORKER)
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url("**/m/**")
-        page.click("#report")
+        page.wait_for_url(lambda url: "/login" not in url, wait_until="commit")
+        page.goto("/m/#/report")
         form = page.locator("#report-form")
         expect(form.locator("h2")).to_have_text("上报问题")
         expect(page.locator("#where")).to_contain_text("当前位置")
@@ -40,7 +40,7 @@ def test_a_patrol_report_from_the_phone_opens_an_incident_with_its_photo(chromiu
         form.locator("input[name=photo]").set_input_files(str(shot))
         screenshot(page, "phone-patrol-report")
         form.locator("button[type=submit]").click()
-        page.wait_for_url("**/m/#/i/*")
+        page.wait_for_url(lambda url: "#/i/" in url, wait_until="commit")
         inc_id = page.url.rsplit("/", 1)[1]
         assert errors == []
     finally:
