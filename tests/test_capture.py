@@ -164,7 +164,9 @@ def test_rtsp_streams_newest_frames(camera):
     assert frames[0].fresh and not frames[-1].fresh
     assert [f.index for f in frames] == sorted({f.index for f in frames})
     assert st["state"] == "streaming" and st["error"] is None and st["last_frame_ts"].endswith("Z")
-    assert [x["state"] for x in statuses][:2] == ["connecting", "streaming"]
+    states = [x["state"] for x in statuses]
+    # a server that has only just opened its port may drop the very first session: then a retry
+    assert states[0] == "connecting" and "streaming" in states, states
 
 
 def test_rtsp_killed_then_restarted(camera):
