@@ -1,5 +1,6 @@
 """Routing rules: defaults, the example file, time-of-day windows, grid patterns, errors."""
 import json
+import re
 from datetime import time, timedelta
 from pathlib import Path
 
@@ -73,12 +74,33 @@ def test_outside_every_grid_still_routes(grids):
     ({"rules": [{"name": "x", "colour": "red"}]}, "unknown field(s) colour"),
     ({"rules": [{"name": "x", "between": "late"}]}, "between must look like"),
     ({"calendar": {"tz": "Nowhere/Land", "hours": {"mon": ["09:00-17:00"]}}}, "calendar:"),
+    ({"categories": {"garbage": "x"}}, "categories: must be a list"),
+    ({"categories": [{"code": "Pot Holes", "name": "x"}]}, "categories[0].code: 'Pot Holes'"),
+    ({"categories": [{"code": "a", "name": ""}]}, "category 'a'.name: must be a text or a mapping"),
+    ({"categories": [{"code": "a", "name": "x", "severity": "loud"}]}, "category 'a'.severity: 'loud'"),
+    ({"categories": [{"code": "a", "name": "x"}, {"code": "a", "name": "y"}]}, "category 'a': listed twice"),
+    ({"categories": [{"code": "a", "name": "x", "colour": "red"}]}, "categories[0]: unknown field(s) colour"),
 ])
 def test_bad_rules_name_the_rule_and_the_reason(data, message):
-    with pytest.raises(RoutingError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(RoutingError, match=re.escape(message)):
         RoutingRules.from_dict(data)
 
 
 def test_not_yaml():
     with pytest.raises(RoutingError, match="not valid YAML"):
         RoutingRules.from_yaml("rules: [unclosed")
+
+
+def test_report_categories_come_with_the_rules_that_route_them(grids):
+    rules = RoutingRules.from_yaml("""
+categories:
+  - {code: pothole, name: {zh-CN: 路面坑洼, en: Pothole}, group: streets, severity: major}
+  - {code: dumping, name: Garbage piled up}
+rules:
+  - {name: potholes-to-community, type: report.pothole, level: community}
+""")
+    pothole, dumping = rules.categories
+    assert (pothole.alert_type, pothole.severity, dumping.severity) == ("report.pothole", "major", "minor")
+    assert (pothole.name_in("zh-CN"), pothole.name_in("en-GB"), dumping.name_in("en")) == ("路面坑洼", "Pothole", None)
+    assert go(rules, grids, pothole.alert_type, pothole.severity, grid="G-03-07").level == "community"
+    assert RoutingRules.from_dict({"rules": []}).categories == ()  # the built-in list applies

@@ -204,3 +204,48 @@ def test_a_photo_uploaded_with_the_report_is_stored_without_exif_and_is_its_medi
     r = gw.post("/open311/v2/requests.json", data={**form, "api_key": gw.tokens["open311"]},
                 files={"media": ("x.jpg", b"not a photo", "image/jpeg")})
     assert r.status_code == 400 and r.json()[0]["description"].startswith("media: not an image")
+
+
+def test_the_routing_rules_file_declares_what_can_be_reported(tmp_path):
+    rules = tmp_path / "routing.yaml"
+    rules.write_text("""
+categories:
+  - {code: pothole, name: {zh-CN: 路面坑洼, en: Pothole}, group: streets, severity: major}
+  - {code: garbage, name: Garbage piled up, group: sanitation}
+rules:
+  - {name: potholes-to-community, type: report.pothole, level: community}
+""")
+    with api_client(tmp_path, routing=rules) as gw:
+        zh = gw.get("/open311/v2/services.json").json()
+        assert [(s["service_code"], s["service_name"], s["group"]) for s in zh] == [
+            ("pothole", "路面坑洼", "市政设施"), ("garbage", "垃圾堆放", "环境卫生")]
+        en = gw.get("/api/report-categories", headers={**ADMIN, "Accept-Language": "en"}).json()["items"]
+        assert [c["name"] for c in en] == ["Pothole", "Garbage piled up"]
+        assert gw.get("/open311/v2/services/road.json").status_code == 404  # the built-in list is replaced
+        r = gw.post("/open311/v2/requests.json", data={**SPEC_EXAMPLE, "service_code": "road", "api_key": "adm-token"})
+        assert r.status_code == 404 and "road" in r.json()[0]["description"]
+        r = gw.post("/open311/v2/requests.json", data={**SPEC_EXAMPLE, "service_code": "pothole",
+                                                        "description": "", "api_key": "adm-token"})
+        assert r.status_code == 200, r.text
+        with gw.db.session() as s:
+            inc = s.get(Incident, int(r.json()[0]["service_request_id"]))
+            assert (inc.type, inc.severity, inc.level, inc.title) == ("report.pothole", "major", "community", "路面坑洼")
+        (listed,) = gw.get("/open311/v2/requests.json", params={"api_key": "adm-token"},
+                           headers={"Accept-Language": "en"}).json()
+        assert listed["service_name"] == "Pothole"
+
+
+def test_requests_page_on_and_keep_to_the_specs_90_day_range(gw):
+    key = gw.tokens["open311"]
+    ids = [gw.post("/open311/v2/requests.json", data={**SPEC_EXAMPLE, "api_key": key}).json()[0]["service_request_id"]
+           for _ in range(5)]
+    pages = [[r["service_request_id"] for r in gw.get("/open311/v2/requests.json", params={
+        "api_key": key, "page_size": 2, "page": n}).json()] for n in (1, 2, 3, 4)]
+    assert sum(pages, []) == ids[::-1] and [len(p) for p in pages] == [2, 2, 1, 0]
+    r = gw.get("/open311/v2/requests.json", params={"api_key": key, "page_size": 5000})
+    assert r.status_code == 400 and r.json()[0]["description"].startswith("page_size must be a whole number from 1 to 1000")
+    r = gw.get("/open311/v2/requests.json", params={"api_key": key, "start_date": "2026-01-01T00:00:00Z",
+                                                      "end_date": "2026-06-01T00:00:00Z"})
+    assert r.status_code == 400 and "90 days" in r.json()[0]["description"]
+    old = gw.get("/open311/v2/requests.json", params={"api_key": key, "end_date": "2020-01-01T00:00:00Z"}).json()
+    assert old == []  # 90 days before an end date long ago

@@ -4,7 +4,8 @@ FixMyStreet and city 311 systems speak, so an existing client works unchanged:
   GET  /open311/v2/services/{code}.{json|xml}     a service definition (no extra attributes)
   POST /open311/v2/requests.{json|xml}            a report (form fields, `api_key`; a photo as the
                                                   multipart file `media`, or `media_url`): an incident
-  GET  /open311/v2/requests.{json|xml}            reports, by id list, service, time, status
+  GET  /open311/v2/requests.{json|xml}            reports, by id list, service, time (the last 90 days
+                                                  unless given), status; page, page_size
   GET  /open311/v2/requests/{id}.{json|xml}       one report
 The key is the Open311 `api_key` (or a bearer token): any reader may read (what its grids
 allow); only the `open311` role (and admins, operators) may post. Status: `open` while the case
@@ -12,7 +13,7 @@ runs, `closed` once verified, closed or dismissed. Errors are the spec's list of
 description}. The reporter's contact details are stored apart and never appear here."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -23,9 +24,11 @@ from sqlalchemy import select
 from gateway.api.auth import READ_ROLES, AuthError, Principal, authenticate
 from gateway.api.common import MAX_ROW_ID
 from gateway.db.models import Incident, IncidentEvent, Report
+from gateway.engine.categories import TYPE_PREFIX
 from gateway.i18n import negotiate, t
+from gateway.incidents import categories
 from gateway.incidents.errors import BadRequest
-from gateway.incidents.reports import CATEGORIES, REPORTER_FIELDS, TYPE_PREFIX, NewReport, file_report
+from gateway.incidents.reports import REPORTER_FIELDS, NewReport, file_report
 from gateway.incidents.state import iso
 from gateway.media.photos import PhotoError, clean_photo
 from gateway.media.service import media_key, store_bytes
@@ -34,6 +37,8 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 POST_ROLES = ("admin", "operator", "open311")
 CLOSED = ("verified", "closed", "dismissed")
 FORMATS = ("json", "xml")
+PAGE_MAX = 1000  # the spec's "at least 1000"; `page`/`page_size` page on (an extension, as Chicago's 311 has)
+RANGE_MAX = timedelta(days=90)
 
 
 class Open311Error(Exception):
@@ -96,22 +101,25 @@ def _lang(request: Request) -> str:
     return negotiate(accept_language=request.headers.get("accept-language"), default=request.app.state.settings.language)
 
 
-def _service(code: str, lang: str) -> dict[str, Any]:
-    name, group = CATEGORIES[code]
-    return {"service_code": code, "service_name": t(lang, name), "description": t(lang, name), "metadata": False,
-            "type": "realtime", "keywords": code, "group": t(lang, group)}
+def _categories(request: Request) -> dict[str, Any]:
+    return categories.in_force(request.app.state.service.rules)
+
+
+def _service(item: dict[str, str]) -> dict[str, Any]:
+    return {"service_code": item["code"], "service_name": item["name"], "description": item["name"], "metadata": False,
+            "type": "realtime", "keywords": item["code"], "group": item["group"]}
 
 
 @router.get("/services.{fmt}", summary="Open311: the services (report categories)")
 def services(fmt: str, request: Request) -> Response:
-    lang = _lang(request)
-    return _render([_service(c, lang) for c in CATEGORIES], _check_format(fmt), "services", "service")
+    items = categories.describe(request.app.state.service.rules, _lang(request))
+    return _render([_service(i) for i in items], _check_format(fmt), "services", "service")
 
 
 @router.get("/services/{code}.{fmt}", summary="Open311: a service definition")
-def service_definition(code: str, fmt: str) -> Response:
+def service_definition(code: str, fmt: str, request: Request) -> Response:
     _check_format(fmt)
-    if code not in CATEGORIES:
+    if code not in _categories(request):
         raise Open311Error(404, f"service_code {code!r} not found")
     return _render({"service_code": code, "attributes": []}, fmt, "service_definition", "service_definition")
 
@@ -135,7 +143,8 @@ async def create_request(fmt: str, request: Request) -> Response:
     code = str(form.get("service_code") or "")
     if not code:
         raise Open311Error(400, "service_code was not provided")
-    if code not in CATEGORIES:
+    category = _categories(request).get(code)
+    if category is None:
         raise Open311Error(404, f"service_code {code!r} not found")
     lat, lon = _float(form, "lat"), _float(form, "long")
     address = str(form.get("address_string") or form.get("address_id") or "") or None
@@ -155,7 +164,7 @@ async def create_request(fmt: str, request: Request) -> Response:
     description = str(form.get("description") or "").strip()[:4000]
     if "\x00" in description or "\x00" in (address or ""):
         raise Open311Error(400, "text may not contain NUL characters")
-    report = NewReport(category=code, description=description or t("zh-CN", CATEGORIES[code][0]), lat=lat, lon=lon,
+    report = NewReport(category=code, description=description or categories.name(category, "zh-CN"), lat=lat, lon=lon,
                        address=address, media_url=media_url, channel="open311",
                        reporter={k: str(form.get(k) or "")[:200] for k in REPORTER_FIELDS})
     svc = request.app.state.service
@@ -177,11 +186,13 @@ async def create_request(fmt: str, request: Request) -> Response:
                    "service_requests", "request")
 
 
-def _request_dict(inc: Incident, rep: Report, updated: datetime | None, notes: str | None, lang: str) -> dict[str, Any]:
+def _request_dict(inc: Incident, rep: Report, updated: datetime | None, notes: str | None, lang: str,
+                  known: dict[str, Any]) -> dict[str, Any]:
     loc = inc.location or {}
+    category = known.get(rep.service_code)
     return {
         "service_request_id": str(inc.id), "status": "closed" if inc.status in CLOSED else "open",
-        "status_notes": notes, "service_name": t(lang, CATEGORIES.get(rep.service_code, ("", ""))[0]) or rep.service_code,
+        "status_notes": notes, "service_name": categories.name(category, lang) if category else rep.service_code,
         "service_code": rep.service_code, "description": rep.description, "agency_responsible": inc.owner_grid_id,
         "service_notice": None, "requested_datetime": iso(inc.opened_at), "updated_datetime": iso(updated or inc.opened_at),
         "expected_datetime": iso(inc.due_at) if inc.status not in CLOSED else None, "address": rep.address,
@@ -190,11 +201,12 @@ def _request_dict(inc: Incident, rep: Report, updated: datetime | None, notes: s
 
 
 def _find(request: Request, principal: Principal, ids: list[int] | None, code: str | None, status: str | None,
-          start: datetime | None, end: datetime | None, limit: int = 1000) -> list[dict[str, Any]]:
+          start: datetime | None, end: datetime | None, page: int = 1, page_size: int = PAGE_MAX) -> list[dict[str, Any]]:
     svc, lang = request.app.state.service, _lang(request)
+    known = _categories(request)
     with svc.db.session() as s:
         q = (select(Incident, Report).join(Report, Report.incident_id == Incident.id)
-             .where(Incident.type.startswith(TYPE_PREFIX)).order_by(Incident.id.desc()).limit(limit))
+             .where(Incident.type.startswith(TYPE_PREFIX)).order_by(Incident.id.desc()))
         if ids is not None:
             q = q.where(Incident.id.in_(ids))
         if code:
@@ -207,7 +219,8 @@ def _find(request: Request, principal: Principal, ids: list[int] | None, code: s
             q = q.where(Incident.opened_at >= start)
         if end:
             q = q.where(Incident.opened_at <= end)
-        rows = [(inc, rep) for inc, rep in s.execute(q).all() if principal.sees(inc)]
+        visible = [(inc, rep) for inc, rep in s.execute(q).all() if principal.sees(inc)]
+        rows = visible[(page - 1) * page_size:page * page_size]
         last: dict[int, tuple[datetime, str | None]] = {}
         if rows:
             for ev in s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id.in_([i.id for i, _ in rows]))
@@ -217,8 +230,23 @@ def _find(request: Request, principal: Principal, ids: list[int] | None, code: s
         out = []
         for inc, rep in rows:
             updated, notes = last.get(inc.id, (None, None))
-            out.append(_request_dict(inc, rep, updated, notes, lang))
+            out.append(_request_dict(inc, rep, updated, notes, lang, known))
         return out
+
+
+def _int(value: str | None, name: str, low: int, high: int, default: int) -> int:
+    if value in (None, ""):
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise Open311Error(400, f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return int(value)
+
+
+def _range(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    if start and end and end - start > RANGE_MAX:
+        raise Open311Error(400, "start_date to end_date may not span more than 90 days")
+    end = end or (start + RANGE_MAX if start else now)
+    return start or end - RANGE_MAX, end
 
 
 def _time(value: str | None, name: str) -> datetime | None:
@@ -237,9 +265,10 @@ def _time(value: str | None, name: str) -> datetime | None:
                                        "end_date, status)")
 def list_requests(fmt: str, request: Request, service_request_id: str | None = None, service_code: str | None = None,
                   start_date: str | None = None, end_date: str | None = None, status: str | None = None,
-                  api_key: str | None = None) -> Response:
+                  page: str | None = None, page_size: str | None = None, api_key: str | None = None) -> Response:
     _check_format(fmt)
     principal = _principal(request, api_key, (*READ_ROLES, "open311"))
+    number, size = _int(page, "page", 1, MAX_ROW_ID, 1), _int(page_size, "page_size", 1, PAGE_MAX, PAGE_MAX)
     ids = None
     if service_request_id:
         try:
@@ -250,8 +279,10 @@ def list_requests(fmt: str, request: Request, service_request_id: str | None = N
             raise Open311Error(400, "service_request_id out of range")
     if status not in (None, "", "open", "closed"):
         raise Open311Error(400, "status must be open or closed")
-    found = _find(request, principal, ids, service_code, status or None, _time(start_date, "start_date"),
-                  _time(end_date, "end_date"))
+    start, end = _time(start_date, "start_date"), _time(end_date, "end_date")
+    if ids is None:  # the spec: a date range defaults to the last 90 days and spans at most 90
+        start, end = _range(start, end, request.app.state.service.clock())
+    found = _find(request, principal, ids, service_code, status or None, start, end, number, size)
     return _render(found, fmt, "service_requests", "request")
 
 

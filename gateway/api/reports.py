@@ -15,9 +15,10 @@ from gateway.api.common import RowId, service
 from gateway.api.errors import ERROR_RESPONSES
 from gateway.db import audit
 from gateway.db.models import Incident
-from gateway.i18n import negotiate, t
+from gateway.i18n import negotiate
+from gateway.incidents import categories
 from gateway.incidents.errors import BadRequest, Forbidden, NotFound
-from gateway.incidents.reports import CATEGORIES, NewReport, file_report, report_of
+from gateway.incidents.reports import NewReport, file_report, report_of
 from gateway.incidents.service import IncidentService
 from gateway.incidents.state import incident_dict, iso
 from gateway.media.photos import PhotoError, clean_photo
@@ -109,5 +110,5 @@ async def patrol_report(request: Request, principal: Principal = Depends(require
 @router.get("/report-categories", summary="What can be reported, in the caller's language")
 def report_categories(request: Request, _p: Principal = Depends(require_role(*READ_ROLES))) -> dict[str, Any]:
     lang = negotiate(accept_language=request.headers.get("accept-language"), default=request.app.state.settings.language)
-    items = [{"code": code, "name": t(lang, name), "group": t(lang, group)} for code, (name, group) in CATEGORIES.items()]
+    items = categories.describe(request.app.state.service.rules, lang)
     return {"items": items, "total": len(items)}

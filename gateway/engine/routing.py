@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from gateway.engine import categories as categories_mod
 from gateway.engine.calendar import CALENDAR_TIME, CalendarTime, WorkCalendar
 from gateway.engine.grids import LEVELS, GridSet
 
@@ -95,6 +96,7 @@ class RoutingRules:
     rules: tuple[Rule, ...] = DEFAULT_RULES
     work_calendar: WorkCalendar | None = None
     tz: str = "UTC"  # the zone of `between` and of displayed times
+    categories: tuple[categories_mod.Category, ...] = ()  # what people may report; () = the built-in list
 
     def calendar_for(self, kind: str) -> WorkCalendar | CalendarTime:
         """The calendar that computes deadlines of this kind ('working' or 'calendar')."""
@@ -127,7 +129,11 @@ class RoutingRules:
         if data.get("defaults", True):
             rules += list(DEFAULT_RULES)  # catch-alls after the file's own rules
         tz = (data.get("calendar") or {}).get("tz") or data.get("tz") or "UTC"
-        return cls(rules=tuple(rules), work_calendar=cal, tz=tz)
+        try:
+            cats = categories_mod.parse(data["categories"]) if "categories" in data else ()
+        except categories_mod.CategoryError as e:
+            raise RoutingError(str(e)) from None
+        return cls(rules=tuple(rules), work_calendar=cal, tz=tz, categories=cats)
 
 
 def unrouted() -> Route:

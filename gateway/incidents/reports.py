@@ -21,23 +21,11 @@ from gateway.db import audit
 from gateway.db.models import Incident, Report
 from gateway.engine import lifecycle
 from gateway.engine import routing as routing_mod
-from gateway.i18n import N_
+from gateway.engine.categories import TYPE_PREFIX
+from gateway.incidents import categories
 from gateway.incidents.errors import BadRequest
 from gateway.incidents.state import state_columns
 
-CATEGORIES = {  # code -> (name, group): the English source texts, shown through the catalogue
-    "garbage": (N_("Garbage piled up"), N_("sanitation")),
-    "road": (N_("Damaged road or pavement"), N_("streets")),
-    "streetlight": (N_("Street light out"), N_("streets")),
-    "drainage": (N_("Blocked drain or standing water"), N_("water")),
-    "manhole": (N_("Missing or broken manhole cover"), N_("streets")),
-    "parking": (N_("Vehicle blocking a passage"), N_("order")),
-    "graffiti": (N_("Graffiti or illegal posters"), N_("order")),
-    "noise": (N_("Noise nuisance"), N_("order")),
-    "hazard": (N_("Safety hazard"), N_("safety")),
-    "other": (N_("Other problem"), N_("other")),
-}
-TYPE_PREFIX = "report."
 REPORTER_FIELDS = ("first_name", "last_name", "email", "phone", "device_id", "account_id")
 
 
@@ -52,13 +40,16 @@ class NewReport:
     grid_id: str | None = None  # when no location: the grid it is in ("my grid" on the phone)
     reporter: dict[str, Any] = field(default_factory=dict)
     channel: str = "open311"
-    severity: str = "minor"
+    severity: str | None = None  # None: the category's
 
 
 def file_report(service: Any, s: Session, report: NewReport, *, actor: str, now: datetime) -> Incident:
     """Open the incident of a report (in the caller's transaction); BadRequest for what cannot be."""
-    if report.category not in CATEGORIES:
-        raise BadRequest(f"unknown category {report.category!r} (one of {', '.join(CATEGORIES)})")
+    known = categories.in_force(service.rules)
+    category = known.get(report.category)
+    if category is None:
+        raise BadRequest(f"unknown category {report.category!r} (one of {', '.join(known)})")
+    severity = report.severity or category.severity
     if not report.description.strip():
         raise BadRequest("a report needs a description")
     grids = service.grids(s)
@@ -79,11 +70,11 @@ def file_report(service: Any, s: Session, report: NewReport, *, actor: str, now:
     if cell is None:
         route = routing_mod.unrouted()
     else:
-        route = routing_mod.route(rules, grids, alert_type=type_, severity=report.severity, grid_id=cell.id,
+        route = routing_mod.route(rules, grids, alert_type=type_, severity=severity, grid_id=cell.id,
                                   local_time=now.astimezone(ZoneInfo(rules.tz)), lat=report.lat, lon=report.lon)
     key = f"{report.channel}-{uuid.uuid4().hex}"
     state, events = lifecycle.open_incident(route, grids, now, incident_id="new", alert_type=type_, source_id=key,
-                                            severity=report.severity, calendar=rules.calendar_for(route.calendar))
+                                            severity=severity, calendar=rules.calendar_for(route.calendar))
     location: dict[str, Any] | None = {"lat": report.lat, "lon": report.lon} if report.lat is not None else None
     if location is not None and report.address:
         location["address"] = report.address

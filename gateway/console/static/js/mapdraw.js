@@ -26,7 +26,8 @@ export function projection(features) {
   const k = Math.cos((((minY + maxY) / 2) * Math.PI) / 180);
   const scale = WIDTH / Math.max((maxX - minX) * k, 1e-9);
   const project = ([lon, lat]) => [(lon - minX) * k * scale, (maxY - lat) * scale];
-  return { project, width: WIDTH, height: (maxY - minY) * scale };
+  const unproject = ([x, y]) => [minX + x / (k * scale), maxY - y / scale];
+  return { project, unproject, width: WIDTH, height: (maxY - minY) * scale };
 }
 
 const pathOf = (geometry, project) => rings(geometry).map((poly) => poly.map((ring) =>
@@ -43,11 +44,12 @@ const ORDER = { street: 0, community: 1, grid: 2 };
 /**
  * An <svg> of the grids. options: highlight (grid id), focus (grid id to zoom to),
  * open ({grid_id: {count, critical}}), markers ([{lon, lat, kind, state, label}]),
- * onGridClick(id), onHover(feature|null, event), interactive (wheel zoom and drag pan), labels (default true).
+ * onGridClick(id), onHover(feature|null, event), interactive (wheel zoom and drag pan), labels (default true),
+ * onPick(lon, lat, x, y): a tap anywhere on the map (x, y in the svg's own units).
  */
 export function gridMap(geojson, options = {}) {
   const features = (geojson.features || []).filter((f) => (f.properties || {}).kind !== "professional" && f.geometry);
-  const { project, width, height } = projection(features);
+  const { project, unproject, width, height } = projection(features);
   const root = svg("svg", { role: "img", "aria-label": t("Map of grids"), preserveAspectRatio: "xMidYMid meet" });
   const layer = svg("g");
   root.append(layer);
@@ -110,6 +112,10 @@ export function gridMap(geojson, options = {}) {
   const setView = () => root.setAttribute("viewBox", view.map((v) => v.toFixed(1)).join(" "));
   setView();
   if (options.interactive) enablePanZoom(root, () => view, (v) => { view = v; setView(); });
+  if (options.onPick) root.addEventListener("click", (e) => {
+    const at = new DOMPoint(e.clientX, e.clientY).matrixTransform(root.getScreenCTM().inverse());
+    options.onPick(...unproject([at.x, at.y]), at.x, at.y);
+  });
   return root;
 }
 

@@ -1,9 +1,33 @@
 // The grid worker's patrol report on the phone: what (a category), a few words, photos taken
-// with the phone's camera, and where: the phone's position when it gives one, else the first
-// photo's position, else the worker's own grid. Route #/report of the phone view.
-import { api, get } from "./api.js";
+// with the phone's camera, and where: a tap on the grid map, else the phone's position when it
+// gives one, else the first photo's position, else the worker's own grid. Route #/report of the
+// phone view.
+import { api, get, me } from "./api.js";
 import { t } from "./i18n.js";
-import { h, icon, toast } from "./ui.js";
+import { gridMap } from "./mapdraw.js";
+import { h, icon, svg, toast } from "./ui.js";
+
+/** A map of the worker's area that sets the place where it is tapped; hidden until asked for. */
+function pickOnMap(onPick) {
+  const holder = h("div.pick-map", { id: "pick-map", hidden: true });
+  let marker = null;
+  const open = async () => {
+    if (holder.hidden === false) { holder.hidden = true; return; }
+    holder.hidden = false;
+    if (holder.firstChild) return;
+    const [geo, user] = await Promise.all([get("/api/grids.geojson"), me()]);
+    const map = gridMap(geo, { focus: user.grid_id, onPick: (lon, lat, x, y) => {
+      if (!marker) {  // sized to the zoomed view, so it reads as a pin at any zoom
+        marker = svg("circle", { r: (map.viewBox.baseVal.width / 40).toFixed(2), class: "pick-marker" });
+        map.firstChild.append(marker);
+      }
+      marker.setAttribute("cx", x.toFixed(1)); marker.setAttribute("cy", y.toFixed(1));
+      onPick(lat, lon);
+    } });
+    holder.append(h("p.muted", {}, t("Tap where the problem is.")), map);
+  };
+  return { holder, open };
+}
 
 export async function reportForm() {
   const cats = await get("/api/report-categories").then((d) => d.items).catch(() => []);
@@ -15,10 +39,15 @@ export async function reportForm() {
   const preview = h("div.photos");
   const spot = h("input", { type: "checkbox", name: "on_the_spot" });
   const where = h("div.muted", { id: "where" }, t("Finding your position…"));
-  let position = null;
+  let position = null, tapped = false;
+  const picker = pickOnMap((lat, lon) => {
+    tapped = true;
+    position = { latitude: lat, longitude: lon };
+    where.textContent = t("On the map: {lat}, {lon}", { lat: lat.toFixed(5), lon: lon.toFixed(5) });
+  });
   if (navigator.geolocation) {
     navigator.geolocation.getCurrentPosition(
-      (p) => { position = p.coords; where.textContent = t("Here: {lat}, {lon}", { lat: p.coords.latitude.toFixed(5), lon: p.coords.longitude.toFixed(5) }); },
+      (p) => { if (tapped) return; position = p.coords; where.textContent = t("Here: {lat}, {lon}", { lat: p.coords.latitude.toFixed(5), lon: p.coords.longitude.toFixed(5) }); },
       () => { where.textContent = t("No position from the phone: the photo's, else your grid."); },
       { enableHighAccuracy: true, timeout: 8000, maximumAge: 60000 });
   } else {
@@ -50,6 +79,8 @@ export async function reportForm() {
   h("label.field", {}, t("Description"), description),
   h("label.photo-pick", {}, h("span.row", {}, icon("camera"), t("Take photos")), photos), preview,
   where,
+  h("button", { type: "button", id: "pick-on-map", onclick: picker.open }, icon("pin"), t("Mark it on the map")),
+  picker.holder,
   h("label.check", {}, spot, t("Handled on the spot")),
   h("button.primary", { type: "submit" }, t("Send the report")));
   return form;
