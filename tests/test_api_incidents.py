@@ -186,6 +186,12 @@ def test_figures_as_json_csv_and_report(gw):
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("grid_id,start,end,incidents")
     html = gw.get("/api/figures", headers=op, params={"format": "html"})
     assert html.headers["content-type"].startswith("text/html") and "<table" in html.text
+    assert '<html lang="zh-CN">' in html.text and "<th>全部网格</th>" in html.text and "误报率" in html.text
+    assert "Xiguan grid 7 (campus) (G-03-07)" in html.text and "@page" in html.text and "<script" not in html.text
+    en = gw.get("/api/figures", headers={**op, "Accept-Language": "en"}, params={"format": "html"}).text
+    assert "<th>All grids</th>" in en and "False-alarm rate" in en
+    named = gw.get("/api/figures", headers=op, params={"format": "csv", "headings": "names"}).text
+    assert named.startswith("\ufeff网格,起始,截止,") and named.count("\n") == csv.text.count("\n")
     assert gw.get("/api/figures", headers=op, params={"since": "2026-01-02T00:00:00Z",
                                                       "until": "2026-01-01T00:00:00Z"}).status_code == 400
 

@@ -13,7 +13,6 @@ from gateway.engine.figures import (
     by_grid,
     cameras_to_csv,
     period,
-    report_html,
     summarise,
     to_csv,
 )
@@ -95,11 +94,6 @@ def test_per_grid_rows_csv_and_report():
     assert cameras_to_csv(rows[-1]).splitlines() == [
         "camera_id,incidents,false_alarms,false_alarm_rate", "cam-gate-02,2,0,0.0", "cam-lawn-01,2,1,0.5"]
 
-    page = report_html(rows, title="Daily report <Changzheng>", tz="Asia/Shanghai")
-    assert "<title>Daily report &lt;Changzheng&gt;</title>" in page
-    assert "2026-11-23 00:00 – 2026-11-24 00:00 (Asia/Shanghai)" in page
-    assert "<th>All grids</th><td>4</td><td>4</td><td>3</td><td>75.0%</td><td>15 min</td>" in page
-    assert "@page" in page and "<script" not in page
 
 
 def test_figures_over_incidents_from_the_state_machine():

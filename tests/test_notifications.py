@@ -381,3 +381,54 @@ def test_the_grids_chain_tells_the_leader_then_the_community_until_someone_ackno
         db.dispose()
     assert first_lines["community"]() == [], "acknowledged: the chain stopped"
     assert first_lines["worker"]() == [f"**[新派遣] 区域入侵 #{inc}**"]
+
+
+def test_bots_and_mail_carry_the_masked_snapshot_with_names_in_each_persons_language(tmp_path, broker, prefix,
+                                                                                     monkeypatch):
+    import cv2
+    import numpy as np
+
+    from gateway.db.models import User
+    from gateway.media.service import store_bytes
+
+    db = make_db(f"sqlite:///{tmp_path}/gw.db", seed_password="pw")
+    with db.session() as s:
+        s.get(User, "worker.g0307").language = "en"  # chosen in the console
+    svc = IncidentService(db, media_dir=tmp_path / "media", prefix=prefix, clock=lambda: T0)
+    shot = cv2.imencode(".jpg", np.full((36, 64, 3), (40, 160, 60), np.uint8))[1].tobytes()
+    group = Receiver(default=(200, OK["wecom"]))
+    ding = Receiver(default=(200, OK["dingtalk"]))
+    inbox, port = _Inbox(), free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    channels = parse_channels([bot("wecom", "group", group, monkeypatch, grids=["G-03-*"]),
+                               bot("dingtalk", "ding", ding, monkeypatch, grids=["G-03-*"], language="zh-CN"),
+                               {"name": "mail", "kind": "email", "host": "127.0.0.1", "port": port, "starttls": False,
+                                "sender": "gridwatch@c03.example", "to": ["duty@c03.example"],
+                                "grids": ["G-03-07"]}])
+    notifier = Notifier(channels, prefix=prefix, public_url="http://gw.example", media_dir=tmp_path / "media")
+    relay = OutboxRelay(db, broker.url, prefix=prefix, notifier=notifier, clock=lambda: T0)
+    try:
+        assert relay.wait_connected(10)
+        inc = svc.ingest(parse_alert(json.dumps(alert()))).incident_id
+        with db.session() as s:  # the edge's snapshot, masked there, uploaded with the alert
+            store_bytes(s, svc.media, shot, "image/jpeg", kind="snapshot", now=T0, incident_id=inc)
+        relay.run_once()
+        relay.run_once()
+    finally:
+        relay.stop()
+        smtp.stop()
+        group.close()
+        ding.close()
+    text, image = group.json_bodies()  # the worker's language (en), then the picture itself
+    assert text["markdown"]["content"].split("\n")[:2] == [f"**[New case dispatched] Zone intrusion #{inc}**",
+                                                           "Grid: Xiguan grid 7 (campus) (G-03-07)"]
+    assert "Assignee: Grid worker G-03-07" in text["markdown"]["content"]
+    assert image == {"msgtype": "image", "image": {"base64": base64.b64encode(shot).decode(),
+                                                   "md5": hashlib.md5(shot).hexdigest()}}
+    (ding_body,) = ding.json_bodies()  # the channel's own language; DingTalk carries the link only
+    assert ding_body["markdown"]["title"] == f"[新派遣] 区域入侵 #{inc}" and ding_body["msgtype"] == "markdown"
+    ((_, _, _, content),) = inbox.mails
+    mail = message_from_bytes(content)
+    (attached,) = [p for p in mail.walk() if p.get_content_maintype() == "image"]
+    assert attached.get_filename() == "snapshot.jpg" and attached.get_payload(decode=True) == shot

@@ -97,6 +97,8 @@ def test_a_day_of_cases_scores_as_worked_out_by_hand(tmp_path):
         rows = {(x["kind"], x["id"]): x for x in r.json()["items"]}
         csv = client.get("/api/scorecards", headers={"Authorization": "Bearer adm"},
                          params={"since": T0.isoformat(), "format": "csv", "until": (T0 + timedelta(days=1)).isoformat()})
+        named = client.get("/api/scorecards", headers={"Authorization": "Bearer adm"}, params={
+            "since": T0.isoformat(), "format": "csv", "headings": "names", "until": (T0 + timedelta(days=1)).isoformat()})
         report_html = client.get("/api/scorecards", headers={"Authorization": "Bearer adm", "Accept-Language": "zh-CN"},
                                  params={"since": T0.isoformat(), "format": "html", "kind": "grid",
                                          "until": (T0 + timedelta(days=1)).isoformat()}).text
@@ -116,5 +118,7 @@ def test_a_day_of_cases_scores_as_worked_out_by_hand(tmp_path):
     assert got("community", "C-03") == (1, 4, 4, 0.75, 3, 1.0, 1, 1, 2, 0.5, 0.0, 5 * h)
     assert got("street", "S-01") == got("community", "C-03")
     assert csv.text.splitlines()[0].startswith("kind,id,name,found,received") and len(csv.text.splitlines()) == len(rows) + 1
+    assert named.text.startswith("\ufeff类别,") and "巡查发现" in named.text.splitlines()[0]
+    assert named.text.splitlines()[1:] == csv.text.splitlines()[1:]  # the same figures, headed in words
     assert "<h1>考核</h1>" in report_html and "网格员" not in report_html and "G-03-07" in report_html
     assert "worker.g0307" not in report_html  # kind=grid: the grids only

@@ -4,18 +4,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from common.times import iso
 from gateway.api.auth import READ_ROLES, ROLES, Principal, hash_password, issue_token, require_role, token_digest
-from gateway.api.common import Body, Page, RowId, incident_filter, paginate, parse_time, service, visible_filter
+from gateway.api.common import Body, Page, RowId, incident_filter, paginate, parse_time, reader_language, service, visible_filter
 from gateway.api.errors import ERROR_RESPONSES
+from gateway.api.figures_report import FIGURE_HEADINGS, figures_html, translated_csv
 from gateway.db import audit
 from gateway.db.models import ApiToken, AuditEntry, Incident, Silence, User
 from gateway.engine import figures
+from gateway.i18n import t
 from gateway.incidents.errors import BadRequest, Forbidden, NotFound
 from gateway.incidents.service import IncidentService
 from gateway.incidents.state import silence_of, to_state
@@ -209,8 +211,9 @@ def delete_silence(silence_id: RowId, principal: Principal = Depends(require_rol
 
 @router.get("/figures", summary="Figures per grid and period (JSON, CSV or a printable HTML report)",
             responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
-def get_figures(grid: str | None = None, since: str | None = None, until: str | None = None,
+def get_figures(request: Request, grid: str | None = None, since: str | None = None, until: str | None = None,
                 format: Literal["json", "csv", "html"] = "json", level: Literal["street", "community", "grid"] = "grid",
+                headings: Literal["keys", "names"] = "keys",
                 principal: Principal = Depends(reader), svc: IncidentService = Depends(service)):
     now = svc.clock()
     end = parse_time(until, "until") or now
@@ -230,8 +233,13 @@ def get_figures(grid: str | None = None, since: str | None = None, until: str | 
     else:
         rows = [r for r in figures.by_grid(recs, grids, start, end, level=level, now=now)
                 if r["grid_id"] is None or principal.visible(r["grid_id"])]
+    lang = reader_language(request, principal)
+    if format == "csv" and headings == "names":
+        return PlainTextResponse(translated_csv(rows, figures.FIELDS, FIGURE_HEADINGS, lang), media_type="text/csv")
     if format == "csv":
         return PlainTextResponse(figures.to_csv(rows), media_type="text/csv")
     if format == "html":
-        return HTMLResponse(figures.report_html(rows, title=f"gridwatch figures {grid or ''}".strip(), tz=svc.rules.tz))
+        names = {g.id: g.name for g in grids}
+        title = t(lang, "Figures") + (f" · {names[grid]}" if grid else "")
+        return HTMLResponse(figures_html(rows, lang=lang, title=title, tz=svc.rules.tz, names=names))
     return {"items": rows, "total": len(rows), "start": iso(start), "end": iso(end)}

@@ -1,4 +1,4 @@
-"""Helpers shared by the routers: the service, pagination, grid-visibility filters."""
+"""Helpers shared by the routers: the service, pagination, grid-visibility filters, the reader's language."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,7 +10,23 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.api.auth import Principal
+from gateway.db.models import User
+from gateway.i18n import negotiate
 from gateway.incidents.service import IncidentService
+
+LANGUAGE_COOKIE = "gw_lang"  # the language picked on this browser (e.g. on the login page)
+
+
+def reader_language(request: Request, principal: Principal | None) -> str:
+    """As users expect: their own setting, else this browser's pick, else its Accept-Language,
+    else GRIDWATCH_LANGUAGE."""
+    chosen = None
+    if principal is not None:
+        with request.app.state.db.session() as s:
+            user = s.get(User, principal.username)
+            chosen = user.language if user else None
+    return negotiate(chosen, request.cookies.get(LANGUAGE_COOKIE), accept_language=request.headers.get("accept-language"),
+                     default=request.app.state.settings.language)
 
 # Row ids: bounded so that a huge number is a 422, not a database overflow (BIGINT is 63 bits).
 MAX_ROW_ID = 2**62

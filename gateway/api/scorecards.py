@@ -10,11 +10,12 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import select
 
 from gateway.api.auth import Principal, require_role
-from gateway.api.common import incident_filter, parse_time, service
+from gateway.api.common import incident_filter, parse_time, reader_language, service
 from gateway.api.errors import ERROR_RESPONSES
+from gateway.api.figures_report import translated_csv
 from gateway.db.models import Incident, IncidentEvent
 from gateway.engine import scorecards as cards
-from gateway.i18n import N_, negotiate, t
+from gateway.i18n import N_, t
 from gateway.incidents.errors import BadRequest
 from gateway.incidents.service import IncidentService
 from gateway.incidents.state import iso
@@ -32,7 +33,7 @@ HEADINGS = {"kind": N_("Kind"), "id": N_("Id"), "name": N_("Name"), "found": N_(
             responses={200: {"content": {"application/json": {}, "text/csv": {}, "text/html": {}}}})
 def get_scorecards(request: Request, since: str | None = None, until: str | None = None,
                    kind: Literal["worker", "grid", "community", "street"] | None = None,
-                   format: Literal["json", "csv", "html"] = "json",
+                   format: Literal["json", "csv", "html"] = "json", headings: Literal["keys", "names"] = "keys",
                    principal: Principal = Depends(require_role("admin", "operator", "integration")),
                    svc: IncidentService = Depends(service)) -> Any:
     end = parse_time(until, "until") or svc.clock()
@@ -47,10 +48,12 @@ def get_scorecards(request: Request, since: str | None = None, until: str | None
                                                                  IncidentEvent.at < end).order_by(IncidentEvent.id))]
     rows = [r for r in cards.scorecards(events, svc.grids(), start, end)
             if (kind is None or r["kind"] == kind) and (r["kind"] == "worker" or principal.visible(r["id"]))]
+    lang = reader_language(request, principal)
+    if format == "csv" and headings == "names":
+        return PlainTextResponse(translated_csv(rows, cards.FIELDS, HEADINGS, lang), media_type="text/csv")
     if format == "csv":
         return PlainTextResponse(cards.to_csv(rows), media_type="text/csv")
     if format == "html":
-        lang = negotiate(accept_language=request.headers.get("accept-language"), default=request.app.state.settings.language)
         return HTMLResponse(_report(rows, lang, start.isoformat(), end.isoformat()))
     return {"items": rows, "total": len(rows), "start": iso(start), "end": iso(end)}
 

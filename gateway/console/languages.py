@@ -10,12 +10,12 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.api.auth import AuthError, Principal, current_principal
-from gateway.api.common import Body
+from gateway.api.common import LANGUAGE_COOKIE as COOKIE
+from gateway.api.common import Body, reader_language
 from gateway.db.models import User
-from gateway.i18n import LANGUAGES, catalogue, negotiate
+from gateway.i18n import LANGUAGES, catalogue
 
 router = APIRouter(tags=["console"])
-COOKIE = "gw_lang"
 NAMES = {"zh-CN": "中文", "en": "English"}
 
 
@@ -23,21 +23,14 @@ class LanguageChoice(Body):
     language: Literal["zh-CN", "en"]
 
 
-def _user_language(request: Request) -> str | None:
-    try:
-        principal = current_principal(request)
-    except AuthError:
-        return None
-    with request.app.state.db.session() as s:
-        user = s.get(User, principal.username)
-        return user.language if user else None
-
-
 @router.get("/api/i18n", summary="The caller's language, time zone and the console's texts in it (no auth)")
 def i18n(request: Request) -> dict:
     settings = request.app.state.settings
-    lang = negotiate(_user_language(request), request.cookies.get(COOKIE),
-                     accept_language=request.headers.get("accept-language"), default=settings.language)
+    try:
+        principal: Principal | None = current_principal(request)
+    except AuthError:
+        principal = None
+    lang = reader_language(request, principal)
     return {"language": lang, "timezone": settings.timezone, "messages": catalogue(lang),
             "languages": [{"code": code, "name": NAMES[code]} for code in LANGUAGES]}
 

@@ -6,6 +6,6 @@ figures. Nothing here reads a clock, a file or the network: time and data are ar
     calendar.py   WorkCalendar.add (working hours, holidays, DST), CALENDAR_TIME
     lifecycle.py  open_incident, attach, apply, merge_into, due_timers, on_timer, can
     silences.py   Silence, is_silenced
-    figures.py    summarise, by_grid, to_csv, report_html
+    figures.py    summarise, by_grid, to_csv
     scenario.py   Scenario: a fake-clock incident loop for tests
 """

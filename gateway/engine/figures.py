@@ -1,11 +1,11 @@
 """Figures per grid and period over incident records (IncidentState objects or plain dicts
 with the same field names, times as datetimes or ISO strings): counts by type and level,
 time to acknowledge and to resolve (median, p90), on-time closure rate, reopen rate and
-false-alarm rate per camera, satisfaction of the cases people reported; as dicts (JSON), CSV and a printable HTML report."""
+false-alarm rate per camera, satisfaction of the cases people reported; as dicts (JSON) and CSV (the printable report, in
+the reader's language, is gateway.api.figures_report)."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import statistics
 from collections import Counter
@@ -154,61 +154,3 @@ def cameras_to_csv(row: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _fmt_s(v: float | None) -> str:
-    if v is None:
-        return "-"
-    m = int(round(v / 60))
-    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
-
-
-def _fmt_rate(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.1f}%"
-
-
-def report_html(rows: list[dict[str, Any]], *, title: str, tz: str = "UTC") -> str:
-    """A printable report (A4, no scripts) of `by_grid` rows; times shown in `tz`."""
-    e = html.escape
-    total = rows[-1] if rows and rows[-1]["grid_id"] is None else None
-    zone = ZoneInfo(tz)
-    span = ""
-    if rows:
-        s = datetime.fromisoformat(rows[0]["start"]).astimezone(zone)
-        t = datetime.fromisoformat(rows[0]["end"]).astimezone(zone)
-        span = f"{s:%Y-%m-%d %H:%M} – {t:%Y-%m-%d %H:%M} ({tz})"
-    body = []
-    for r in rows:
-        name = e(r["grid_id"] or "All grids")
-        body.append(
-            f"<tr{' class=total' if r['grid_id'] is None else ''}><th>{name}</th><td>{r['incidents']}</td>"
-            f"<td>{r['cases_due']}</td><td>{r['closed_on_time']}</td><td>{_fmt_rate(r['on_time_closure_rate'])}</td>"
-            f"<td>{_fmt_s(r['ack_median_s'])}</td><td>{_fmt_s(r['ack_p90_s'])}</td>"
-            f"<td>{_fmt_s(r['resolve_median_s'])}</td><td>{_fmt_s(r['resolve_p90_s'])}</td>"
-            f"<td>{r['escalated']}</td><td>{_fmt_rate(r['reopen_rate'])}</td>"
-            f"<td>{_fmt_rate(r['false_alarm_rate'])}</td></tr>")
-    extra = ""
-    if total:
-        types = "".join(f"<tr><th>{e(str(k))}</th><td>{v}</td></tr>" for k, v in sorted(total["by_type"].items()))
-        cams = "".join(f"<tr><th>{e(k)}</th><td>{c['incidents']}</td><td>{c['false_alarms']}</td>"
-                       f"<td>{_fmt_rate(c['rate'])}</td></tr>" for k, c in sorted(total["cameras"].items()))
-        extra = (f"<h2>Incidents by type</h2><table><tr><th>type</th><th>incidents</th></tr>{types}</table>"
-                 f"<h2>False alarms per camera</h2><table><tr><th>camera</th><th>incidents</th>"
-                 f"<th>false alarms</th><th>rate</th></tr>{cams}</table>")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
-<style>
- @page {{ size: A4 landscape; margin: 12mm; }}
- body {{ font: 10pt/1.35 system-ui, sans-serif; color: #111; }}
- table {{ border-collapse: collapse; margin: 0 0 6mm; }}
- th, td {{ border: 1px solid #999; padding: 2px 6px; text-align: right; }}
- th {{ text-align: left; }} tr.total {{ font-weight: bold; background: #eee; }}
- h1 {{ font-size: 14pt; margin: 0; }} h2 {{ font-size: 11pt; }} .period {{ color: #444; }}
-</style></head><body>
-<h1>{e(title)}</h1><p class="period">{e(span)}</p>
-<table><tr><th>grid</th><th>incidents</th><th>cases due</th><th>closed on time</th><th>on-time rate</th>
-<th>ack median</th><th>ack p90</th><th>resolve median</th><th>resolve p90</th><th>escalated</th>
-<th>reopen rate</th><th>false-alarm rate</th></tr>
-{''.join(body)}
-</table>
-{extra}
-</body></html>
-"""

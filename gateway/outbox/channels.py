@@ -3,16 +3,22 @@
 Each channel is configured once (`notifications.channels` in the gateway config) and sends a
 `Note` (title, text, link) in its platform's documented format:
 - `wecom`: WeCom (企业微信) group bot webhook, `{"msgtype": "markdown", "markdown": {"content"}}`,
-  answer `{"errcode": 0}`;
+  then the masked snapshot as `{"msgtype": "image", "image": {"base64", "md5"}}` (JPEG/PNG up to
+  2 MB), answer `{"errcode": 0}`;
 - `dingtalk`: DingTalk (钉钉) custom robot, markdown message; with a signing secret the URL gets
   `timestamp` (ms) and `sign` = base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}")), answer
   `{"errcode": 0}`;
 - `feishu`: Feishu/Lark (飞书) custom bot, a `post` message; with a signing secret the body gets
   `timestamp` (s) and `sign` = base64(HMAC-SHA256(key=f"{timestamp}\\n{secret}", empty message)),
   answer `{"code": 0}`;
-- `email`: SMTP with STARTTLS (and login when a user is set), plain text;
+- `email`: SMTP with STARTTLS (and login when a user is set), plain text, the masked snapshot
+  attached;
 - `sms`: a generic SMS gateway over HTTP, the URL a template with `{phone}` and `{text}`
   (URL-encoded), GET or POST.
+DingTalk and Feishu bots carry the link only: DingTalk shows an image only from a URL its servers
+can fetch without a login, and a Feishu bot needs an `image_key` from the app API.
+The words are in the note's language: the channel's `language`, else the setting of the person
+it is for, else the gateway's `GRIDWATCH_LANGUAGE`.
 Secrets (bot URLs carry their key, signing secrets, the SMTP password) are read from the
 environment variables a channel names (`*_env`), never from the config file, and never appear
 in the API, in logs or in events: errors name the channel, not its URL.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import smtplib
 import ssl
@@ -35,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.i18n import t
 
 NAME = r"^[A-Za-z0-9_.\-]+$"
+log = logging.getLogger(__name__)
 
 
 class ChannelError(Exception):
@@ -47,13 +55,17 @@ class Note(BaseModel):
     text: str
     link: str | None = None
     phones: list[str] = Field(default_factory=list)  # for SMS: the people it is for
+    language: str = "zh-CN"
+
+
+IMAGE_MAX = 2 * 1024 * 1024  # WeCom's limit for a bot's image, before base64
 
 
 class _Channel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=64, pattern=NAME)
-    language: Literal["zh-CN", "en"] = "zh-CN"
+    language: Literal["zh-CN", "en"] | None = Field(None, description="None: each person's own, else the gateway's")
     grids: list[str] = Field(default_factory=list, description="grid ids or globs (G-03-*): incidents of these grids")
     people: list[str] = Field(default_factory=list, description="user names: incidents assigned to them")
     per_minute: int = Field(20, ge=1, le=600, description="the platform's cap; the overflow goes as one digest")
@@ -79,8 +91,11 @@ class WeComChannel(_Bot):
     kind: Literal["wecom"]
 
     def request(self, note: Note, now_s: float) -> tuple[str, dict[str, Any]]:
-        content = f"**{note.title}**\n{note.text}" + (f"\n[{_open(self.language)}]({note.link})" if note.link else "")
+        content = f"**{note.title}**\n{note.text}" + (f"\n[{_open(note.language)}]({note.link})" if note.link else "")
         return str(self.secret(self.url_env)), {"msgtype": "markdown", "markdown": {"content": content}}
+
+    def image(self, data: bytes) -> dict[str, Any]:
+        return {"msgtype": "image", "image": {"base64": base64.b64encode(data).decode(), "md5": hashlib.md5(data).hexdigest()}}
 
 
 class DingTalkChannel(_Bot):
@@ -92,7 +107,7 @@ class DingTalkChannel(_Bot):
         if secret:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(
                 {"timestamp": dingtalk_timestamp(now_s), "sign": dingtalk_sign(secret, dingtalk_timestamp(now_s))})
-        text = f"### {note.title}\n\n{note.text}" + (f"\n\n[{_open(self.language)}]({note.link})" if note.link else "")
+        text = f"### {note.title}\n\n{note.text}" + (f"\n\n[{_open(note.language)}]({note.link})" if note.link else "")
         return url, {"msgtype": "markdown", "markdown": {"title": note.title, "text": text}}
 
 
@@ -102,8 +117,8 @@ class FeishuChannel(_Bot):
     def request(self, note: Note, now_s: float) -> tuple[str, dict[str, Any]]:
         line: list[dict[str, str]] = [{"tag": "text", "text": note.text}]
         if note.link:
-            line.append({"tag": "a", "text": " " + _open(self.language), "href": note.link})
-        lang = "zh_cn" if self.language == "zh-CN" else "en_us"
+            line.append({"tag": "a", "text": " " + _open(note.language), "href": note.link})
+        lang = "zh_cn" if note.language == "zh-CN" else "en_us"
         body: dict[str, Any] = {"msg_type": "post", "content": {"post": {lang: {"title": note.title, "content": [line]}}}}
         secret = self.secret(self.secret_env)
         if secret:
@@ -174,18 +189,28 @@ class Sender:
     def __init__(self) -> None:
         self._http = httpx.Client(follow_redirects=False)
 
-    def send(self, channel: Any, note: Note, now_s: float) -> None:
-        """Raises ChannelError unless the platform took the message."""
+    def send(self, channel: Any, note: Note, now_s: float, image: bytes | None = None) -> None:
+        """Raises ChannelError unless the platform took the message. `image` is the case's
+        masked snapshot, for the channels that can carry one."""
+        image = image if image and len(image) <= IMAGE_MAX else None
         if isinstance(channel, EmailChannel):
-            return self._email(channel, note)
+            return self._email(channel, note, image)
         if isinstance(channel, SmsChannel):
             return self._sms(channel, note)
         url, body = channel.request(note, now_s)
+        self._bot(channel, url, body)
+        if image and isinstance(channel, WeComChannel):
+            try:  # the text went out: a refused picture must not send the text again on a retry
+                self._bot(channel, url, channel.image(image))
+            except ChannelError as e:
+                log.warning("%s (the snapshot; the message itself was sent)", e)
+        return None
+
+    def _bot(self, channel: Any, url: str, body: dict[str, Any]) -> None:
         answer = self._post(channel, url, json=body)
         code = answer.get("errcode", answer.get("code", answer.get("StatusCode", 0)))
         if code != 0:  # the bots answer HTTP 200 with an error code (e.g. 45009: too many messages)
             raise ChannelError(f"channel {channel.name}: refused: {code} {str(answer.get('errmsg') or answer.get('msg'))[:200]}")
-        return None
 
     def _post(self, channel: Any, url: str, **kw: Any) -> dict[str, Any]:
         try:
@@ -216,10 +241,13 @@ class Sender:
             if not 200 <= r.status_code < 300:
                 raise ChannelError(f"channel {channel.name}: HTTP {r.status_code}")
 
-    def _email(self, channel: EmailChannel, note: Note) -> None:
+    def _email(self, channel: EmailChannel, note: Note, image: bytes | None) -> None:
         msg = EmailMessage()
         msg["Subject"], msg["From"], msg["To"] = note.title, channel.sender, ", ".join(channel.to)
-        msg.set_content(note.text + (f"\n\n{_open(channel.language)}: {note.link}\n" if note.link else "\n"))
+        msg.set_content(note.text + (f"\n\n{_open(note.language)}: {note.link}\n" if note.link else "\n"))
+        if image:
+            subtype = "png" if image.startswith(b"\x89PNG") else "jpeg"
+            msg.add_attachment(image, maintype="image", subtype=subtype, filename=f"snapshot.{subtype.replace('jpeg', 'jpg')}")
         try:
             with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s) as smtp:
                 if channel.starttls:

@@ -29,19 +29,22 @@ def wants(channel: Any, incident: dict[str, Any]) -> bool:
 
 
 def note_for(event: str, incident: dict[str, Any], language: str, *, tz: ZoneInfo,
-             public_url: str | None = None, phone: str | None = None) -> Note:
-    """The note of one event: what, where, until when, for whom, and the link to the incident."""
+             public_url: str | None = None, phone: str | None = None, names: dict[str, str] | None = None) -> Note:
+    """The note of one event: what, where, until when, for whom, and the link to the incident.
+    `names` gives the grid's and the assignee's names for their ids (names, not ids, for people)."""
+    names = names or {}
     kind = incident.get("type") or ""
     what = t(language, TYPES[kind]) if kind in TYPES else (incident.get("title") or kind)
     title = f"[{t(language, EVENTS[event])}] {what} #{incident['id']}"
-    lines = [t(language, "Grid: {grid}", grid=incident.get("grid_id") or "-")]
+    grid = incident.get("grid_id") or ""
+    lines = [t(language, "Grid: {grid}", grid=f"{names[grid]} ({grid})" if grid in names else grid or "-")]
     if incident.get("due_at"):
         due = datetime.fromisoformat(str(incident["due_at"]).replace("Z", "+00:00"))
         lines.append(t(language, "Due: {due}", due=when(due, language, tz)))
     if incident.get("assignee"):
-        lines.append(t(language, "Assignee: {name}", name=incident["assignee"]))
+        lines.append(t(language, "Assignee: {name}", name=names.get(incident["assignee"], incident["assignee"])))
     link = f"{public_url.rstrip('/')}/console/incidents/{incident['id']}" if public_url else None
-    return Note(title=title, text="\n".join(lines), link=link, phones=[phone] if phone else [])
+    return Note(title=title, text="\n".join(lines), link=link, phones=[phone] if phone else [], language=language)
 
 
 def quiet_until(channel: Any, now: datetime, severity: str | None, tz: ZoneInfo) -> datetime | None:
@@ -60,14 +63,16 @@ def quiet_until(channel: Any, now: datetime, severity: str | None, tz: ZoneInfo)
     return ends
 
 
-def digest(notes: list[Note], language: str) -> Note:
-    """Many notes as one message (the platforms cap bots at about 20 messages a minute)."""
+def digest(notes: list[Note]) -> Note:
+    """Many notes as one message (the platforms cap bots at about 20 messages a minute), in the
+    language of the first."""
+    language = notes[0].language
     shown = notes[:10]
     text = "\n".join(f"- {n.title}" + (f" {n.link}" if n.link else "") for n in shown)
     if len(notes) > len(shown):
         text += "\n" + t(language, "and {n} more", n=len(notes) - len(shown))
     phones = list(dict.fromkeys(p for n in notes for p in n.phones))
-    return Note(title=t(language, "{n} new notifications", n=len(notes)), text=text, phones=phones)
+    return Note(title=t(language, "{n} new notifications", n=len(notes)), text=text, phones=phones, language=language)
 
 
 class RateWindow:

@@ -192,7 +192,7 @@ class OutboxRelay:
             results: dict[int, str | None | datetime] = dict(self._publish_mqtt(mqtt_rows))
             results.update(self._post_webhooks(hook_rows, now))
             note_rows = self.notifier.skip_acknowledged(s, note_rows, now)
-            results.update(self.notifier.send(note_rows, now, self._stop))
+            results.update(self.notifier.send(note_rows, now, self._stop, self.notifier.snapshots(s, note_rows)))
             done_at = self._clock()
             # rows a channel's rate or quiet hours hold back: later, and no attempt counted
             for row_id, until in [(k, v) for k, v in results.items() if isinstance(v, datetime)]:

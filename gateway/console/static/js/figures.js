@@ -48,7 +48,7 @@ async function render() {
       h("div.filters", { style: { marginLeft: "auto" } },
         h("select", { "aria-label": t("Period"), onchange: (e) => { days = Number(e.target.value); history.replaceState(null, "", `?days=${days}`); render().catch(fail); } },
           [7, 14, 30].map((d) => h("option", { value: d, selected: d === days ? true : null }, t("Last {n} days", { n: d })))),
-        h("a.btn", { href: `/api/figures?${q}&format=csv`, download: "gridwatch-figures.csv" }, "CSV"),
+        h("a.btn", { href: `/api/figures?${q}&format=csv&headings=names`, download: "gridwatch-figures.csv" }, "CSV"),
         h("a.btn", { href: `/api/figures?${q}&format=html`, target: "_blank" }, t("Printable report")))),
     h("div.kpis", {},
       kpi(t("Incidents"), total.incidents ?? 0),

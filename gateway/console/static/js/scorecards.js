@@ -38,7 +38,7 @@ export function scorecardsPanel(since, until) {
   };
   const load = async () => {
     state.rows = (await get(`/api/scorecards?${q()}`)).items;
-    csv.href = `/api/scorecards?${q()}&format=csv`;
+    csv.href = `/api/scorecards?${q()}&format=csv&headings=names`;
     print.href = `/api/scorecards?${q()}&format=html`;
     draw();
   };
