@@ -187,7 +187,7 @@ def test_figures_as_json_csv_and_report(gw):
     html = gw.get("/api/figures", headers=op, params={"format": "html"})
     assert html.headers["content-type"].startswith("text/html") and "<table" in html.text
     assert '<html lang="zh-CN">' in html.text and "<th>全部网格</th>" in html.text and "误报率" in html.text
-    assert "Xiguan grid 7 (campus) (G-03-07)" in html.text and "@page" in html.text and "<script" not in html.text
+    assert "西关第7网格（校园） (G-03-07)" in html.text and "@page" in html.text and "<script" not in html.text
     en = gw.get("/api/figures", headers={**op, "Accept-Language": "en"}, params={"format": "html"}).text
     assert "<th>All grids</th>" in en and "False-alarm rate" in en
     named = gw.get("/api/figures", headers=op, params={"format": "csv", "headings": "names"}).text

@@ -422,8 +422,8 @@ def test_bots_and_mail_carry_the_masked_snapshot_with_names_in_each_persons_lang
         ding.close()
     text, image = group.json_bodies()  # the worker's language (en), then the picture itself
     assert text["markdown"]["content"].split("\n")[:2] == [f"**[New case dispatched] Zone intrusion #{inc}**",
-                                                           "Grid: Xiguan grid 7 (campus) (G-03-07)"]
-    assert "Assignee: Grid worker G-03-07" in text["markdown"]["content"]
+                                                           "Grid: 西关第7网格（校园） (G-03-07)"]
+    assert "Assignee: 网格员 王芳" in text["markdown"]["content"]
     assert image == {"msgtype": "image", "image": {"base64": base64.b64encode(shot).decode(),
                                                    "md5": hashlib.md5(shot).hexdigest()}}
     (ding_body,) = ding.json_bodies()  # the channel's own language; DingTalk carries the link only
