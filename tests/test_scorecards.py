@@ -1,7 +1,8 @@
 """Scorecards against a day worked out by hand: four cases in two grids of community C-03 (a
 camera alert handled on time, a patrol report escalated for want of an acknowledgement and
 rated satisfied, a resident's report sent back by a "not satisfied", a late resolution), run
-through the real service and read from its timeline, over the API as JSON, CSV and HTML."""
+through the real service and read from its timeline, over the API as JSON, CSV and HTML;
+on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,6 @@ from gateway.incidents.service import IncidentService
 from gateway.incidents.timers import TimerWorker
 from tests.support.gateway import LAWN, alert, make_db
 
-pytestmark = pytest.mark.quick
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 G0306 = {"lat": 36.7300, "lon": 104.8312}  # inside G-03-06
 
@@ -35,8 +35,15 @@ class Clock:
         self.now = T0 + timedelta(**delta)
 
 
-def test_a_day_of_cases_scores_as_worked_out_by_hand(tmp_path):
-    db = make_db(f"sqlite:///{tmp_path}/gw.db")
+@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.quick), "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/gw.db"
+    return request.getfixturevalue("pg_url")
+
+
+def test_a_day_of_cases_scores_as_worked_out_by_hand(tmp_path, db_url):
+    db = make_db(db_url)
     clock = Clock()
     svc = IncidentService(db, media_dir=tmp_path, clock=clock)
     grids = svc.grids()
