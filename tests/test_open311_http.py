@@ -54,10 +54,14 @@ def test_a_client_files_and_follows_a_request_over_http_on_postgresql(broker, pr
         assert (inc["type"], inc["grid_id"], inc["status"], inc["assignee"]) == (
             "report.garbage", "G-03-07", "dispatched", "worker.g0307")
 
-        # a wrong key files nothing
-        refused = httpx.post(gw.url + "/open311/v2/requests.json",
-                             data={"api_key": "not-a-key", "service_code": "garbage", "lat": lat, "long": lon})
-        assert refused.status_code == 403 and refused.json()[0]["code"] == 403
+        # an integration token reads Open311 but files nothing; a wrong key neither
+        reader = gw.api("POST", "/api/tokens", json={"name": "records", "role": "integration"}).json()["token"]
+        for bad, code in ((reader, 403), ("not-a-key", 403)):
+            refused = httpx.post(gw.url + "/open311/v2/requests.json",
+                                 data={"api_key": bad, "service_code": "garbage", "lat": lat, "long": lon})
+            assert refused.status_code == code and refused.json()[0]["code"] == code, refused.text
+        assert httpx.get(gw.url + f"/open311/v2/requests/{rid}.json", params={"api_key": reader}).status_code == 200
+        assert httpx.get(gw.url + "/open311/v2/requests.json").status_code == 403
 
         (got,) = httpx.get(gw.url + f"/open311/v2/requests/{rid}.json", params={"api_key": key}).json()
         assert (got["status"], got["service_code"], got["agency_responsible"]) == ("open", "garbage", "G-03-07")
