@@ -1,4 +1,4 @@
-"""The alert contract shared by edge and gateway (DESIGN.md, "Alert")."""
+"""The alert contract shared by edge and gateway (docs/design.md, "Alert")."""
 from alerts import topics
 from alerts.ids import new_alert_id
 from alerts.schema import SCHEMA_ID, Alert, AlertSource, AlertType, Severity, parse_alert

@@ -1,4 +1,4 @@
-"""MQTT topic names (DESIGN.md, "MQTT topics"). The prefix is configurable."""
+"""MQTT topic names (docs/design.md, "MQTT topics"). The prefix is configurable."""
 PREFIX = "gridwatch"
 
 

@@ -1,4 +1,4 @@
-"""The edge worker's YAML configuration (DESIGN.md, "Edge configuration").
+"""The edge worker's YAML configuration (docs/design.md, "Edge configuration").
 
 Environment wins over the file: GRIDWATCH_MQTT_URL, GRIDWATCH_EDGE_ID, GRIDWATCH_SPOOL,
 GRIDWATCH_GATEWAY_URL, GRIDWATCH_EDGE_TOKEN.

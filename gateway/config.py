@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     mqtt_prefix: str = "gridwatch"
     mqtt_protocol: Literal["5", "3.1.1"] = "5"  # 3.1.1 for brokers without MQTT 5 (e.g. amqtt)
     # A stable client id + a session that outlives the connection: the broker queues
-    # alerts while the gateway is down (DESIGN.md, delivery is at-least-once).
+    # alerts while the gateway is down (docs/design.md, delivery is at-least-once).
     mqtt_client_id: str = "gridwatch-gateway"
     mqtt_session_expiry_s: int = 7 * 24 * 3600
     mqtt_shared_group: str | None = None

@@ -168,11 +168,11 @@ def test_the_design_example_configuration_loads():
 
     import yaml
 
-    from tests.support.services import SHARED_DATA
+    from tests.support.services import REPO
 
-    design = (SHARED_DATA.parent / "DESIGN.md").read_text()
+    design = (REPO / "docs" / "design.md").read_text()
     block = re.search(r"### Sensor bridge configuration.*?```yaml\n(.*?)```", design, re.S).group(1)
-    cfg = config_from_dict(yaml.safe_load(block), "DESIGN.md")
+    cfg = config_from_dict(yaml.safe_load(block), "docs/design.md")
     water = cfg.sensors[1]
     assert (water.source.chirpstack.dev_eui, water.rules[0].for_s, water.rules[0].clear_below) == \
         ("a84041000181c8f1", 60, 70)

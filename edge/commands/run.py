@@ -23,7 +23,7 @@ log = logging.getLogger("gridwatch.edge")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="edge configuration YAML (DESIGN.md)")
+    p.add_argument("--config", required=True, help="edge configuration YAML (docs/design.md)")
     p.add_argument("--log-level", default="INFO")
 
 

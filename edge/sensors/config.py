@@ -1,4 +1,4 @@
-"""Sensor bridge configuration (DESIGN.md, "Sensor bridge configuration"), as pydantic models.
+"""Sensor bridge configuration (docs/design.md, "Sensor bridge configuration"), as pydantic models.
 
 Extensions over the DESIGN example (all optional):
 - `mqtt` is the edge's `MqttSettings` block (url, credentials, TLS, `prefix`, ...);

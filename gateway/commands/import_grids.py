@@ -16,7 +16,7 @@ from gateway.engine.grids import GridImportError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("geojson", help="a GeoJSON FeatureCollection of grids (DESIGN.md, Grids)")
+    p.add_argument("geojson", help="a GeoJSON FeatureCollection of grids (docs/design.md, Grids)")
     add_config_argument(p)
     p.add_argument("--allow-unstaffed", action="store_true",
                    help="load grids with nobody responsible for their level (their incidents get no assignee)")

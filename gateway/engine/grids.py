@@ -1,5 +1,5 @@
 """Grids: the street -> community -> grid hierarchy plus professional grids, loaded from
-GeoJSON (DESIGN.md, "Grids"), validated, and indexed with shapely's STRtree so that
+GeoJSON (docs/design.md, "Grids"), validated, and indexed with shapely's STRtree so that
 locating a point stays fast for thousands of cells. Pure: no I/O."""
 from __future__ import annotations
 

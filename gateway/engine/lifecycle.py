@@ -1,4 +1,4 @@
-"""The incident lifecycle (DESIGN.md): a pure state machine. Every function takes the
+"""The incident lifecycle (docs/design.md): a pure state machine. Every function takes the
 current state and `now` and returns the new state plus the events to record and publish;
 nothing here reads a clock or stores anything. Timers are derived from the state
 (`due_timers`), so the gateway keeps them as rows and a restart loses nothing.

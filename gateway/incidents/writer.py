@@ -16,7 +16,7 @@ from gateway.db.models import Incident, IncidentEvent, OutboxMessage, Timer
 from gateway.engine import lifecycle
 from gateway.incidents.state import incident_dict, jsonable, state_columns
 
-# Events that go out over MQTT (DESIGN.md "MQTT topics"); the others only feed the timeline.
+# Events that go out over MQTT (docs/design.md "MQTT topics"); the others only feed the timeline.
 PUBLISHED_EVENTS = {"opened", "dispatched", "acknowledged", "escalated", "resolved", "verified", "closed",
                     "reopened", "dismissed", "deadline_near"}
 

@@ -1,6 +1,6 @@
 """MQTT ingest: alerts and edge/camera status in, rows out.
 
-Delivery (DESIGN.md, issue 5): a persistent MQTT 5 session (stable client id, clean start
+Delivery (docs/design.md, issue 5): a persistent MQTT 5 session (stable client id, clean start
 off, session expiry) so the broker queues alerts while the gateway is down; every message
 is acknowledged only after its transaction committed (gateway.mqtt.link), so a crash
 between receive and commit means a redelivery, which the unique alert id makes harmless.
