@@ -242,6 +242,11 @@ def test_map_draws_the_grids_and_highlights_the_incident_grid(gateway, new_page)
     page.locator(f"#grid-panel a[href='/console/incidents/{inc_id}']").click()
     expect(page).to_have_url(re.compile(rf"/console/incidents/{inc_id}$"))
     expect(page.locator("#minimap path[data-grid='G-04-02']")).to_have_class(re.compile(r"highlight"))
+    # names, not ids: the grid and its worker by name, the worker's phone one tap away
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text("东口第2网格")
+    expect(facts).to_contain_text("网格员 张伟")
+    expect(facts.locator("a.tel")).to_have_attribute("href", "tel:+8613931000402")
     assert page.js_errors == []
 
 

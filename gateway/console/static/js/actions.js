@@ -73,9 +73,14 @@ export function resolveWithPhoto(incidentId, note, file) {
 
 // People who can take an incident in its grid: that grid's and those above it.
 let gridsCache = null;
-export async function peopleFor(gridId) {
+/** The visible grids by id ({id, name, parent, people: [{user, name, role, phone}]}), fetched once a page. */
+export async function gridsById() {
   gridsCache = gridsCache || (await get("/api/grids", { limit: 500 }).then((d) => d.items).catch(() => []));
-  const byId = new Map(gridsCache.map((g) => [g.id, g]));
+  return new Map(gridsCache.map((g) => [g.id, g]));
+}
+
+export async function peopleFor(gridId) {
+  const byId = await gridsById();
   const out = [];
   for (let g = byId.get(gridId), hops = 0; g && hops < 20; g = byId.get(g.parent), hops++) out.push(...(g.people || []));
   return out.filter((x, i) => x.user && out.findIndex((y) => y.user === x.user) === i);
