@@ -28,3 +28,5 @@ form.addEventListener("submit", async (e) => {
     button.disabled = false;
   }
 });
+// enabled only now: a form sent before this script ran would put the password in the URL
+form.querySelector("button").disabled = false;
