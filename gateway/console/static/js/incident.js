@@ -13,8 +13,9 @@ const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop()
 const root = $("#app");
 let current = null;
 let clips = null;   // one panel for the page's life: a playing clip survives re-renders
-let primary = primaryFor(null);
-let grids = new Map();   // names and phones of the grids and their people, to show names, not ids   // the actions highlighted for the signed-in user's role
+let primary = primaryFor(null);   // the actions highlighted for the signed-in user's role
+let grids = new Map();   // the grids by id, to show their names, not ids
+let people = [];         // who can take the incident (its grid's and those above), with their phones
 
 async function load() {
   try {
@@ -29,16 +30,13 @@ async function load() {
   }
   if (clips) clips.refresh();      // a new alert may have brought a new clip
   else clips = clipsPanel(current.id, { onReady: load });
-  grids = await gridsById();
+  [grids, people] = await Promise.all([gridsById(), peopleFor(current.grid_id)]);
   render(current);
 }
 
-/** A person by name with their phone as a tel: link, found in the grid or the grids above it. */
-function person(user, gridId) {
-  let found = null;
-  for (let g = grids.get(gridId), hops = 0; g && !found && hops < 20; g = grids.get(g.parent), hops++) {
-    found = (g.people || []).find((x) => x.user === user);
-  }
+/** A person by name with their phone as a tel: link. */
+function person(user) {
+  const found = people.find((x) => x.user === user);
   if (!found) return h("span", {}, user);
   return h("span.person", { title: user }, found.name || user,
     found.phone ? h("a.tel", { href: `tel:${found.phone.replace(/[^+\d]/g, "")}` }, ` ☎ ${found.phone}`) : null);
@@ -78,7 +76,7 @@ function render(inc) {
             fact(t("Grid"), h("a", { href: `/console/map?grid=${encodeURIComponent(inc.grid_id || "")}`, title: inc.grid_id || "" },
               grids.get(inc.grid_id)?.name || inc.grid_id || t("unrouted"))),
             fact(t("Escalation level"), levelBadge(inc.level)),
-            fact(t("Responsible"), inc.assignee ? person(inc.assignee, inc.grid_id) : h("span.faint", {}, t("not yet dispatched"))),
+            fact(t("Responsible"), inc.assignee ? person(inc.assignee) : h("span.faint", {}, t("not yet dispatched"))),
             fact(t("Source"), h("span.mono", {}, `${inc.source_kind || ""} ${inc.source_id || ""}`)),
             inc.camera_id ? fact(t("Camera"), h("span.mono", {}, inc.camera_id)) : null,
             fact(t("Alerts"), inc.alert_count ?? alerts.length),
