@@ -238,3 +238,35 @@ def test_bad_frames_are_refused_and_counted_grey_frames_kept(frames, tmp_path):
     clip = next(c for c in rec.close() if c.kind == "clip")
     assert rec.bad_frames == 4 and rec.errors == 0
     assert len(read_clip(clip.path)) == clip.frames == 21  # the refused frames are held over
+
+
+def test_a_scene_that_stays_busy_is_one_clip_not_one_per_alert(vtest_path, tmp_path):
+    """vtest's walkway is never empty: the intrusion rule fires again after each cooldown, and
+    with the detector's live tracks keeping the clip going (as the edge worker does) all those
+    alerts share one event clip; without them each alert past post_s starts a clip of its own."""
+    from edge.camera.pipeline import CameraPipeline
+
+    prof = CameraProfile.model_validate({
+        "id": "cam-walkway", "source": "/dev/null", "detect": {"fps": 10, "width": 640, "warmup_s": 1},
+        "zones": [{"name": "walkway", "polygon": [[0, 0.3], [1, 0.3], [1, 1], [0, 1]],
+                   "intrusion": {"min_seconds": 0.5, "cooldown_s": 3}}],
+    })
+    frames = read_frames(vtest_path, 300)
+
+    def record(keep_alive: bool) -> tuple[list, list]:
+        pipeline = CameraPipeline(prof, "edge-t", snapshots=False)
+        rec = ClipRecorder(prof, tmp_path / str(keep_alive), pre_s=1, post_s=2, fps=10, snapshots=False)
+        refs = []
+        for f in frames:
+            rec.push(f)
+            refs += [rec.on_alert(a)["clip"]["id"] for a in pipeline.process(f)]
+            if keep_alive and pipeline.moving:
+                rec.keep_alive(f.ts)
+        return refs, [c for c in rec.close() if c.kind == "clip"]
+
+    refs, clips = record(keep_alive=True)
+    alone_refs, alone_clips = record(keep_alive=False)
+    assert len(refs) == len(alone_refs) >= 4            # the same alerts either way
+    assert len(set(refs)) == len(clips) == 1            # one event, one clip, every alert on it
+    assert clips[0].last_frame == frames[-1].index      # still recording when the footage ended
+    assert len(alone_clips) == len(set(alone_refs)) >= 4

@@ -118,8 +118,10 @@ def _boxes(tracks: Iterable[Any] | None) -> tuple[Box, ...]:
 class ClipRecorder:
     """Per-camera ring buffer + clip/snapshot recorder.
 
-    One ongoing event makes one clip: an alert that arrives while a clip is still recording
-    extends it (up to `max_s`) and gets the same clip reference.
+    One ongoing event makes one clip, as Frigate's events do: an alert that arrives while a clip
+    is still recording extends it and gets the same clip reference, and so does anything that
+    still moves in view (`keep_alive`), so a scene that stays busy is one clip (up to `max_s`),
+    not one per attached alert.
     """
 
     def __init__(self, profile: CameraProfile, out_dir: str | os.PathLike, *,
@@ -200,6 +202,13 @@ class ClipRecorder:
             ref["snapshot"] = self._ref(snap_id, "snapshot", "image/jpeg")
             self._put(("snapshot", snap_id, at, overlay, alert.id), force=True)
         return ref
+
+    def keep_alive(self, ts: datetime) -> None:
+        """Something still moves at `ts` (the detector's live tracks): the clip being recorded goes
+        on until `post_s` after it, within its cap. Costs nothing when no clip is recording."""
+        clip = self._active
+        if clip is not None:
+            clip.end_ts = min(max(clip.end_ts, ts + timedelta(seconds=self.post_s)), clip.cap_ts)
 
     def poll(self) -> list[FinishedClip]:
         """Clips and snapshots finished since the last call (hand them to the uploader); empty when

@@ -17,6 +17,7 @@ from camera_profiles.schema import CameraProfile
 from edge.camera.frames import Frame, StreamEvent
 from edge.camera.render import snapshot_jpeg
 from edge.detect import Detector, Event
+from edge.detect.zones import MIN_HITS
 from edge.masks import polygon_mask
 
 # The detector's working width (about). Measured (benchmarks/bench_detect.py): ~320 px keeps
@@ -111,6 +112,12 @@ class CameraPipeline:
             self.errors += 1
             self.last_error = f"frame {frame.index}: {type(e).__name__}: {e}"
             return []
+
+    @property
+    def moving(self) -> bool:
+        """The detector follows something seen in its last frame: the scene's event goes on."""
+        det = self.detector
+        return det is not None and any(not tr.missed and tr.hits >= MIN_HITS for tr in det.tracker.tracks)
 
     def _detect(self, image: np.ndarray, pos_s: float, learn_only: bool) -> list[Event]:
         grey = self._prepare(image)

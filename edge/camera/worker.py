@@ -87,6 +87,8 @@ class CameraWorker(threading.Thread):
                         self.clips.push(item)
                     for alert in pipeline.process(item):
                         self._emit(alert)
+                    if self.clips is not None and pipeline.moving:
+                        self.clips.keep_alive(item.ts)   # one clip per event, not one per alert
                 except Exception:  # a bug on one frame must not take the camera down
                     log.exception("camera %s: frame processing failed", self.profile.id)
         finally:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from camera_profiles import CameraProfile, ProfileError, load_profiles
 from common.lockfile import InUseError, hold
+from common.logs import setup_logging
 from common.mqtt import MqttSettings
 from edge.camera.worker import CameraWorker
 from edge.config import ConfigError, EdgeConfig, load_edge_config
@@ -43,7 +44,7 @@ def load_cameras(cfg: EdgeConfig, base: Path) -> list[CameraProfile]:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     from edge.delivery.publisher import EdgePublisher
 
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from camera_profiles import ProfileError
 from common.lockfile import InUseError, hold
+from common.logs import setup_logging
 from edge.sensors.bridge import BridgeApp
 from edge.sensors.config import ConfigError, load_config
 
@@ -21,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     try:
         cfg = load_config(args.config)
         _locks = [hold(cfg.spool, "spool"), hold(cfg.state, "rule state")]  # noqa: F841 -- held until exit

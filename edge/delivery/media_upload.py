@@ -178,6 +178,9 @@ class MediaUploader:
                 log.error("media %s rejected by the gateway, not retried: %s", media_id, e)
                 self._set(media_id, state="rejected", last_error=str(e))
             except (Retry, httpx.HTTPError, OSError, ValueError) as e:  # ValueError: a garbled answer
+                if self._stop.is_set():  # stopped mid-upload: the gateway keeps what it got, resumed at next start
+                    log.info("media %s: upload paused by stop, resumed at the next start", media_id)
+                    break
                 self.stats.retries += 1
                 delay = self.backoff.base(attempts + 1) * (1.0 - self.backoff.jitter * random.random())
                 log.warning("media %s: upload failed (%s), retrying in %.0f s", media_id, e or type(e).__name__,

@@ -128,6 +128,7 @@ class Demo:
             "edge_id: edge-demo-01\n"
             f"mqtt: {{url: \"{mqtt_url}\", protocol: \"{protocol}\"}}\n"
             f"spool: {self.dir / 'edge-spool.db'}\n"
+            f"media_dir: {self.dir / 'edge-media'}\n"   # the demo keeps all it writes under --dir
             "cameras: [cam-demo-lawn.yaml]\n"
             "status_interval_s: 10\n"
         )

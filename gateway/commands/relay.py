@@ -5,10 +5,10 @@ what the ingest committed, so a relay that is down only delays incident events."
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import threading
 
+from common.logs import setup_logging
 from gateway.config import Settings, add_config_argument
 from gateway.outbox.child import run_relay
 
@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

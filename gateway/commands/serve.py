@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
+from common.logs import setup_logging
 from gateway.config import Settings, add_config_argument
 from gateway.db import Database
 
@@ -121,7 +122,7 @@ def run(settings: Settings, *, stop_event: threading.Event | None = None, ingest
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     overrides = {k: v for k, v in (("http_host", args.host), ("http_port", args.port)) if v is not None}
     if args.no_relay:
         overrides["outbox_relay"] = False

@@ -138,7 +138,7 @@ class MqttLink:
             props["receive_maximum"] = self._receive_maximum
         self._storage = _AckedStorage(self._note_ack)
         client = gmqtt.Client(self.client_id, clean_session=not self.persistent, optimistic_acknowledgement=False,
-                              persistent_storage=self._storage, logger=log, **props)
+                              persistent_storage=self._storage, logger=logging.getLogger("gmqtt.client"), **props)
         client.set_config({"reconnect_retries": -1, "reconnect_delay": self._reconnect_s})
         username, password = credentials(self.settings)
         if username:

@@ -9,6 +9,7 @@ import signal
 import threading
 
 from common.backoff import Backoff
+from common.logs import setup_logging
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.outbox.relay import OutboxRelay
@@ -85,7 +86,7 @@ class RelayChild:
 
 
 def _child(settings: Settings, stop, parent_pid: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     # serve stops it (`stop`), a Ctrl-C of the group too. The handler only notes the signal: setting
     # the shared Event from it would take that Event's lock, which the interrupted `stop.wait` may
     # hold, and both processes would hang on it for good.
