@@ -58,6 +58,10 @@ def test_demo_opens_incidents_within_a_minute_and_stops_cleanly(tmp_path):
     # a start and a stop without noise
     gateway_log = (tmp_path / "gateway.log").read_text(errors="replace")
     assert "INFO alembic" not in gateway_log and "Task was destroyed" not in gateway_log, gateway_log
+    edge_log = (tmp_path / "edge.log").read_text(errors="replace")
+    for log in (gateway_log, edge_log):   # the libraries' chatter (every MQTT packet, every HTTP request)
+        assert " gmqtt." not in log and " httpx:" not in log and "upload failed" not in log, log
+    assert (tmp_path / "edge-media").is_dir()   # all the demo writes is under --dir
     # nothing left listening on the console port
     try:
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
