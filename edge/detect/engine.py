@@ -121,9 +121,9 @@ class Detector:
         # every rule skips tracks not seen this frame or seen fewer than MIN_HITS times: once here
         seen = [tr for tr in tracks if not tr.missed and tr.hits >= MIN_HITS]
         for z in self.zones:
-            events.extend(z.update(seen, ended, t))
+            events.extend(z.update(seen, ended, t, night=self.bg.night))
         for ln in self.lines:
-            events.extend(ln.update(seen, t, tracks))
+            events.extend(ln.update(seen, t, tracks, night=self.bg.night))
         if self.falling:
             events.extend(self.falling.update(seen, ended, t, tracks))
         if self.motion:

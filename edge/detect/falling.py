@@ -32,6 +32,7 @@ MIN_SEEN = 0.7           # seen in this share of frames since it appeared (at 5 
                          # walkway is often hidden 2 frames in 8; foliage flicker is seen far less)
 MIN_AREA_PX = 9          # median blob area: a 3x3 object at least (foliage glints are specks)
 START_MARGIN = 0.06      # the start point lies in the region or this share of the width next to it
+MAX_FADE_S = 0.6         # a fall that faded out this long and came back is still one fall
 
 
 class FallingRule:
@@ -53,13 +54,22 @@ class FallingRule:
     def update(self, tracks: list[Track], ended: list[Track], t: float,
                alive_tracks: list[Track] | None = None) -> list[Event]:
         """`tracks`: the tracks to check; `alive_tracks`: all live ones (default `tracks`)."""
-        alive = {tr.id for tr in (tracks if alive_tracks is None else alive_tracks)}
+        pool = tracks if alive_tracks is None else alive_tracks
+        alive = {tr.id for tr in pool}
         self.done &= alive
         out = []
         for tr in tracks:
-            if tr.missed or tr.id in self.done or tr.hits < MIN_POINTS or tr.hits < MIN_SEEN * tr.frames:
+            if tr.missed or tr.id in self.done:
                 continue
-            fit = self.fit(tr)
+            obs, frames = tr.history, tr.frames
+            if tr.hits < 2 * MIN_POINTS:
+                before = self._faded_before(tr, pool, ended)
+                if before is not None:  # one fall seen as two tracks: fit them as one
+                    # (its frames while faded are the gap, which MAX_FADE_S bounds)
+                    obs, frames = before.history + tr.history, before.frames - before.missed + tr.frames
+            if len(obs) < MIN_POINTS or len(obs) < MIN_SEEN * frames:
+                continue
+            fit = self.fit(tr, obs)
             if fit is None:
                 continue
             self.done.add(tr.id)
@@ -74,10 +84,33 @@ class FallingRule:
                                       "accel_fh_s2": round(accel, 3)}))
         return out
 
-    def fit(self, tr: Track) -> tuple[float, tuple[float, float], float] | None:
-        """(score, start point in work px, acceleration in frame heights/s^2), or None if not a fall."""
+    def _faded_before(self, tr: Track, pool: list[Track], ended: list[Track]) -> Track | None:
+        """The track this one continues: at dusk or past a dark facade a falling thing fades out
+        for a few frames and comes back lower as a new track. That one was small, going down,
+        last seen just before this one began, above it and in line with it."""
+        first = tr.history[0]
+        for other in (*pool, *ended):
+            if other is tr or len(other.history) < 3:
+                continue
+            ys = [o.blob.cy for o in other.history[-3:]]
+            if not ys[0] < ys[1] < ys[2]:
+                continue  # it was falling already, not a speck trembling in place (a shaken view)
+            last = other.history[-1]
+            gap = first.t - last.t
+            if not 0 < gap <= MAX_FADE_S or first.blob.cy <= last.blob.cy:
+                continue
+            if abs(first.blob.cx - last.blob.cx) > max(last.blob.w, first.blob.w, 2.0) * 1.5:
+                continue
+            if last.blob.w > MAX_SIZE * self.scale.w or last.blob.h > MAX_SIZE * self.scale.h:
+                continue
+            return other
+        return None
+
+    def fit(self, tr: Track, history: list[Observation] | None = None) -> tuple[float, tuple[float, float], float] | None:
+        """(score, start point in work px, acceleration in frame heights/s^2), or None if not a fall.
+        `history`: the observations to fit (default the track's own)."""
         s = self.scale
-        history = tr.history
+        history = tr.history if history is None else history
         first = history[max(0, len(history) - MIN_POINTS * 4)].blob
         if first.w > MAX_SIZE * s.w or first.h > MAX_SIZE * s.h or not self._in_region(first.cx, first.cy):
             return None  # the cheap tests first: this runs for every track, every frame

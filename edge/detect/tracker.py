@@ -59,6 +59,9 @@ class Track:
         return [(o.t, *o.blob.ground) for o in self.history]
 
 
+MAX_COAST_S = 0.6  # how far ahead an unseen track's position is predicted
+
+
 @dataclass(frozen=True)
 class TrackerSettings:
     max_missed_s: float = 1.5     # inertia: a track survives this long without a blob
@@ -122,9 +125,9 @@ class Tracker:
         found = []
         for ti, tr in enumerate(self.tracks):
             last = tr.history[-1].blob
-            dt = t - tr.last_seen_t
-            if dt < 0.0:
-                dt = 0.0
+            # coasting: past MAX_COAST_S unseen its speed says little about where it is, and a stale
+            # track's gate grown with it would snatch a new object far away (a fall, from its start)
+            dt = min(max(t - tr.last_seen_t, 0.0), MAX_COAST_S)
             # the gate is bigger for big or fast objects
             gate = max(min_gate, 0.75 * max(last.w, last.h)) + 0.5 * (abs(tr.vx) + abs(tr.vy)) * dt
             px, py = last.cx + tr.vx * dt, last.cy + tr.vy * dt

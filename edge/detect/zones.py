@@ -40,6 +40,9 @@ class _Dwell:
     intruded: bool = False
     loitered: bool = False
 
+NIGHT_AREA = 0.5  # in night mode only a walker's brightest parts (head, lit clothing) stand out of the
+                  # smoothed noise: the smallest object counted shrinks by this (a track must still be
+                  # steady and solid, and go into the zone or through the line)
 
 def trusted(tr: Track, min_area: float) -> bool:
     """An object worth a rule: seen often, steadily, at its size, and it came from somewhere
@@ -67,14 +70,14 @@ class ZoneRules:
         h, w = self.mask.shape
         return bool(self.mask[min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)])
 
-    def update(self, tracks: list[Track], ended: list[Track], t: float) -> list[Event]:
+    def update(self, tracks: list[Track], ended: list[Track], t: float, night: bool = False) -> list[Event]:
         out: list[Event] = []
         for tr in ended:
             d = self.dwell.pop(tr.id, None)
             if d is not None and d.outside_since is None:
                 self.lost.append((t, *tr.last.ground, d))
         self.lost = [x for x in self.lost if t - x[0] <= REJOIN_S]
-        min_area = self.min_area
+        min_area = self.min_area * (NIGHT_AREA if night else 1.0)
         for tr in tracks:
             if tr.missed or not tr.solid(min_area):
                 continue  # occluded: inertia keeps its dwell as it was
