@@ -17,7 +17,6 @@ from camera_profiles.schema import CameraProfile
 from edge.camera.frames import Frame, StreamEvent
 from edge.camera.render import snapshot_jpeg
 from edge.detect import Detector, Event
-from edge.detect.zones import MIN_HITS
 from edge.masks import polygon_mask
 
 # The detector's working width (about). Measured (benchmarks/bench_detect.py): ~320 px keeps
@@ -116,8 +115,7 @@ class CameraPipeline:
     @property
     def moving(self) -> bool:
         """The detector follows something seen in its last frame: the scene's event goes on."""
-        det = self.detector
-        return det is not None and any(not tr.missed and tr.hits >= MIN_HITS for tr in det.tracker.tracks)
+        return self.detector is not None and self.detector.moving
 
     def _detect(self, image: np.ndarray, pos_s: float, learn_only: bool) -> list[Event]:
         grey = self._prepare(image)

@@ -18,7 +18,7 @@ from edge.detect.falling import FallingRule
 from edge.detect.lines import LineRule
 from edge.detect.tamper import TamperRule
 from edge.detect.tracker import Track, Tracker, TrackerSettings
-from edge.detect.zones import MIN_HITS, MotionRule, ZoneRules
+from edge.detect.zones import MIN_HITS, NIGHT_AREA, MotionRule, ZoneRules
 from edge.masks import polygon_mask
 
 SETTLE_S = 1.0      # after a global relearn, rules wait this long for the new background
@@ -47,6 +47,7 @@ class Detector:
         no_rules = not (profile.zones or profile.lines or profile.falling_object or profile.tamper)
         self.motion = MotionRule(self.scale) if no_rules else None
         self.settle_until = -1e18
+        self.moving = False   # last frame: a track the rules would look at (keeps an event clip going)
         self.min_blob = 3
 
     def reset(self) -> None:
@@ -101,6 +102,7 @@ class Detector:
 
     def _step(self, grey: np.ndarray, t: float, learn_only: bool) -> list[Event]:
         events: list[Event] = []
+        self.moving = False
         if self.tamper:
             events.extend(self.tamper.update(grey, t, learn_only))
             if self.tamper.active:
@@ -120,10 +122,12 @@ class Detector:
         ended = self.tracker.ended
         # every rule skips tracks not seen this frame or seen fewer than MIN_HITS times: once here
         seen = [tr for tr in tracks if not tr.missed and tr.hits >= MIN_HITS]
+        self.moving = bool(seen)
+        area = NIGHT_AREA if self.bg.night else 1.0   # in night mode smaller objects count
         for z in self.zones:
-            events.extend(z.update(seen, ended, t, night=self.bg.night))
+            events.extend(z.update(seen, ended, t, area=area))
         for ln in self.lines:
-            events.extend(ln.update(seen, t, tracks, night=self.bg.night))
+            events.extend(ln.update(seen, t, tracks, area=area))
         if self.falling:
             events.extend(self.falling.update(seen, ended, t, tracks))
         if self.motion:

@@ -61,13 +61,14 @@ class FallingRule:
         for tr in tracks:
             if tr.missed or tr.id in self.done:
                 continue
-            obs, frames = tr.history, tr.frames
-            if tr.hits < 2 * MIN_POINTS:
+            obs, hits, frames = tr.history, tr.hits, tr.frames
+            if hits < 2 * MIN_POINTS:
                 before = self._faded_before(tr, pool, ended)
                 if before is not None:  # one fall seen as two tracks: fit them as one
                     # (its frames while faded are the gap, which MAX_FADE_S bounds)
-                    obs, frames = before.history + tr.history, before.frames - before.missed + tr.frames
-            if len(obs) < MIN_POINTS or len(obs) < MIN_SEEN * frames:
+                    obs = before.history + tr.history
+                    hits, frames = before.hits + hits, before.frames - before.missed + frames
+            if hits < MIN_POINTS or hits < MIN_SEEN * frames:
                 continue
             fit = self.fit(tr, obs)
             if fit is None:
@@ -92,18 +93,16 @@ class FallingRule:
         for other in (*pool, *ended):
             if other is tr or len(other.history) < 3:
                 continue
-            ys = [o.blob.cy for o in other.history[-3:]]
-            if not ys[0] < ys[1] < ys[2]:
-                continue  # it was falling already, not a speck trembling in place (a shaken view)
             last = other.history[-1]
-            gap = first.t - last.t
-            if not 0 < gap <= MAX_FADE_S or first.blob.cy <= last.blob.cy:
+            if not 0 < first.t - last.t <= MAX_FADE_S or first.blob.cy <= last.blob.cy:
                 continue
             if abs(first.blob.cx - last.blob.cx) > max(last.blob.w, first.blob.w, 2.0) * 1.5:
                 continue
             if last.blob.w > MAX_SIZE * self.scale.w or last.blob.h > MAX_SIZE * self.scale.h:
                 continue
-            return other
+            a, b, c = (o.blob.cy for o in other.history[-3:])
+            if a < b < c:  # it was falling already, not a speck trembling in place (a shaken view)
+                return other
         return None
 
     def fit(self, tr: Track, history: list[Observation] | None = None) -> tuple[float, tuple[float, float], float] | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from camera_profiles.schema import Line
 from edge.detect.events import Event, Scale
 from edge.detect.tracker import Track
-from edge.detect.zones import NIGHT_AREA, Labeller, object_ok, trusted
+from edge.detect.zones import Labeller, object_ok, trusted
 
 MARGIN_PX = 1.5   # closer than this to the line names no side...
 MARGIN_H = 0.2    # ...nor closer than this share of the object's height
@@ -60,14 +60,14 @@ class LineRule:
         return ((x - self.p1[0]) * self.dx + (y - self.p1[1]) * self.dy) / self.length**2
 
     def update(self, tracks: list[Track], t: float, alive_tracks: list[Track] | None = None,
-               night: bool = False) -> list[Event]:
+               area: float = 1.0) -> list[Event]:
         """`tracks`: the tracks to check (the engine passes those seen this frame); `alive_tracks`:
-        all live ones (default `tracks`), whose state is kept; `night`: the background is in night mode."""
+        all live ones (default `tracks`), whose state is kept; `area`: the factor on the smallest object."""
         alive = {tr.id for tr in (tracks if alive_tracks is None else alive_tracks)}
         for tid in [k for k in self.state if k not in alive]:
             del self.state[tid]
         out = []
-        min_area = self.min_area * (NIGHT_AREA if night else 1.0)
+        min_area = self.min_area * area
         for tr in tracks:
             if tr.missed or not (tr.arrived and tr.recent_min_area >= min_area and trusted(tr, min_area)):
                 continue  # (the first two: the cheap part of trusted())

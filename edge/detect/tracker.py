@@ -59,12 +59,10 @@ class Track:
         return [(o.t, *o.blob.ground) for o in self.history]
 
 
-MAX_COAST_S = 0.6  # how far ahead an unseen track's position is predicted
-
-
 @dataclass(frozen=True)
 class TrackerSettings:
     max_missed_s: float = 1.5     # inertia: a track survives this long without a blob
+    max_coast_s: float = 0.6      # an unseen track's position is predicted at most this far ahead
     min_gate_px: float = 12.0
     history: int = 300
     min_travel_px: float = 4.0    # an object has "arrived" after travelling this far (and a third of its
@@ -119,15 +117,15 @@ class Tracker:
         its gate's x range (two bisections), not at every blob."""
         if not self.tracks or not blobs:
             return []
-        min_gate = self.s.min_gate_px
+        min_gate, coast = self.s.min_gate_px, self.s.max_coast_s
         by_x = sorted((b.cx, b.cy, bi) for bi, b in enumerate(blobs))
         xs = [c[0] for c in by_x]
         found = []
         for ti, tr in enumerate(self.tracks):
             last = tr.history[-1].blob
-            # coasting: past MAX_COAST_S unseen its speed says little about where it is, and a stale
+            # coasting: past max_coast_s unseen its speed says little about where it is, and a stale
             # track's gate grown with it would snatch a new object far away (a fall, from its start)
-            dt = min(max(t - tr.last_seen_t, 0.0), MAX_COAST_S)
+            dt = min(max(t - tr.last_seen_t, 0.0), coast)
             # the gate is bigger for big or fast objects
             gate = max(min_gate, 0.75 * max(last.w, last.h)) + 0.5 * (abs(tr.vx) + abs(tr.vy)) * dt
             px, py = last.cx + tr.vx * dt, last.cy + tr.vy * dt

@@ -40,9 +40,11 @@ class _Dwell:
     intruded: bool = False
     loitered: bool = False
 
+
 NIGHT_AREA = 0.5  # in night mode only a walker's brightest parts (head, lit clothing) stand out of the
                   # smoothed noise: the smallest object counted shrinks by this (a track must still be
                   # steady and solid, and go into the zone or through the line)
+
 
 def trusted(tr: Track, min_area: float) -> bool:
     """An object worth a rule: seen often, steadily, at its size, and it came from somewhere
@@ -70,14 +72,15 @@ class ZoneRules:
         h, w = self.mask.shape
         return bool(self.mask[min(max(int(y), 0), h - 1), min(max(int(x), 0), w - 1)])
 
-    def update(self, tracks: list[Track], ended: list[Track], t: float, night: bool = False) -> list[Event]:
+    def update(self, tracks: list[Track], ended: list[Track], t: float, area: float = 1.0) -> list[Event]:
+        """`area`: the factor on the zone's smallest object (the engine's night mode)."""
         out: list[Event] = []
         for tr in ended:
             d = self.dwell.pop(tr.id, None)
             if d is not None and d.outside_since is None:
                 self.lost.append((t, *tr.last.ground, d))
         self.lost = [x for x in self.lost if t - x[0] <= REJOIN_S]
-        min_area = self.min_area * (NIGHT_AREA if night else 1.0)
+        min_area = self.min_area * area
         for tr in tracks:
             if tr.missed or not tr.solid(min_area):
                 continue  # occluded: inertia keeps its dwell as it was
