@@ -210,6 +210,12 @@ class ClipRecorder:
         if clip is not None:
             clip.end_ts = min(max(clip.end_ts, ts + timedelta(seconds=self.post_s)), clip.cap_ts)
 
+    def finish(self) -> None:
+        """The frames stopped (the stream was lost, a file ended): the clip being recorded ends
+        with what it has instead of waiting for a frame past its end."""
+        if self._active is not None:
+            self._finish_active()
+
     def poll(self) -> list[FinishedClip]:
         """Clips and snapshots finished since the last call (hand them to the uploader); empty when
         `on_finished` takes them instead."""
@@ -222,8 +228,7 @@ class ClipRecorder:
 
     def close(self, timeout: float = 60.0) -> list[FinishedClip]:
         """Finish the clip being recorded with what it has, stop the encoder; returns what finished."""
-        if self._active is not None:
-            self._finish_active()
+        self.finish()
         self._jobs.put(None)
         self._worker.join(timeout)
         return self.poll()

@@ -76,9 +76,13 @@ class CameraWorker(threading.Thread):
                     self._status(stream.status)   # keeps fps and last-frame time fresh on the board
                     last_status = now
                 if item is None:
+                    if self.clips is not None and self.clips.recording and stream.status["state"] == "stopped":
+                        self.clips.finish()   # a file that ended: its last clip is complete
                     continue
                 try:
                     if isinstance(item, StreamEvent):
+                        if self.clips is not None and item.kind == "lost":
+                            self.clips.finish()
                         self._emit(pipeline.stream_alert(item))
                         if item.kind == "restored":
                             pipeline.reset()
