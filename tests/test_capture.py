@@ -186,7 +186,9 @@ def test_rtsp_killed_then_restarted(camera):
     finally:
         s.stop()
     assert lost.details["reason"] and "127.0.0.1" in lost.details["url"]
-    assert restored.details["outage_s"] >= 1.5 and s.status["reconnects"] == 1
+    # (as on a first connect, a server that has only just opened its port may drop the first session
+    # again on a busy machine: then one more reconnect, never a stream left lost)
+    assert restored.details["outage_s"] >= 1.5 and s.status["reconnects"] in (1, 2)
     assert restored.details["attempts"] >= 2, "reconnect attempts were made while the camera was down"
     # the first frames after reconnecting are never analysed for motion or tampering
     assert after[0].fresh
