@@ -59,7 +59,7 @@ async function render() {
       kpi(t("Reporters satisfied"), pct(total.satisfaction_rate), t("{n} rated", { n: total.rated ?? 0 }))),
     h("section.panel", { id: "per-day", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, t("Incidents per day by type"))),
       h("div.body", {}, stackedColumns(typedRows, types.map(typeLabel)))),
-    h("div.grid-2", { style: { gridTemplateColumns: "1fr 1fr", marginBottom: "16px" } },
+    h("div.grid-2.halves", { style: { marginBottom: "16px" } },
       h("section.panel", { id: "ack-resolve" }, h("header", {}, h("h2", {}, t("Time to acknowledge and resolve")), h("span.muted", {}, t("median per grid"))),
         h("div.body.stack", {},
           h("h3", {}, t("Acknowledge")),

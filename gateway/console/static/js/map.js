@@ -38,9 +38,11 @@ function openByGrid() {
 function render() {
   const tip = h("div.map-tip.hidden");
   const markers = [
-    ...state.cameras.map((c) => ({ ...(c.location || {}), kind: "camera", state: c.state === "lost" ? "lost" : "", label: `Camera ${c.id} — ${c.state || "unknown"}` })),
-    ...state.sensors.map((s) => ({ ...(s.location || {}), kind: "sensor", state: s.state, label: `Sensor ${s.id} (${s.kind || "sensor"}) — ${s.state || "unknown"}` })),
-    ...state.incidents.filter((i) => i.location).map((i) => ({ ...i.location, kind: "incident", severity: i.severity,
+    ...state.cameras.map((c) => ({ ...(c.location || {}), kind: "camera", id: c.id, state: cameraClass(c.state),
+      label: t("Camera {camera}: {state}", { camera: c.name || c.id, state: t(c.state || "unknown") }) })),
+    ...state.sensors.map((s) => ({ ...(s.location || {}), kind: "sensor", id: s.id, state: s.state,
+      label: t("Sensor {sensor} ({kind}): {state}", { sensor: s.id, kind: s.kind || t("sensor"), state: t(s.state || "unknown") }) })),
+    ...state.incidents.filter((i) => i.location).map((i) => ({ ...i.location, kind: "incident", id: String(i.id), severity: i.severity,
       label: `#${i.id} ${incidentTitle(i)} (${severityLabel(i.severity)})`, href: `/console/incidents/${i.id}` })),
   ];
   const map = gridMap(state.geo, {
@@ -48,20 +50,22 @@ function render() {
     onGridClick: (id) => { state.selected = id; history.replaceState(null, "", `?grid=${encodeURIComponent(id)}`); render(); },
     onHover: (f, e) => {
       if (!f) { tip.classList.add("hidden"); return; }
-      const r = wrap.getBoundingClientRect();
+      const r = tip.parentElement.getBoundingClientRect();
       tip.textContent = `${f.properties.name} (${f.properties.id})`;
       tip.style.left = `${e.clientX - r.left + 14}px`;
       tip.style.top = `${e.clientY - r.top + 14}px`;
       tip.classList.remove("hidden");
     },
   });
-  const wrap = h("div.map-wrap", { id: "map" }, map, tip,
-    h("div.map-legend.panel", {},
+  // The legend sits under the map, never over a grid.
+  const vb = map.viewBox.baseVal;   // a phone sizes the map to its shape, not to the window
+  const wrap = h("div.map-wrap", { id: "map" }, h("div.map-canvas", { style: { "--aspect": (vb.width / vb.height).toFixed(3) } }, map, tip),
+    h("div.map-legend", {},
       h("span", {}, h("i.swatch", { style: { background: "rgba(244,63,94,.35)", borderColor: "#f43f5e" } }), t("critical incident open")),
       h("span", {}, h("i.swatch", { style: { background: "rgba(251,146,60,.3)", borderColor: "#fb923c" } }), t("incidents open")),
       h("span", {}, h("i.swatch", { style: { background: "rgba(45,212,191,.08)", borderColor: "#3b5168" } }), t("quiet")),
       h("span", {}, svgDot("#f43f5e"), t("open incident")), h("span", {}, svgDot("#7cc4ff"), t("camera")),
-      h("span", {}, svgDot("#2dd4bf", true), t("sensor"))));
+      h("span", {}, svgDot("#f43f5e", false, true), t("camera lost")), h("span", {}, svgDot("#2dd4bf", true), t("sensor"))));
   root.replaceChildren(
     h("div.page-head", {}, h("h1", {}, t("Map")), h("span.sub", {}, t("{grids} grids · {n} open incidents", {
       grids: state.grids.filter((g) => g.level === "grid").length, n: state.incidents.length })),
@@ -69,10 +73,13 @@ function render() {
     h("div.grid-2", {}, wrap, side()));
 }
 
-function svgDot(color, diamond = false) {
-  return h("i", { style: { width: "10px", height: "10px", background: color, borderRadius: diamond ? "1px" : "50%",
-    transform: diamond ? "rotate(45deg)" : "", display: "inline-block" } });
+function svgDot(color, diamond = false, ring = false) {
+  return h("i", { style: { width: "10px", height: "10px", background: ring ? "transparent" : color, borderRadius: diamond ? "1px" : "50%",
+    border: ring ? `2px solid ${color}` : "", boxSizing: "border-box", transform: diamond ? "rotate(45deg)" : "", display: "inline-block" } });
 }
+
+// A camera marker's look from its state: streaming, lost, or not running (stopped, offline, disabled).
+const cameraClass = (s) => (s === "streaming" ? "" : s === "lost" ? "lost" : "off");
 
 function side() {
   const grid = state.grids.find((g) => g.id === state.selected);

@@ -64,7 +64,7 @@ export function gridMap(geojson, options = {}) {
     if (p.level === "grid" && count > 0) classes.push(open[id] && open[id].critical ? "has-critical" : "has-open");
     if (id === options.highlight) classes.push("highlight");
     const shape = svg("path", { d: pathOf(f.geometry, project), class: classes.join(" "), "data-grid": id, "data-count": count });
-    shape.append(svg("title", {}, `${p.name} (${id}) — ${count} open`));
+    shape.append(svg("title", {}, `${p.name} (${id})${count ? " — " + t("{n} open", { n: count }) : ""}`));
     if (options.onGridClick) shape.addEventListener("click", () => options.onGridClick(id, f));
     if (options.onHover) {
       shape.addEventListener("mousemove", (e) => options.onHover(f, e));
@@ -78,19 +78,15 @@ export function gridMap(geojson, options = {}) {
     const count = open[p.id] ? open[p.id].count : p.open_incidents || 0;
     layer.append(svg("text", { x, y: y - 4, class: "grid-label" }, p.name || p.id));
     layer.append(svg("text", { x, y: y + 12, class: "grid-label" }, p.id,
-      count ? svg("tspan", { class: "count" }, ` · ${count} open`) : ""));
+      count ? svg("tspan", { class: "count" }, ` · ${t("{n} open", { n: count })}`) : ""));
   }
-  for (const m of options.markers || []) {
+  // Incidents first, as pins standing on their point, so the camera or sensor that raised one
+  // is drawn on top and stays visible beside it.
+  const markers = [...(options.markers || [])].sort((a, b) => (b.kind === "incident") - (a.kind === "incident"));
+  for (const m of markers) {
     if (m.lon == null || m.lat == null) continue;
     const [x, y] = project([m.lon, m.lat]);
-    let mark;
-    if (m.kind === "sensor") mark = svg("rect", { x: x - 6, y: y - 6, width: 12, height: 12, transform: `rotate(45 ${x} ${y})`, class: `marker-sensor ${m.state || ""}` });
-    else if (m.kind === "incident") {
-      const color = m.severity === "critical" || !m.severity ? "#f43f5e" : "#fb923c";
-      mark = svg("g", { class: "marker-incident" }, svg("circle", { cx: x, cy: y, r: 16, fill: color, "fill-opacity": 0.25 }),
-        svg("circle", { cx: x, cy: y, r: 7, fill: color, stroke: "#fff", "stroke-width": 2 }));
-    }
-    else mark = svg("circle", { cx: x, cy: y, r: 7, class: `marker-camera ${m.state || ""}` });
+    const mark = markerShape(m, x, y);
     if (m.label) mark.append(svg("title", {}, m.label));
     if (m.href) {
       mark.style.cursor = "pointer";
@@ -117,6 +113,21 @@ export function gridMap(geojson, options = {}) {
     options.onPick(...unproject([at.x, at.y]), at.x, at.y);
   });
   return root;
+}
+
+function markerShape(m, x, y) {
+  const data = { "data-kind": m.kind, ...(m.id ? { "data-id": m.id } : {}) };
+  if (m.kind === "sensor") {
+    return svg("rect", { x: x - 6, y: y - 6, width: 12, height: 12, transform: `rotate(45 ${x} ${y})`, class: `marker-sensor ${m.state || ""}`, ...data });
+  }
+  if (m.kind === "incident") {
+    const color = m.severity === "critical" || !m.severity ? "#f43f5e" : "#fb923c";
+    // a pin: its tip on the point, its head 22 units above it
+    return svg("g", { class: "marker-incident", ...data },
+      svg("path", { d: `M${x},${y} l-7,-14 a9,9 0 1 1 14,0 z`, fill: color, stroke: "#fff", "stroke-width": 1.5 }),
+      svg("circle", { cx: x, cy: y - 20, r: 3.5, fill: "#fff" }));
+  }
+  return svg("circle", { cx: x, cy: y, r: 6, class: `marker-camera ${m.state || ""}`, ...data });
 }
 
 function enablePanZoom(root, getView, setView) {
