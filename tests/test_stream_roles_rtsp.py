@@ -91,3 +91,35 @@ def test_detect_on_sub_record_main(two_streams, tmp_path):
     ok, first = clip.read()
     clip.release()
     assert ok and first.shape[1] == 1280
+
+
+def test_a_25_fps_stream_is_decoded_at_detect_fps_only(tmp_path):
+    """Frames detection skips are grabbed, never retrieved: 5 of 25 per second get decoded to BGR."""
+    import numpy as np
+
+    path = tmp_path / "fast.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (320, 240))
+    for i in range(250):
+        img = np.zeros((240, 320, 3), np.uint8)
+        cv2.rectangle(img, (i % 280, 100), (i % 280 + 40, 140), (255, 255, 255), -1)
+        out.write(img)
+    out.release()
+    prof = CameraProfile.model_validate({"id": "fast", "source": "rtsp://placeholder/cam", "detect": {"fps": 5}})
+    with RtspCamera(path, width=320) as cam:
+        from edge.camera.capture import CameraStream
+
+        stream = CameraStream(prof, source=cam.url)
+        stream.start()
+        try:
+            deadline = time.monotonic() + 15
+            while stream.frames_read < 10 and time.monotonic() < deadline:
+                stream.get(timeout=0.5)
+            read0, dec0, t0 = stream.frames_read, stream.frames_decoded, time.monotonic()
+            while time.monotonic() - t0 < 4.0:
+                stream.get(timeout=0.5)
+            elapsed = time.monotonic() - t0
+            read, decoded = (stream.frames_read - read0) / elapsed, (stream.frames_decoded - dec0) / elapsed
+        finally:
+            stream.stop()
+    assert 20 <= read <= 30, read           # the source's rate: every frame grabbed
+    assert 4 <= decoded <= 6, decoded       # detect.fps: the rest never decoded

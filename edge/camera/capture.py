@@ -76,6 +76,7 @@ class CameraStream:
         self._fps = 0.0
         self._url: str | None = None            # redacted
         self.frames_read = 0                    # every frame grabbed from the source
+        self.frames_decoded = 0                 # frames retrieved (decoded to BGR): detect.fps, not the source's
         self.frames_delivered = 0               # frames handed to get()
         self.frames_dropped = 0                 # decoded frames replaced before anyone took them
         self.reconnects = 0
@@ -332,6 +333,7 @@ class CameraStream:
                 continue
             next_due = max(next_due + interval, pos_s)
             ok, image = cap.retrieve()
+            self.frames_decoded += 1
             if not ok or image is None:
                 continue
             frame = Frame(index=index - 1, image=image, ts=ts, pos_s=pos_s, fresh=pos_s < warm_until)

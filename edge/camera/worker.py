@@ -82,12 +82,12 @@ class CameraWorker(threading.Thread):
                     self._status(stream.status)   # keeps fps and last-frame time fresh on the board
                     last_status = now
                 if item is None:
-                    if self.clips is not None and self.clips.recording and stream.status["state"] == "stopped":
+                    if self._clips_from_detect() and self.clips.recording and stream.status["state"] == "stopped":
                         self.clips.finish()   # a file that ended: its last clip is complete
                     continue
                 try:
                     if isinstance(item, StreamEvent):
-                        if self.clips is not None and item.kind == "lost":
+                        if item.kind == "lost" and self._clips_from_detect():
                             self.clips.finish()
                         self._emit(pipeline.stream_alert(item))
                         if item.kind == "restored":
@@ -122,6 +122,10 @@ class CameraWorker(threading.Thread):
         t = threading.Thread(target=self._feed_clips, name=f"record-{self.profile.id}", daemon=True)
         t.start()
         return t
+
+    def _clips_from_detect(self) -> bool:
+        # a record stream of its own ends its clips on its own frames (or its own loss)
+        return self.clips is not None and (self.record is None or self.record.status["state"] == "shared")
 
     def _record_status(self, status: dict) -> None:
         # the record stream's state rides in the camera's status; detection goes on without it
