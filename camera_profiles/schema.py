@@ -37,7 +37,10 @@ class OnvifSource(_Strict):
     port: int = Field(80, ge=1, le=65535)
     username: str | None = None
     password: str | None = None
-    profile: str = "main"  # "main" | "sub" | a profile token | "WIDTHxHEIGHT"
+    # "main" | "sub" | a profile token | "WIDTHxHEIGHT"; unset: detection takes the sub stream
+    # (smallest profile at least 320 px wide), the main one on a camera that has only one
+    profile: str | None = None
+    record_profile: str | None = Field(None, description="the clip stream's profile; unset: main")
     events: bool = True  # subscribe to the camera's own events (PullPoint)
 
 
@@ -127,7 +130,8 @@ class CameraProfile(_Strict):
     name: str | None = None
     grid: str | None = None
     location: Location | None = None
-    source: str | OnvifRef
+    source: str | OnvifRef  # the detect stream
+    record_source: str | OnvifRef | None = Field(None, description="the clip stream (main); unset: source")
     enabled: bool = True
     detect: DetectSettings = Field(default_factory=DetectSettings)
     privacy_masks: list[list[Point]] = Field(default_factory=list)
@@ -156,6 +160,33 @@ class CameraProfile(_Strict):
             if dupes:
                 raise ValueError(f"{kind}: names must be unique, repeated: {', '.join(dupes)}")
         return self
+
+    @model_validator(mode="after")
+    def _record_stream(self) -> "CameraProfile":
+        rec = self.record_source
+        if isinstance(rec, str) and not rec.strip():
+            raise ValueError("record_source: empty; leave it out to record the detect stream")
+        if rec is not None and rec == self.source:
+            raise ValueError("record_source: the same stream as source; leave it out")
+        if rec is not None and self.onvif is not None and self.onvif.record_profile is not None:
+            raise ValueError("record_source and source.onvif.record_profile both name the clip stream: keep one")
+        if isinstance(rec, OnvifRef) and rec.onvif.record_profile is not None:
+            raise ValueError("record_source.onvif.record_profile: means nothing here; use record_source.onvif.profile")
+        return self
+
+    @property
+    def record_stream(self) -> str | OnvifRef | None:
+        """Where clips come from when not from the detect stream: record_source, or for an ONVIF
+        camera the same device's record_profile (main by default)."""
+        if self.record_source is not None:
+            if isinstance(self.record_source, OnvifRef) and self.record_source.onvif.profile is None:
+                return OnvifRef(onvif=self.record_source.onvif.model_copy(update={"profile": "main"}))
+            return self.record_source
+        if self.onvif is not None:
+            wanted = self.onvif.record_profile or "main"
+            return OnvifRef(onvif=self.onvif.model_copy(update={"profile": wanted, "record_profile": None,
+                                                                "events": False}))
+        return None
 
     @property
     def onvif(self) -> OnvifSource | None:

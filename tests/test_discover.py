@@ -53,7 +53,10 @@ def test_starter_profile_keeps_the_password_out():
     prof = starter_profile(f, "admin")
     assert prof["id"] == profile_id(f) == "cam-ds-2cd2t47-10.0.0.31"
     assert prof["source"]["onvif"] == {"host": "10.0.0.31", "port": 8080, "username": "admin",
-                                       "password": "${CAM_DS_2CD2T47_10_0_0_31_PASS}", "profile": "sub"}
+                                       "password": "${CAM_DS_2CD2T47_10_0_0_31_PASS}"}   # no profiles seen: the edge picks
+    f.profiles = ["main 1920x1080", "sub 640x360"]
+    assert starter_profile(f, "admin")["source"]["onvif"]["profile"] == "sub"
+    assert starter_profile(f, "admin")["source"]["onvif"]["record_profile"] == "main"
 
 
 @pytest.fixture
@@ -91,6 +94,12 @@ def test_discover_by_ws_discovery_and_by_http_then_write_profiles(cameras, tmp_p
         finally:
             del os.environ[env_name]
         assert media.stream_uri == f"rtsp://admin:s3cret@127.0.0.1:{rtsp.port}/video_sub"
+        os.environ[env_name] = "s3cret"
+        try:
+            record = resolve_media(load_profile(path).record_stream.onvif)   # clips: the main stream
+        finally:
+            del os.environ[env_name]
+        assert record.stream_uri == f"rtsp://admin:s3cret@127.0.0.1:{rtsp.port}/video_main"
 
 
 def test_discover_json_and_wrong_password_are_reported(cameras):

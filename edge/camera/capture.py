@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import cv2
 
 from camera_profiles import CameraProfile
+from camera_profiles.schema import OnvifRef, OnvifSource
 from common.backoff import Backoff
 from common.times import iso, utcnow
 from edge.camera.frames import Frame, StreamEvent
@@ -38,14 +39,23 @@ log = logging.getLogger("gridwatch.edge.capture")
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
 
+class _SharedStream(Exception):
+    """The record stream resolved to the detect stream itself: nothing to open twice."""
+
+
 class CameraStream:
-    """Frames and stream events of one camera; see the module docstring."""
+    """Frames and stream events of one camera; see the module docstring. `source` (default the
+    profile's, the detect stream) and `role` ("detect" | "record") let a second stream of the
+    same camera feed its clips."""
 
     STALL_GRACE_S = 2.0  # a read silent for read_timeout_s + this is reported lost even if OpenCV still waits
 
     def __init__(self, profile: CameraProfile, *, on_status: Callable[[dict], None] | None = None,
-                 open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, backoff: Backoff | None = None):
+                 open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, backoff: Backoff | None = None,
+                 source: str | OnvifRef | None = None, role: str = "detect"):
         self.profile = profile
+        self.source = profile.source if source is None else source
+        self.role = role
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self._on_status = on_status
@@ -66,6 +76,7 @@ class CameraStream:
         self._fps = 0.0
         self._url: str | None = None            # redacted
         self.frames_read = 0                    # every frame grabbed from the source
+        self.frames_decoded = 0                 # frames retrieved (decoded to BGR): detect.fps, not the source's
         self.frames_delivered = 0               # frames handed to get()
         self.frames_dropped = 0                 # decoded frames replaced before anyone took them
         self.reconnects = 0
@@ -79,7 +90,8 @@ class CameraStream:
             return
         self._stop.clear()
         self._publish_status()
-        self._thread = threading.Thread(target=self._run, name=f"capture-{self.profile.id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"capture-{self.profile.id}-{self.role}",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -128,6 +140,7 @@ class CameraStream:
             "attempts": self._attempts,
             "source": self._url,
             "reconnects": self.reconnects,
+            "role": self.role,
             "dropped": self.frames_dropped,  # frames replaced by a newer one before analysis took them
             "ts": iso(utcnow()),
         }
@@ -183,6 +196,11 @@ class CameraStream:
                 self._attempts += 1
             try:
                 cap, live = self._open()
+            except _SharedStream:
+                with self._cond:
+                    self._state, self._error = "shared", None
+                self._publish_status()
+                break
             except CaptureError as e:
                 self._fail(str(e))
                 self._sleep_backoff()
@@ -212,9 +230,9 @@ class CameraStream:
         self._stop.wait(self._backoff.next())
 
     def _open(self) -> tuple[cv2.VideoCapture, bool]:
-        source = self.profile.source
+        source = self.source
         if not isinstance(source, str):
-            url = self._resolve_onvif()
+            url = self._resolve_onvif(source.onvif)
         else:
             url = source
         with self._cond:
@@ -252,13 +270,16 @@ class CameraStream:
         except OSError as e:
             raise CaptureError(f"cannot reach {parts.hostname}:{port}: {e.strerror or e}") from None
 
-    def _resolve_onvif(self) -> str:
+    def _resolve_onvif(self, onvif: OnvifSource) -> str:
         from edge.onvif.client import OnvifError, resolve_media
 
+        detect = self.profile.onvif if self.role == "record" else None
         try:
-            media = resolve_media(self.profile.onvif, timeout_s=self.open_timeout_s)
+            media = resolve_media(onvif, timeout_s=self.open_timeout_s, detect=detect)
         except OnvifError as e:
             raise CaptureError(str(e)) from None
+        if media.shared:
+            raise _SharedStream()
         with self._cond:
             self._device = media.device
         return media.stream_uri
@@ -312,6 +333,7 @@ class CameraStream:
                 continue
             next_due = max(next_due + interval, pos_s)
             ok, image = cap.retrieve()
+            self.frames_decoded += 1
             if not ok or image is None:
                 continue
             frame = Frame(index=index - 1, image=image, ts=ts, pos_s=pos_s, fresh=pos_s < warm_until)

@@ -128,7 +128,7 @@ class ClipRecorder:
                  pre_s: float | None = None, post_s: float | None = None, fps: float | None = None,
                  clip_width: int = 640, max_s: float = 120.0, jpeg_quality: int = 85,
                  crf: int = 26, snapshots: bool = True, mask_fn: MaskFn | None = None,
-                 on_finished: Callable[[FinishedClip], None] | None = None):
+                 on_finished: Callable[[FinishedClip], None] | None = None, by_ts: bool = False):
         self.profile = profile
         self.camera_id = profile.id
         self.out_dir = Path(out_dir)
@@ -143,6 +143,7 @@ class ClipRecorder:
         self.jpeg_quality = jpeg_quality
         self.crf = crf
         self.mask_fn = mask_fn or apply_privacy_masks
+        self.by_ts = by_ts  # fed by a record stream: an alert's frame index counts another stream's frames
         self.on_finished = on_finished  # called in the encoder thread (e.g. MediaUploader.enqueue_finished)
         self.n_pre = round(self.pre_s * self.fps)  # frames kept before the alert frame
         # one frame of slack so an alert on an earlier frame of the same push still finds its frame
@@ -244,6 +245,8 @@ class ClipRecorder:
                 "content_type": content_type, "status": "pending", "camera_id": self.camera_id}
 
     def _frame_for(self, alert: Alert) -> BufferedFrame:
+        if self.by_ts:
+            return min(self._ring, key=lambda bf: abs((bf.ts - alert.ts).total_seconds()))
         if alert.frame is not None:
             for bf in reversed(self._ring):
                 if bf.index == alert.frame:

@@ -29,6 +29,8 @@ class CameraWorker(threading.Thread):
         self.alerts_sent = 0
         self.pipeline = None
         self._emit_lock = threading.Lock()   # the camera's own ONVIF events arrive on another thread
+        self.record = None           # a second CameraStream feeding the clips (record_source), if any
+        self._detect_status: dict = {}
 
     def _status(self, status: dict) -> None:
         # the capture's view (state, fps, device) plus the analysis counters, so a camera whose
@@ -36,6 +38,9 @@ class CameraWorker(threading.Thread):
         if self.pipeline is not None:
             status = {**status, "analysis": {"frames": self.pipeline.frames, "errors": self.pipeline.errors,
                                              "last_error": self.pipeline.last_error, "alerts": self.alerts_sent}}
+        if self.record is not None:
+            self._detect_status = status
+            status = {**status, "record": self.record.status}
         self.publisher.publish_status(self.profile.id, status)
 
     def _emit(self, alert: Alert) -> None:
@@ -63,6 +68,7 @@ class CameraWorker(threading.Thread):
         pipeline = self.pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
         stream = CameraStream(self.profile, on_status=self._status)
         stream.start()
+        recorder = self._start_record_stream(CameraStream)
         # an ONVIF camera's own motion/tamper/line events become camera_event alerts
         events = camera_event_listener(self.profile, self.edge_id, self._emit)
         if events is not None:
@@ -76,18 +82,18 @@ class CameraWorker(threading.Thread):
                     self._status(stream.status)   # keeps fps and last-frame time fresh on the board
                     last_status = now
                 if item is None:
-                    if self.clips is not None and self.clips.recording and stream.status["state"] == "stopped":
+                    if self._clips_from_detect() and self.clips.recording and stream.status["state"] == "stopped":
                         self.clips.finish()   # a file that ended: its last clip is complete
                     continue
                 try:
                     if isinstance(item, StreamEvent):
-                        if self.clips is not None and item.kind == "lost":
+                        if item.kind == "lost" and self._clips_from_detect():
                             self.clips.finish()
                         self._emit(pipeline.stream_alert(item))
                         if item.kind == "restored":
                             pipeline.reset()
                         continue
-                    if self.clips is not None:
+                    if self.clips is not None and (self.record is None or self.record.status["state"] == "shared"):
                         self.clips.push(item)
                     for alert in pipeline.process(item):
                         self._emit(alert)
@@ -99,5 +105,43 @@ class CameraWorker(threading.Thread):
             if events is not None:
                 events.stop()
             stream.stop()
+            if recorder is not None:
+                self.record.stop()
+                recorder.join(5.0)
             if self.clips is not None:
                 self.clips.close()     # finishes the clip being recorded, hands it to the uploader
+
+    # ---- the record stream: clips from the main stream while detection reads the sub one ----
+    def _start_record_stream(self, stream_cls) -> threading.Thread | None:
+        source = self.profile.record_stream
+        if self.clips is None or source is None or not self.profile.clips.enabled:
+            return None
+        self.clips.by_ts = True   # alert frame indices count the detect stream's frames, not these
+        self.record = stream_cls(self.profile, on_status=self._record_status, source=source, role="record")
+        self.record.start()
+        t = threading.Thread(target=self._feed_clips, name=f"record-{self.profile.id}", daemon=True)
+        t.start()
+        return t
+
+    def _clips_from_detect(self) -> bool:
+        # a record stream of its own ends its clips on its own frames (or its own loss)
+        return self.clips is not None and (self.record is None or self.record.status["state"] == "shared")
+
+    def _record_status(self, status: dict) -> None:
+        # the record stream's state rides in the camera's status; detection goes on without it
+        if self._detect_status:
+            self.publisher.publish_status(self.profile.id, {**self._detect_status, "record": status})
+
+    def _feed_clips(self) -> None:
+        record = self.record
+        while not self.stop_event.is_set() and record.status["state"] != "shared":
+            item = record.get(timeout=0.5)
+            if item is None:
+                continue
+            with self._emit_lock:   # on_alert reads the ring on the detection thread
+                if isinstance(item, StreamEvent):
+                    if item.kind == "lost":
+                        log.warning("camera %s: record stream lost, clips wait for it", self.profile.id)
+                        self.clips.finish()
+                    continue
+                self.clips.push(item)

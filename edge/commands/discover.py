@@ -146,11 +146,16 @@ def profile_id(found: Found) -> str:
 
 def starter_profile(found: Found, username: str | None) -> dict:
     env = re.sub(r"[^A-Z0-9]+", "_", profile_id(found).upper()).strip("_") + "_PASS"
+    onvif: dict = {"host": found.host, "port": found.port, "username": username or "admin",
+                   "password": "${" + env + "}"}
+    if len(found.profiles) >= 2:
+        # detect on the sub stream, record the main one; with one profile (or none seen) the
+        # profile is left to the edge's pick, which falls back to the main stream
+        onvif.update(profile="sub", record_profile="main")
     return {
         "id": profile_id(found),
         "name": " ".join(x for x in (found.manufacturer, found.model, found.name) if x) or found.xaddr,
-        "source": {"onvif": {"host": found.host, "port": found.port, "username": username or "admin",
-                             "password": "${" + env + "}", "profile": "sub"}},
+        "source": {"onvif": onvif},
         "detect": {"fps": 5, "width": 640},
         "zones": [],
         "lines": [],

@@ -58,14 +58,31 @@ class OnvifMedia:
     profile: StreamProfile
     profiles: list[StreamProfile]
     device: dict[str, Any] = field(default_factory=dict)
+    shared: bool = False            # a record stream that is the detect stream itself (one-profile camera)
 
 
 # ---- pure helpers -----------------------------------------------------------------------
-def pick_profile(profiles: list[StreamProfile], wanted: str) -> StreamProfile:
-    """The profile a camera profile names: "main" (largest), "sub" (the next smaller),
-    a token or profile name (case-insensitive), or "WIDTHxHEIGHT"."""
+DETECT_MIN_WIDTH = 320  # narrower sub streams lose small objects: detection takes the next larger
+
+
+def pick_detect_profile(profiles: list[StreamProfile]) -> StreamProfile:
+    """The stream detection uses when the profile names none: the smallest at least
+    DETECT_MIN_WIDTH wide (the sub stream), else the main one (a camera with one profile)."""
     if not profiles:
         raise OnvifError("profile", "the device has no media profile")
+    wide = [p for p in profiles if p.width and p.width >= DETECT_MIN_WIDTH]
+    if not wide:
+        return pick_profile(profiles, "main")
+    return min(wide, key=lambda p: (p.width or 0) * (p.height or 0))
+
+
+def pick_profile(profiles: list[StreamProfile], wanted: str | None) -> StreamProfile:
+    """The profile a camera profile names: "main" (largest), "sub" (the next smaller),
+    a token or profile name (case-insensitive), or "WIDTHxHEIGHT"; None: `pick_detect_profile`."""
+    if not profiles:
+        raise OnvifError("profile", "the device has no media profile")
+    if wanted is None:
+        return pick_detect_profile(profiles)
     def area(p: StreamProfile) -> int:
         return (p.width or 0) * (p.height or 0)
 
@@ -274,9 +291,11 @@ class OnvifDevice:
         return self.xaddrs.get("Events")
 
 
-def resolve_media(source: OnvifSource, timeout_s: float = 5.0) -> OnvifMedia:
+def resolve_media(source: OnvifSource, timeout_s: float = 5.0, detect: OnvifSource | None = None) -> OnvifMedia:
     """Ask the device for its profiles, pick the one the camera profile names, and return
-    its stream URI (credentials injected), snapshot URI and device information."""
+    its stream URI (credentials injected), snapshot URI and device information.
+    `detect`: for a record stream, the detect stream's source; when it is the same device and
+    picks the same profile, the media come back `shared` (record the detect stream instead)."""
     dev = OnvifDevice.from_source(source, timeout_s)
     info = dev.device_info()
     profiles = dev.profiles()
@@ -284,6 +303,8 @@ def resolve_media(source: OnvifSource, timeout_s: float = 5.0) -> OnvifMedia:
         chosen = pick_profile(profiles, source.profile)
     except OnvifError as e:
         raise OnvifError(e.kind, f"ONVIF device {dev.where}: {e}") from None
+    shared = (detect is not None and (detect.host, detect.port) == (source.host, source.port)
+              and pick_profile(profiles, detect.profile).token == chosen.token)
     stream = dev.stream_uri(chosen.token)
     if not stream:
         raise OnvifError("protocol", f"ONVIF device {dev.where} gave no stream URI for profile {chosen.token}")
@@ -292,4 +313,4 @@ def resolve_media(source: OnvifSource, timeout_s: float = 5.0) -> OnvifMedia:
                  "profiles": [p.token for p in profiles], "snapshot_uri": snapshot})  # as the device gave it: no password
     return OnvifMedia(stream_uri=with_credentials(stream, source.username, source.password),
                       snapshot_uri=with_credentials(snapshot, source.username, source.password) if snapshot else None,
-                      profile=chosen, profiles=profiles, device=info)
+                      profile=chosen, profiles=profiles, device=info, shared=shared)
