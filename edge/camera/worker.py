@@ -56,6 +56,7 @@ class CameraWorker(threading.Thread):
 
     def run(self) -> None:
         from edge.camera.capture import CameraStream
+        from edge.camera.live import LiveView
         from edge.camera.pipeline import CameraPipeline
         from edge.onvif.events import camera_event_listener
 
@@ -63,6 +64,7 @@ class CameraWorker(threading.Thread):
         pipeline = self.pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
         stream = CameraStream(self.profile, on_status=self._status)
         stream.start()
+        live = LiveView(self.publisher, self.edge_id, self.profile.id, self.profile.privacy_masks)
         # an ONVIF camera's own motion/tamper/line events become camera_event alerts
         events = camera_event_listener(self.profile, self.edge_id, self._emit)
         if events is not None:
@@ -87,6 +89,7 @@ class CameraWorker(threading.Thread):
                         if item.kind == "restored":
                             pipeline.reset()
                         continue
+                    live.offer(item.image)   # one comparison unless someone watches this camera
                     if self.clips is not None:
                         self.clips.push(item)
                     for alert in pipeline.process(item):

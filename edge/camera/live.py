@@ -1,0 +1,90 @@
+"""The live view, on demand: a watched camera's newest frame, masked here, as a small JPEG.
+
+    gateway: <prefix>/live/<edge>/<camera>/want   (QoS 0, every few seconds while a page shows it)
+    edge:    <prefix>/live/<edge>/<camera>        (QoS 0, not retained, at most one JPEG a second)
+
+A camera nobody wants costs one comparison per frame. The privacy masks are burned in at the
+stream's own resolution before the frame is scaled, so no masked pixel blends into the JPEG.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from alerts import topics
+from edge.masks import apply_privacy_masks
+
+log = logging.getLogger("gridwatch.edge")
+
+WANT_TTL_S = 10.0    # a want keeps a camera live this long (the gateway repeats it every ~3 s)
+INTERVAL_S = 1.0     # at most one live frame a second per camera
+WIDTH = 640          # live frames are scaled down to this width (never up)
+JPEG_QUALITY = 70
+
+_registries: dict[int, "LiveWants"] = {}
+_registries_lock = threading.Lock()
+
+
+class LiveWants:
+    """When each camera of one edge was last wanted (monotonic seconds), from one subscription
+    to `<prefix>/live/<edge>/+/want` on the edge's publisher."""
+
+    def __init__(self, publisher, edge_id: str, prefix: str):
+        self.seen: dict[str, float] = {}  # want topic -> monotonic time of the last want
+        publisher.subscribe(topics.live_wants_filter(edge_id, prefix), self._on_want)
+
+    def _on_want(self, topic: str, _payload: bytes) -> None:
+        self.seen[topic] = time.monotonic()   # paho's thread; a dict store is atomic
+
+    @classmethod
+    def of(cls, publisher, edge_id: str) -> "LiveWants":
+        """The one registry of this publisher (its cameras share the subscription)."""
+        with _registries_lock:
+            wants = _registries.get(id(publisher))
+            if wants is None:
+                wants = _registries[id(publisher)] = cls(publisher, edge_id, publisher.settings.prefix)
+            return wants
+
+
+def encode_live(image: np.ndarray, privacy_masks: list, width: int = WIDTH, quality: int = JPEG_QUALITY) -> bytes:
+    """The masked, scaled JPEG of one BGR frame."""
+    masked = apply_privacy_masks(image, privacy_masks)
+    h, w = masked.shape[:2]
+    if w > width:
+        masked = cv2.resize(masked, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", masked, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+class LiveView:
+    """One camera's live frames: `offer(image)` for every frame, from the camera's thread."""
+
+    def __init__(self, publisher, edge_id: str, camera_id: str, privacy_masks: list):
+        self.publisher = publisher
+        self.privacy_masks = privacy_masks
+        self.wants = LiveWants.of(publisher, edge_id)
+        prefix = publisher.settings.prefix
+        self.want_topic = topics.live_want(edge_id, camera_id, prefix)
+        self.frame_topic = topics.live_frame(edge_id, camera_id, prefix)
+        self.sent = 0
+        self._next_at = 0.0
+
+    def offer(self, image: np.ndarray) -> bool:
+        """Publish `image` when the camera is wanted and a second has passed; True if sent."""
+        now = time.monotonic()
+        if now < self._next_at:
+            return False
+        if now - self.wants.seen.get(self.want_topic, -float("inf")) > WANT_TTL_S or not self.publisher.connected:
+            # unwatched: look again only after a while, so the per-frame cost stays one comparison
+            self._next_at = now + 0.25
+            return False
+        self._next_at = now + INTERVAL_S
+        self.publisher.publish_raw(self.frame_topic, encode_live(image, self.privacy_masks), qos=0)
+        self.sent += 1
+        return True
