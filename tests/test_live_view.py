@@ -78,6 +78,15 @@ def assert_masked_live_jpeg(jpeg: bytes) -> None:
     assert img[h // 2:, w // 2:].std() > 10   # the rest is the scene
 
 
+def test_a_full_hd_frame_is_scaled_to_640_with_its_mask_burned_in_and_left_untouched(vtest_path):
+    from edge.camera.live import encode_live
+
+    frame = cv2.resize(cv2.VideoCapture(str(vtest_path)).read()[1], (1920, 1440))   # vtest's 4:3, scaled up
+    before = frame.copy()
+    assert_masked_live_jpeg(encode_live(frame, [MASK]))
+    assert np.array_equal(frame, before)   # the detector's frame keeps its pixels
+
+
 def test_a_want_brings_masked_frames_once_a_second_and_none_without(tmp_path, broker, prefix, vtest_path):
     sub, got = subscriber(broker.url, f"{prefix}/#")
     edge = start_edge(tmp_path, broker.url, prefix, vtest_path)
