@@ -37,10 +37,12 @@ class LiveWants:
 
     def __init__(self, publisher, edge_id: str, prefix: str):
         self.seen: dict[str, float] = {}  # want topic -> monotonic time of the last want
+        self.known: set[str] = set()      # want topics of this edge's cameras: nothing else is kept
         publisher.subscribe(topics.live_wants_filter(edge_id, prefix), self._on_want)
 
     def _on_want(self, topic: str, _payload: bytes) -> None:
-        self.seen[topic] = time.monotonic()   # paho's thread; a dict store is atomic
+        if topic in self.known:   # a want for a camera we do not run must not grow the map
+            self.seen[topic] = time.monotonic()   # paho's thread; a dict store is atomic
 
     @classmethod
     def of(cls, publisher, edge_id: str) -> "LiveWants":
@@ -78,6 +80,7 @@ class LiveView:
         prefix = publisher.settings.prefix
         self.want_topic = topics.live_want(edge_id, camera_id, prefix)
         self.frame_topic = topics.live_frame(edge_id, camera_id, prefix)
+        self.wants.known.add(self.want_topic)
         self.sent = 0
         self._next_at = 0.0
 
