@@ -94,6 +94,10 @@ class LiveView:
             self._next_at = now + 0.25
             return False
         self._next_at = now + INTERVAL_S
-        self.publisher.publish_raw(self.frame_topic, encode_live(image, self.privacy_masks), qos=0)
+        try:
+            self.publisher.publish_raw(self.frame_topic, encode_live(image, self.privacy_masks), qos=0)
+        except Exception:  # the live view must never cost the frame its detection
+            log.exception("live frame of %s failed", self.frame_topic)
+            return False
         self.sent += 1
         return True
