@@ -27,6 +27,14 @@ def test_the_devices_page_shows_the_cameras_live_frame_and_refreshes_it(gateway,
         expect(img).not_to_have_attribute("src", first, timeout=6_000)      # refreshed every ~1.5 s
         page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img.element_handle())
         assert live.locator(".live-state").inner_text() == "live"
+
+        # the incident page's panel (livePanel, one line there): the same frames at the panel's width
+        page.evaluate("""async (camera) => { const m = await import("/console/static/js/live.js");
+                                             document.querySelector("#app").prepend(m.livePanel(camera)); }""", CAMERA)
+        panel = page.locator(".live-panel gw-live")
+        expect(panel).to_have_attribute("data-state", "live", timeout=6_000)
+        page.wait_for_function("i => i.complete && i.naturalWidth === 640", arg=panel.locator("img").element_handle())
+        assert page.locator(".live-panel h2").inner_text() == "Live view"
         assert not page.js_errors, page.js_errors
     finally:
         stop_edge(edge)

@@ -70,3 +70,9 @@ export function liveImage(cameraId, fallback = null) {
   queueMicrotask(tick);   // the first frame as soon as it is placed in the page
   return el;
 }
+
+// The incident page's panel: the camera's live frame at the panel's width (.live-panel in console.css).
+export function livePanel(cameraId, fallbackUrl) {
+  return h("section.panel.live-panel", {}, h("header", {}, h("h2", {}, t("Live view")), h("span.muted.mono", {}, cameraId)),
+    h("div.body", {}, liveImage(cameraId, fallbackUrl)));
+}
