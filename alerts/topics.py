@@ -31,6 +31,24 @@ def incident(grid_id: str, prefix: str = PREFIX) -> str:
     return f"{prefix}/incidents/{_clean(grid_id)}"
 
 
+def live_frame(edge_id: str, camera_id: str, prefix: str = PREFIX) -> str:
+    """A camera's newest masked JPEG (QoS 0, not retained), only while someone watches it."""
+    return f"{prefix}/live/{_clean(edge_id)}/{_clean(camera_id)}"
+
+
+def live_frames_filter(prefix: str = PREFIX) -> str:
+    return f"{prefix}/live/+/+"
+
+
+def live_want(edge_id: str, camera_id: str, prefix: str = PREFIX) -> str:
+    """The gateway's "someone is watching this camera" (QoS 0, not retained, every few seconds)."""
+    return f"{live_frame(edge_id, camera_id, prefix)}/want"
+
+
+def live_wants_filter(edge_id: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}/live/{_clean(edge_id)}/+/want"
+
+
 def shared(group: str, topic_filter: str) -> str:
     """An MQTT 5 shared subscription: each message goes to one member of the group."""
     return f"$share/{group}/{topic_filter}"

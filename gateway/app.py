@@ -9,7 +9,19 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gateway.api import admin, auth_routes, catalog, channels, errors, incidents, media, open311, reports, scorecards
+from gateway.api import (
+    admin,
+    auth_routes,
+    catalog,
+    channels,
+    errors,
+    incidents,
+    live,
+    media,
+    open311,
+    reports,
+    scorecards,
+)
 from gateway.config import Settings
 from gateway.console import languages
 from gateway.console import routes as console
@@ -33,6 +45,7 @@ def create_app(settings: Settings, db: Database | None = None, *, service: Incid
     app.state.ingestor = ingestor
     errors.install(app)
     open311.install(app)
+    live.install(app)   # GET /api/cameras/{id}/live.jpg
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and readiness (no auth); 503 when degraded",
              responses={503: {"description": "database or broker unreachable"}})

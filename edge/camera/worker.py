@@ -61,6 +61,7 @@ class CameraWorker(threading.Thread):
 
     def run(self) -> None:
         from edge.camera.capture import CameraStream
+        from edge.camera.live import LiveView
         from edge.camera.pipeline import CameraPipeline
         from edge.onvif.events import camera_event_listener
 
@@ -69,6 +70,7 @@ class CameraWorker(threading.Thread):
         stream = CameraStream(self.profile, on_status=self._status)
         stream.start()
         recorder = self._start_record_stream(CameraStream)
+        live = LiveView(self.publisher, self.edge_id, self.profile.id, self.profile.privacy_masks)
         # an ONVIF camera's own motion/tamper/line events become camera_event alerts
         events = camera_event_listener(self.profile, self.edge_id, self._emit)
         if events is not None:
@@ -93,7 +95,8 @@ class CameraWorker(threading.Thread):
                         if item.kind == "restored":
                             pipeline.reset()
                         continue
-                    if self.clips is not None and (self.record is None or self.record.status["state"] == "shared"):
+                    live.offer(item.image)   # one comparison unless someone watches this camera
+                    if self._clips_from_detect():
                         self.clips.push(item)
                     for alert in pipeline.process(item):
                         self._emit(alert)

@@ -21,6 +21,7 @@ import math
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -69,6 +70,7 @@ class EdgePublisher:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
         self._status_topic = topics.edge_status(edge_id, settings.prefix)
 
         self._lock = threading.Lock()           # guards the maps and cursors below
@@ -88,6 +90,7 @@ class EdgePublisher:
         self._retained: dict[str, tuple[bytes, int]] = {}  # topic -> last retained payload, qos
         self._connected = False
         self._stopping = False
+        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}  # filter -> handler (QoS 0)
         self._thread: threading.Thread | None = None
         self._sent = self._expired = self._rejected = self._invalid = 0
 
@@ -152,6 +155,18 @@ class EdgePublisher:
         if self._connected or not retain:
             self._publish(topic, data, qos, retain, None, None)
 
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
+        """Call `handler(topic, payload)` (paho's thread: keep it short) for each message on
+        `topic_filter`, subscribed at QoS 0 now and again on every reconnect."""
+        with self._lock:
+            self._subscriptions[topic_filter] = handler
+        if self._connected:
+            self._client.subscribe(topic_filter, qos=0)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
     def flush(self, timeout: float) -> bool:
         """Wait until every spooled alert is acknowledged; True when the spool is empty."""
         deadline = time.monotonic() + timeout
@@ -177,6 +192,7 @@ class EdgePublisher:
                 # Everything spooled before now is backlog: it drains behind live alerts.
                 self._live_from = self.spool.last_seq() + 1
             retained = dict(self._retained)
+            subscriptions = list(self._subscriptions)
             self._connection += 1
             self._connected = True
         # The edge itself is online again; camera statuses and other retained state are
@@ -184,8 +200,19 @@ class EdgePublisher:
         retained[self._status_topic] = (json.dumps({"state": "online", "ts": iso(utcnow())}).encode(), 1)
         for topic, (data, qos) in retained.items():
             self._publish(topic, data, qos, True, None, None)
+        for topic_filter in subscriptions:
+            client.subscribe(topic_filter, qos=0)
         log.info("edge %s: connected to %s, %d alert(s) spooled", self.edge_id, self.settings.url, len(self.spool))
         self._wake.set()
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self._lock:
+            handlers = [h for f, h in self._subscriptions.items() if topics.matches(f, message.topic)]
+        for handler in handlers:
+            try:
+                handler(message.topic, message.payload)
+            except Exception:  # a bad handler must not take paho's network thread down
+                log.exception("edge %s: handling %s failed", self.edge_id, message.topic)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected = False

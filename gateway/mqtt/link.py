@@ -270,6 +270,17 @@ class MqttLink:
             log.warning("MQTT %s: publishing failed: %s", self.name, e)
             return [False] * len(messages)
 
+    def publish_now(self, topic: str, payload: bytes | str) -> bool:
+        """Fire and forget at QoS 0 (e.g. the live view's wants); False when not connected."""
+        if not self.connected or self._loop.is_closed():
+            return False
+        self._loop.call_soon_threadsafe(self._publish_qos0, topic, payload)
+        return True
+
+    def _publish_qos0(self, topic: str, payload: bytes | str) -> None:
+        if self.connected:
+            self._client.publish(topic, payload, qos=0)
+
     def _note_ack(self, mid: int) -> None:
         self._pending.discard(mid)
         if self._ack_event is not None and len(self._pending) <= self._wake_at:

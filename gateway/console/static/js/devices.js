@@ -2,6 +2,7 @@
 // fps, last snapshot, battery. Refreshed every few seconds.
 import { get } from "./api.js";
 import { N_, t } from "./i18n.js";
+import { liveImage } from "./live.js";
 import { $, fmtAgo, fmtTime, h, shell, toast, typeLabel } from "./ui.js";
 
 const root = $("#app");
@@ -24,6 +25,14 @@ const thumbs = new Map();
 function thumb(cameraId, url) {
   if (!thumbs.has(url)) thumbs.set(url, h("a", { href: url, target: "_blank" }, h("img.thumb", { src: url, alt: t("Last snapshot of {camera}", { camera: cameraId }) })));
   return thumbs.get(url);
+}
+
+// A camera with an edge shows its live frame (the last snapshot until one comes); the same
+// element is kept across refreshes so its polling carries on instead of starting over.
+const lives = new Map();
+function live(camera, snapshotUrl) {
+  if (!lives.has(camera.id)) lives.set(camera.id, liveImage(camera.id, snapshotUrl));
+  return lives.get(camera.id);
 }
 
 function table(headers, rows, empty) {
@@ -51,7 +60,7 @@ async function render() {
         h("td.mono", {}, e.id), h("td", {}, stateBadge(e.state)), h("td", {}, fmtTime(e.ts, { seconds: true })), h("td", {}, fmtAgo(e.last_seen || e.ts)))), N_("No edges yet"))),
     h("section.panel", { id: "cameras", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, t("Cameras"))),
       table(["", N_("Camera"), N_("Edge"), N_("State"), N_("FPS"), N_("Last frame"), N_("Grid")], cameras && cameras.map((c) => h("tr", { dataset: { id: c.id } },
-        h("td", {}, snaps[c.id] ? thumb(c.id, snaps[c.id]) : h("div.thumb")),
+        h("td", {}, c.edge_id ? live(c, snaps[c.id]) : snaps[c.id] ? thumb(c.id, snaps[c.id]) : h("div.thumb")),
         h("td", {}, h("b.mono", {}, c.id), c.name ? h("div.inc-sub", {}, c.name) : null),
         h("td.mono", {}, c.edge_id || "—"), h("td", {}, stateBadge(c.state)),
         h("td.mono", {}, c.fps != null ? Number(c.fps).toFixed(1) : "—"),
