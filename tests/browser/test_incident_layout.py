@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from alerts import topics
 from tests.browser.gateway_proc import OPERATOR, WORKER, camera_alert, jpeg, publish
-from tests.browser.shots import screenshot
+from tests.browser.shots import SCREENSHOTS, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -56,6 +56,8 @@ def test_the_phone_keeps_acknowledge_and_the_summary_on_screen(gateway, new_page
         expect(page.locator("#summary")).to_contain_text(GRID_NAME)
         expect(page.locator("#summary a.tel")).to_have_attribute("href", WORKER_TEL)
         assert in_viewport(page, button), f"{path}: Acknowledge below the first screen"
+        name = "incident-busy-phone-" + ("console" if path.startswith("/console") else "m")
+        screenshot(page, name)
         height = page.evaluate("document.documentElement.scrollHeight")
         assert height < 6000, f"{path}: the page is {height} px long with {N_ALERTS} alerts"
         page.evaluate("scrollTo(0, document.documentElement.scrollHeight)")
@@ -63,7 +65,7 @@ def test_the_phone_keeps_acknowledge_and_the_summary_on_screen(gateway, new_page
         assert page.evaluate("scrollY") > 300, f"{path}: nothing to scroll, the test proves nothing"
         assert in_viewport(page, button), f"{path}: Acknowledge scrolled away"
         assert in_viewport(page, "#summary")
-        screenshot(page, "incident-busy-phone-" + ("console" if path.startswith("/console") else "m"))
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-scrolled.png"))   # the screen as the worker sees it
         assert page.js_errors == []
 
 

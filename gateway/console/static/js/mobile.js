@@ -39,7 +39,14 @@ function frame(title, body, { back = false } = {}) {
       h("button", { class: tab === "history" ? "active" : "", onclick: () => { location.hash = "#/history"; } }, t("History")),
       h("button", { id: "report", onclick: () => { location.hash = "#/report"; } }, t("Report a problem"))),
     h("div.phone-body", {}, body));
+  topBarHeight.disconnect();
+  topBarHeight.observe(root.querySelector(".phone-top"));
 }
+
+// The incident's sticky summary sits right under the top bar, whose height follows the name, the
+// language and the fonts as they load.
+const topBarHeight = new ResizeObserver(([entry]) =>
+  root.style.setProperty("--phone-top-h", `${entry.target.getBoundingClientRect().height}px`));
 
 const whoami = () => {
   const name = user.display_name || user.username;
@@ -130,7 +137,7 @@ async function detail(id, current) {
     try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast(t("Acknowledged.")); } catch (err) { toast(err.message, "error"); }
     if (editing) e.target.remove(); else route();
   } }, t("Acknowledge — I'm on it")) : null;
-  const toReport = resolveForm ? h("button", { id: "to-resolve", onclick: () => resolveForm.scrollIntoView({ block: "start", behavior: "smooth" }) },
+  const toReport = resolveForm && !ack ? h("button", { id: "to-resolve", onclick: () => resolveForm.scrollIntoView({ block: "start", behavior: "smooth" }) },
     t("Report back")) : null;
   frame(`#${inc.id}`, [
     // what, where, since when, the deadline and who, with the action: always on screen
