@@ -69,7 +69,21 @@ def list_incidents(request: Request, page: Page = Depends(), status: str | None 
         stmt = stmt.where(late if overdue else ~late)
     stmt = stmt.order_by(Incident.opened_at.desc(), Incident.id.desc())
     with svc.db.session() as s:
-        return paginate(s, stmt, page, lambda inc: incident_dict(inc, now))
+        out = paginate(s, stmt, page, lambda inc: incident_dict(inc, now))
+        snaps = latest_snapshots(s, [i["id"] for i in out["items"]])
+        for item in out["items"]:
+            item["snapshot_url"] = snaps.get(item["id"])
+        return out
+
+
+def latest_snapshots(s, incident_ids: list[int]) -> dict[int, str]:
+    """The newest stored snapshot of each incident, for the board's thumbnails: one query for the page."""
+    if not incident_ids:
+        return {}
+    rows = s.execute(select(AlertRow.incident_id, AlertRow.id).distinct(AlertRow.incident_id)
+                     .where(AlertRow.incident_id.in_(incident_ids), AlertRow.snapshot_media_id.is_not(None))
+                     .order_by(AlertRow.incident_id, AlertRow.ts.desc())).all()
+    return {inc: f"/api/alerts/{alert}/snapshot" for inc, alert in rows}
 
 
 def _visible_incident(s, incident_id: int, principal: Principal) -> Incident:
@@ -97,7 +111,9 @@ def get_incident(incident_id: RowId, principal: Principal = Depends(reader), svc
     now = svc.clock()
     with svc.db.session() as s:
         inc = _visible_incident(s, incident_id, principal)
-        alerts = s.scalars(select(AlertRow).where(AlertRow.incident_id == inc.id).order_by(AlertRow.ts).limit(200)).all()
+        # the newest 200, oldest first: an incident that absorbed more still shows its latest snapshot
+        alerts = s.scalars(select(AlertRow).where(AlertRow.incident_id == inc.id)
+                           .order_by(AlertRow.ts.desc()).limit(200)).all()[::-1]
         events = s.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == inc.id).order_by(IncidentEvent.id)).all()
         out = incident_dict(inc, now)
         out["alerts"] = [alert_view(a) for a in alerts]

@@ -69,7 +69,7 @@ def test_alert_published_over_mqtt_appears_on_open_board_without_reload(gateway,
     row = page.locator("#board tbody tr", has_text=camera)
     expect(row).to_be_visible()
     expect(row).to_contain_text("critical")
-    expect(row).to_contain_text("G-03-07")
+    expect(row).to_contain_text("西关第7网格")             # the grid by name, not by id
     expect(row.locator(".countdown")).to_have_text(re.compile(r"\d+[smh]"))
     # the cue for a new critical incident, and still the same document
     expect(page.locator(".alarm-banner.show")).to_contain_text(camera)

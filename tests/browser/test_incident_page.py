@@ -180,11 +180,11 @@ def test_a_community_leader_sees_the_active_incidents_of_the_community_first(gat
     area = leader.locator("#area")
     expect(area).to_contain_text("Active in your area")
     card = area.locator(f".card.tap[data-id='{inc}']")
-    expect(card).to_contain_text("with worker.g0306")
+    expect(card).to_contain_text("网格员 李娜")              # the person by name, not by user id
     expect(leader.locator(".phone-body")).not_to_contain_text("Nothing to do")
     screenshot(leader, "phone-leader")
     card.click()
-    expect(leader.locator(".phone-body")).to_contain_text("G-03-06")
+    expect(leader.locator(".phone-body")).to_contain_text("西关第6网格")
     # a grid worker with work of their own still sees it first, and nothing of other grids
     worker = new_page("worker.g0306", phone=True)
     expect(worker.locator(f".phone-body > .card.tap[data-id='{inc}']")).to_be_visible()

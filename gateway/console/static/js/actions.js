@@ -85,3 +85,18 @@ export async function peopleFor(gridId) {
   for (let g = byId.get(gridId), hops = 0; g && hops < 20; g = byId.get(g.parent), hops++) out.push(...(g.people || []));
   return out.filter((x, i) => x.user && out.findIndex((y) => y.user === x.user) === i);
 }
+
+/** A person by name (their user id as the title) with their phone as a tel: link; the id alone if unknown. */
+export function personLink(people, user) {
+  const found = people.find((x) => x.user === user);
+  if (!found) return h("span", {}, user);
+  return h("span.person", { title: user }, found.name || user,
+    found.phone ? h("a.tel", { href: `tel:${found.phone.replace(/[^+\d]/g, "")}`, onclick: (e) => e.stopPropagation() }, ` ☎ ${found.phone}`) : null);
+}
+
+/** Everyone visible by user id, from all the visible grids (the board and the phone's list). */
+export async function everyone() {
+  const out = new Map();
+  for (const g of (await gridsById()).values()) for (const p of g.people || []) if (p.user && !out.has(p.user)) out.set(p.user, p);
+  return [...out.values()];
+}

@@ -1,6 +1,6 @@
 // The live incident board: filters, severity and deadlines at a glance, server-sent
 // updates without reload, a chime and a banner for new critical incidents, keyboard actions.
-import { actionTitle, peopleFor, runAction } from "./actions.js";
+import { actionTitle, everyone, gridsById, peopleFor, personLink, runAction } from "./actions.js";
 import { get, liveEvents, query } from "./api.js";
 import { N_, t } from "./i18n.js";
 import {
@@ -36,6 +36,8 @@ function matches(inc) {
 
 // grid id -> parent id, to match live incidents against a community or street filter
 const parents = new Map();
+const gridNames = new Map();   // grid id -> its name: the board shows names, not ids
+let people = [];               // everyone visible, for the assignee's name and phone
 function within(gridId, ancestor) {
   for (let g = gridId, hops = 0; g && hops < 20; g = parents.get(g), hops++) if (g === ancestor) return true;
   return false;
@@ -110,6 +112,11 @@ function render() {
   tbody.replaceChildren(...rows.map(row));
 }
 
+// The newest snapshot, small; live updates carry none, so a row keeps the one it had.
+const thumb = (inc) => (inc.snapshot_url
+  ? h("img.thumb.snapthumb", { src: inc.snapshot_url, alt: t("Snapshot"), loading: "lazy", onerror: (e) => e.target.classList.add("hidden") })
+  : h("div.nothumb", { "aria-hidden": "true" }));
+
 const kpi = (label, value, cls = "") => h("div.kpi.panel", { class: cls }, h("div.label", {}, label), h("div.value", {}, value));
 
 function row(inc) {
@@ -119,12 +126,13 @@ function row(inc) {
     onclick: () => select(inc.id), ondblclick: () => openIncident(inc.id),
   },
   h("td", {}, sevBadge(inc.severity)),
-  h("td", {}, h("a.inc-title", { href: `/console/incidents/${inc.id}`, onclick: (e) => e.stopPropagation() }, incidentTitle(inc)),
-    h("div.inc-sub", {}, `${typeLabel(inc.type)} · ${inc.camera_id || inc.source_id || ""}`)),
-  h("td", {}, h("span.mono", {}, inc.grid_id || "—")),
+  h("td", {}, h("div.inc-cell", {}, thumb(inc), h("div", {},
+    h("a.inc-title", { href: `/console/incidents/${inc.id}`, onclick: (e) => e.stopPropagation() }, incidentTitle(inc)),
+    h("div.inc-sub", {}, `${typeLabel(inc.type)} · ${inc.camera_id || inc.source_id || ""}`)))),
+  h("td", { title: inc.grid_id || "" }, gridNames.get(inc.grid_id) || inc.grid_id || "—"),
   h("td", {}, levelBadge(inc.level)),
   h("td", {}, statusBadge(inc.status)),
-  h("td", {}, inc.assignee || h("span.faint", {}, t("unassigned"))),
+  h("td.assignee", {}, inc.assignee ? personLink(people, inc.assignee) : h("span.faint", {}, t("unassigned"))),
   h("td.nowrap", { title: inc.opened_at }, fmtTime(inc.opened_at), h("div.inc-sub", {}, fmtAgo(inc.opened_at))),
   h("td.nowrap", {}, countdown(inc)),
   h("td", {}, h("span.mono", {}, inc.alert_count ?? 1)));
@@ -143,7 +151,14 @@ function onEvent(item) {
   state.fresh.add(inc.id);
   setTimeout(() => state.fresh.delete(inc.id), 2500);
   render();
+  if (!state.incidents.get(inc.id).snapshot_url) refreshThumbsSoon();
   if (isNew && item.event === "opened" && inc.severity === "critical" && matches(inc)) alarm(inc);
+}
+
+// A new incident's snapshot is stored after its first event: the list, looked at again shortly, brings its thumbnail.
+let thumbsTimer = null;
+function refreshThumbsSoon() {
+  thumbsTimer = thumbsTimer || setTimeout(() => { thumbsTimer = null; load().catch(showError); }, 4000);
 }
 
 function alarm(inc) {
@@ -221,8 +236,9 @@ function showError(err) { toast(err.message, "error"); }
 // ---------- start ----------
 (async () => {
   await shell("board");
-  const grids = await get("/api/grids", { limit: 500 }).then((d) => d.items).catch(() => []);
-  grids.forEach((g) => parents.set(g.id, g.parent));
+  const grids = [...(await gridsById()).values()];
+  grids.forEach((g) => { parents.set(g.id, g.parent); gridNames.set(g.id, g.name); });
+  people = await everyone();
   layout(grids);
   await load();
   // When the stream starts over from "now", reload the list so nothing in between is missed.

@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { fmtTime, h } from "./ui.js";
 
 const FIRST_RECHECK_MS = 3000;
+const SHOWN_FIRST = 3;          // the newest few; the rest behind "show N more", or 20 clips bury the page
 const MAX_RECHECK_MS = 30000;   // an edge offline for hours must not make every open page poll fast
 
 const mb = (n) => (n == null ? "" : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`);
@@ -34,6 +35,14 @@ export function clipsPanel(incidentId, { compact = false, onReady = () => {} } =
   let timer = null;
   let delay = FIRST_RECHECK_MS;
   let running = null;
+  let showAll = false;
+  const more = h("button.ghost.show-more", { onclick: () => { showAll = !showAll; fold(); } });
+  function fold() {
+    const nodes = [...list.querySelectorAll(":scope > figure.clip")];
+    nodes.forEach((n, i) => n.classList.toggle("hidden", !showAll && i >= SHOWN_FIRST));
+    more.classList.toggle("hidden", nodes.length <= SHOWN_FIRST);
+    more.textContent = showAll ? t("Show fewer clips") : t("Show {n} more clips", { n: nodes.length - SHOWN_FIRST });
+  }
 
   async function load() {
     let items;
@@ -43,7 +52,8 @@ export function clipsPanel(incidentId, { compact = false, onReady = () => {} } =
       list.replaceChildren(h("div.muted", {}, `Clips unavailable: ${err.message}`));
       return;
     }
-    const clips = items.filter((m) => m.kind === "clip");
+    const clips = items.filter((m) => m.kind === "clip")
+      .sort((a, b) => String(b.created_at || "").localeCompare(String(a.created_at || "")) || (Number(b.id) - Number(a.id)) || 0);
     const posterOf = posters(items);
     // something that was on its way has arrived: a clip, or the snapshot the page shows above
     const arrived = items.some((m) => m.status === "ready" && waiting.has(m.id));
@@ -57,7 +67,8 @@ export function clipsPanel(incidentId, { compact = false, onReady = () => {} } =
       return node;
     });
     count.textContent = clips.length ? t("{n} clips", { n: clips.length }) : "";
-    list.replaceChildren(...(nodes.length ? nodes : [h("div.muted", {}, t("No clips for this incident."))]));
+    list.replaceChildren(...(nodes.length ? nodes : [h("div.muted", {}, t("No clips for this incident."))]), more);
+    fold();
     // rechecked while something is on its way, and only while the panel is on screen
     clearTimeout(timer);
     if (waiting.size) {

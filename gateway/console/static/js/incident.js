@@ -1,8 +1,8 @@
 // One incident: snapshots with their tracks, the audit trail, facts, and the actions allowed.
 import { get, liveEvents } from "./api.js";
-import { ACTION_ORDER, actionTitle, gridsById, peopleFor, primaryFor, runAction, SHORTCUT } from "./actions.js";
+import { ACTION_ORDER, actionTitle, gridsById, peopleFor, personLink, primaryFor, runAction, SHORTCUT } from "./actions.js";
 import { clipsPanel } from "./clips.js";
-import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
+import { photoUrls, snapshotsView, timeline } from "./evidence.js";
 import { t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
 import {
@@ -16,6 +16,7 @@ let clips = null;   // one panel for the page's life: a playing clip survives re
 let primary = primaryFor(null);   // the actions highlighted for the signed-in user's role
 let grids = new Map();   // the grids by id, to show their names, not ids
 let people = [];         // who can take the incident (its grid's and those above), with their phones
+const snapshots = { all: false };   // "show all" stays as chosen while live alerts re-render the page
 
 async function load() {
   try {
@@ -34,12 +35,23 @@ async function load() {
   render(current);
 }
 
-/** A person by name with their phone as a tel: link. */
-function person(user) {
-  const found = people.find((x) => x.user === user);
-  if (!found) return h("span", {}, user);
-  return h("span.person", { title: user }, found.name || user,
-    found.phone ? h("a.tel", { href: `tel:${found.phone.replace(/[^+\d]/g, "")}` }, ` ☎ ${found.phone}`) : null);
+const person = (user) => personLink(people, user);
+const gridName = (inc) => grids.get(inc.grid_id)?.name || inc.grid_id || t("unrouted");
+
+/** What, where, since when, the deadline and who, with the actions: the top of the page, sticky on a phone. */
+function summary(inc, allowed) {
+  return h("section.panel.incident-top", { id: "summary" },
+    h("div.summary-facts", {},
+      h("span.what", {}, h("b", {}, typeLabel(inc.type)), inc.camera_id ? h("span.mono.faint", {}, ` ${inc.camera_id}`) : null),
+      h("span.where", { title: inc.grid_id || "" }, gridName(inc)),
+      h("span.since", { title: inc.opened_at }, t("since {time}", { time: fmtTime(inc.opened_at) })),
+      h("span.deadline", {}, countdown(inc)),
+      h("span.who", {}, inc.assignee ? person(inc.assignee) : h("span.faint", {}, t("not yet dispatched"))),
+      (inc.alert_count ?? 0) > 1 ? h("span.muted", {}, t("{n} alerts attached", { n: inc.alert_count })) : null),
+    allowed.length ? h("div.actions", { id: "actions" }, allowed.map((a) =>
+      h("button", { class: primary.has(a) ? "primary" : a === "dismiss" ? "danger" : "", dataset: { action: a }, onclick: () => act(a) },
+        actionTitle(a), SHORTCUT[a] ? h("kbd", {}, SHORTCUT[a]) : null)))
+      : h("div.muted", {}, t("No actions available to you in this state.")));
 }
 
 function render(inc) {
@@ -54,27 +66,25 @@ function render(inc) {
         h("div.sub", {}, t("Incident #{id} · {type} · opened {time} ({ago})", { id: inc.id, type: typeLabel(inc.type),
           time: fmtTime(inc.opened_at), ago: fmtAgo(inc.opened_at) }))),
       h("div.row", { style: { marginLeft: "auto" } }, sevBadge(inc.severity), statusBadge(inc.status), levelBadge(inc.level))),
+    summary(inc, allowed),
     h("div.grid-2", {},
       h("div.stack", {},
-        h("section.panel", {}, h("header", {}, h("h2", {}, t("Snapshots")), h("span.muted", {}, t("{n} alerts attached", { n: alerts.length }))),
-          h("div.body", {}, alerts.length ? h("div.snapshots", {}, alerts.map(snapshotFigure)) : h("div.muted", {}, t("No alerts attached.")))),
+        h("section.panel", { id: "snapshots" }, h("header", {}, h("h2", {}, t("Snapshots")),
+          h("span.muted", {}, t("{n} alerts attached", { n: inc.alert_count ?? alerts.length }))),
+          h("div.body", {}, snapshotsView(alerts, snapshots))),
+        h("div", { id: "live-slot" }),   // the camera's live image goes here (js/live.js)
         inc.source_kind === "report" ? reportPanel(inc) : null,
         clips.el,
         photos.length ? h("section.panel", {}, h("header", {}, h("h2", {}, t("Photos"))),
           h("div.body.photos", {}, photos.map((u) => h("a", { href: u, target: "_blank" }, h("img", { src: u, alt: t("Photo") }))))) : null,
-        h("section.panel", {}, h("header", {}, h("h2", {}, t("Location")), h("span.muted", {}, inc.grid_id || t("unrouted"))),
+        h("section.panel", {}, h("header", {}, h("h2", {}, t("Location")), h("span.muted", {}, gridName(inc))),
           h("div.minimap", { id: "minimap" }))),
       h("div.stack", {},
-        h("section.panel", {}, h("header", {}, h("h2", {}, t("Actions"))),
-          h("div.body", {}, allowed.length ? h("div.actions", { id: "actions" }, allowed.map((a) =>
-            h("button", { class: primary.has(a) ? "primary" : a === "dismiss" ? "danger" : "", dataset: { action: a }, onclick: () => act(a) },
-              actionTitle(a), SHORTCUT[a] ? h("kbd", {}, SHORTCUT[a]) : null)))
-            : h("div.muted", {}, t("No actions available to you in this state.")))),
         h("section.panel", {}, h("header", {}, h("h2", {}, t("Details"))),
           h("div.body", {}, h("dl.facts", {},
             fact(t("Deadline"), countdown(inc)),
             fact(t("Grid"), h("a", { href: `/console/map?grid=${encodeURIComponent(inc.grid_id || "")}`, title: inc.grid_id || "" },
-              grids.get(inc.grid_id)?.name || inc.grid_id || t("unrouted"))),
+              gridName(inc))),
             fact(t("Escalation level"), levelBadge(inc.level)),
             fact(t("Responsible"), inc.assignee ? person(inc.assignee) : h("span.faint", {}, t("not yet dispatched"))),
             fact(t("Source"), h("span.mono", {}, `${inc.source_kind || ""} ${inc.source_id || ""}`)),

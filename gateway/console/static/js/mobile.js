@@ -1,9 +1,9 @@
 // The grid worker's phone view: my open incidents, acknowledge, resolve with a note and a
 // photo, and my history. Hash routes: #/ (to do), #/history, #/i/<id>.
 import { get, liveEvents, logout, me, post } from "./api.js";
-import { resolveWithPhoto } from "./actions.js";
+import { everyone, gridsById, personLink, resolveWithPhoto } from "./actions.js";
 import { clipsPanel } from "./clips.js";
-import { photoUrls, snapshotFigure, timeline } from "./evidence.js";
+import { photoUrls, snapshotsView, timeline } from "./evidence.js";
 import { languageSwitch, t, translatePage } from "./i18n.js";
 import { reportForm } from "./report.js";
 import {
@@ -18,6 +18,11 @@ let user = null;
 const known = new Set();
 let editing = false;   // a half-written report must survive live refreshes
 let clips = null;      // the open incident's clips panel, kept across refreshes so a clip plays on
+let grids = new Map(); // grid id -> grid, and everyone visible: names, not ids
+let people = [];
+const snapshots = { all: false };   // "show all" stays as chosen across live refreshes
+const gridName = (id) => grids.get(id)?.name || id;
+const who = (user) => personLink(people, user);
 
 function frame(title, body, { back = false } = {}) {
   const tab = location.hash.startsWith("#/history") ? "history" : "todo";
@@ -34,7 +39,14 @@ function frame(title, body, { back = false } = {}) {
       h("button", { class: tab === "history" ? "active" : "", onclick: () => { location.hash = "#/history"; } }, t("History")),
       h("button", { id: "report", onclick: () => { location.hash = "#/report"; } }, t("Report a problem"))),
     h("div.phone-body", {}, body));
+  topBarHeight.disconnect();
+  topBarHeight.observe(root.querySelector(".phone-top"));
 }
+
+// The incident's sticky summary sits right under the top bar, whose height follows the name, the
+// language and the fonts as they load.
+const topBarHeight = new ResizeObserver(([entry]) =>
+  root.style.setProperty("--phone-top-h", `${entry.target.getBoundingClientRect().height}px`));
 
 const whoami = () => {
   const name = user.display_name || user.username;
@@ -72,8 +84,8 @@ function card(inc, { assignee = false } = {}) {
     h("span.sevstripe"),
     h("div.grow", {},
       h("div.title", {}, incidentTitle(inc)),
-      h("div.meta", {}, [inc.grid_id, inc.camera_id || inc.source_id, fmtAgo(inc.opened_at),
-        assignee && inc.assignee ? t("with {who}", { who: inc.assignee }) : null].filter(Boolean).join(" · ")),
+      h("div.meta", {}, [gridName(inc.grid_id), inc.camera_id || inc.source_id, fmtAgo(inc.opened_at)].filter(Boolean).join(" · ")),
+      assignee && inc.assignee ? h("div.meta.who", {}, `${t("Responsible")}: `, who(inc.assignee)) : null,
       h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, DONE.includes(inc.status) ? finished(inc) : countdown(inc)))));
 }
 
@@ -120,25 +132,32 @@ async function detail(id, current) {
     } catch (err) { toast(err.message, "error"); busy(b, false); }
   } }, h("h2", {}, t("Report back")), note, pick, h("button.primary", { type: "submit" }, t("Resolve"))) : null;
   const photos = photoUrls(inc);
+  const ack = allowed.includes("acknowledge") ? h("button.primary", { id: "ack", onclick: async (e) => {
+    busy(e.target, true);
+    try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast(t("Acknowledged.")); } catch (err) { toast(err.message, "error"); }
+    if (editing) e.target.remove(); else route();
+  } }, t("Acknowledge — I'm on it")) : null;
+  const toReport = resolveForm && !ack ? h("button", { id: "to-resolve", onclick: () => resolveForm.scrollIntoView({ block: "start", behavior: "smooth" }) },
+    t("Report back")) : null;
   frame(`#${inc.id}`, [
-    h("div.card", {},
+    // what, where, since when, the deadline and who, with the action: always on screen
+    h("div.card.phone-summary", { id: "summary" },
       h("div.title", {}, incidentTitle(inc)),
-      h("div.meta", {}, `${typeLabel(inc.type)} · ${inc.grid_id || ""}`),
-      h("div.row", { style: { marginTop: "10px", flexWrap: "wrap" } }, statusBadge(inc.status), sevBadge(inc.severity), levelBadge(inc.level)),
+      h("div.meta", {}, [typeLabel(inc.type), gridName(inc.grid_id), t("since {time}", { time: fmtTime(inc.opened_at) })].filter(Boolean).join(" · ")),
+      h("div.row", { style: { marginTop: "6px", flexWrap: "wrap" } }, statusBadge(inc.status), sevBadge(inc.severity), countdown(inc),
+        inc.assignee ? h("span.who", {}, who(inc.assignee)) : null),
+      ack || toReport ? h("div.big-actions", {}, ack, toReport) : null),
+    resolveForm,
+    h("div.card", {},
+      h("div.row", { style: { flexWrap: "wrap" } }, levelBadge(inc.level)),
       h("dl.facts", { style: { marginTop: "12px" } },
         h("dt", {}, t("Deadline")), h("dd", {}, countdown(inc)),
         h("dt", {}, t("Opened")), h("dd", {}, fmtTime(inc.opened_at)),
         inc.location ? [h("dt", {}, t("Where")), h("dd", {}, h("a", { href: `geo:${inc.location.lat},${inc.location.lon}` },
           `${(+inc.location.lat).toFixed(5)}, ${(+inc.location.lon).toFixed(5)}`))] : null,
         h("dt", {}, t("Source")), h("dd.mono", {}, inc.camera_id || inc.source_id || "—"))),
-    (inc.alerts || []).slice(0, 3).map(snapshotFigure),
+    h("div.card", { id: "snapshots" }, snapshotsView(inc.alerts || [], snapshots)),
     clips.el,
-    allowed.includes("acknowledge") ? h("div.big-actions", {}, h("button.primary", { id: "ack", onclick: async (e) => {
-      busy(e.target, true);
-      try { await post(`/api/incidents/${encodeURIComponent(inc.id)}/acknowledge`, {}); toast(t("Acknowledged.")); } catch (err) { toast(err.message, "error"); }
-      if (editing) e.target.remove(); else route();
-    } }, t("Acknowledge — I'm on it"))) : null,
-    resolveForm,
     photos.length ? h("div.card", {}, h("h2", {}, t("Photos")), h("div.photos", { style: { marginTop: "8px" } }, photos.map((u) => h("img", { src: u, alt: t("Photo") })))) : null,
     h("div.card", {}, h("h2", { style: { marginBottom: "10px" } }, t("Timeline")), timeline(inc.timeline)),
   ], { back: true });
@@ -175,6 +194,7 @@ function onEvent(item) {
 (async () => {
   translatePage();
   user = await me();
+  [grids, people] = await Promise.all([gridsById(), everyone()]);
   window.addEventListener("hashchange", () => { editing = false; route(); });
   await route();
   liveEvents(onEvent);
