@@ -87,7 +87,9 @@ def main(args: argparse.Namespace) -> int:
         if uploader is not None and prof.clips.enabled:
             from edge.camera.clips import ClipRecorder
 
-            clips = ClipRecorder(prof, Path(cfg.media_dir) / prof.id, on_finished=uploader.enqueue_finished)
+            # a record stream of its own is there for its detail: keep it up to 1280 px wide
+            clips = ClipRecorder(prof, Path(cfg.media_dir) / prof.id, on_finished=uploader.enqueue_finished,
+                                 clip_width=1280 if prof.record_stream is not None else 640)
         w = CameraWorker(prof, cfg.edge_id, publisher, stop, cfg.status_interval_s, clips=clips)
         w.start()
         workers.append(w)

@@ -2,6 +2,7 @@
 import { get, liveEvents } from "./api.js";
 import { ACTION_ORDER, actionTitle, gridsById, peopleFor, personLink, primaryFor, runAction, SHORTCUT } from "./actions.js";
 import { clipsPanel } from "./clips.js";
+import { livePanel } from "./live.js";
 import { photoUrls, snapshotsView, timeline } from "./evidence.js";
 import { t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
@@ -13,6 +14,7 @@ const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop()
 const root = $("#app");
 let current = null;
 let clips = null;   // one panel for the page's life: a playing clip survives re-renders
+let live = null;    // the camera's live frame, kept across re-renders too (it stops once removed)
 let primary = primaryFor(null);   // the actions highlighted for the signed-in user's role
 let grids = new Map();   // the grids by id, to show their names, not ids
 let people = [];         // who can take the incident (its grid's and those above), with their phones
@@ -72,7 +74,7 @@ function render(inc) {
         h("section.panel", { id: "snapshots" }, h("header", {}, h("h2", {}, t("Snapshots")),
           h("span.muted", {}, t("{n} alerts attached", { n: inc.alert_count ?? alerts.length }))),
           h("div.body", {}, snapshotsView(alerts, snapshots))),
-        h("div", { id: "live-slot" }),   // the camera's live image goes here (js/live.js)
+        inc.camera_id ? (live ||= livePanel(inc.camera_id)) : null,
         inc.source_kind === "report" ? reportPanel(inc) : null,
         clips.el,
         photos.length ? h("section.panel", {}, h("header", {}, h("h2", {}, t("Photos"))),
