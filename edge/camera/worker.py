@@ -70,7 +70,9 @@ class CameraWorker(threading.Thread):
         stream = CameraStream(self.profile, on_status=self._status)
         stream.start()
         recorder = self._start_record_stream(CameraStream)
-        live = LiveView(self.publisher, self.edge_id, self.profile.id, self.profile.privacy_masks)
+        # a publisher that cannot subscribe (a test's or a replay's collector) has no one watching
+        live = (LiveView(self.publisher, self.edge_id, self.profile.id, self.profile.privacy_masks)
+                if hasattr(self.publisher, "subscribe") else None)
         # an ONVIF camera's own motion/tamper/line events become camera_event alerts
         events = camera_event_listener(self.profile, self.edge_id, self._emit)
         if events is not None:
@@ -95,7 +97,8 @@ class CameraWorker(threading.Thread):
                         if item.kind == "restored":
                             pipeline.reset()
                         continue
-                    live.offer(item.image)   # one comparison unless someone watches this camera
+                    if live is not None:
+                        live.offer(item.image)   # one comparison unless someone watches this camera
                     if self._clips_from_detect():
                         self.clips.push(item)
                     for alert in pipeline.process(item):
