@@ -124,6 +124,11 @@ class CameraStream:
                 self._cond.wait(min(left, 0.5))
 
     @property
+    def state(self) -> str:
+        """The stream's state alone ("streaming", "lost", "shared"...): one read, no status dict."""
+        return self._state
+
+    @property
     def status(self) -> dict:
         self._check_stall()
         with self._cond:

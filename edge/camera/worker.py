@@ -86,7 +86,7 @@ class CameraWorker(threading.Thread):
                     self._status(stream.status)   # keeps fps and last-frame time fresh on the board
                     last_status = now
                 if item is None:
-                    if self._clips_from_detect() and self.clips.recording and stream.status["state"] == "stopped":
+                    if self._clips_from_detect() and self.clips.recording and stream.state == "stopped":
                         self.clips.finish()   # a file that ended: its last clip is complete
                     continue
                 try:
@@ -131,7 +131,7 @@ class CameraWorker(threading.Thread):
 
     def _clips_from_detect(self) -> bool:
         # a record stream of its own ends its clips on its own frames (or its own loss)
-        return self.clips is not None and (self.record is None or self.record.status["state"] == "shared")
+        return self.clips is not None and (self.record is None or self.record.state == "shared")
 
     def _record_status(self, status: dict) -> None:
         # the record stream's state rides in the camera's status; detection goes on without it
@@ -140,7 +140,7 @@ class CameraWorker(threading.Thread):
 
     def _feed_clips(self) -> None:
         record = self.record
-        while not self.stop_event.is_set() and record.status["state"] != "shared":
+        while not self.stop_event.is_set() and record.state != "shared":
             item = record.get(timeout=0.5)
             if item is None:
                 continue

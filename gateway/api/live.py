@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from common.mqtt import MqttSettings
 from gateway.api.auth import READ_ROLES, Principal, require_role
+from gateway.api.errors import error
 from gateway.api.media import _blur_for
 from gateway.db.models import Camera, Edge
 from gateway.mqtt.live import LiveFeed
@@ -50,8 +51,7 @@ def live_feed(app: FastAPI) -> LiveFeed:
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
-                        headers={"Cache-Control": "no-store", **headers})
+    return error(status, code, message, headers={"Cache-Control": "no-store", **headers})
 
 
 def _camera(db, camera_id: str, principal: Principal) -> tuple[Camera | None, bool]:
