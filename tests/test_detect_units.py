@@ -119,3 +119,14 @@ def test_tamper_never_takes_a_half_decoded_first_frame_as_its_reference(vtest_pa
     moved = np.roll(frames[-1], W // 8, axis=1)  # and a camera that really turns is still seen
     events = rule.update(moved, len(frames) * 0.2 + 1.0, learn_only=False)
     assert [e.type for e in events] == ["tamper.moved"]
+
+
+def test_work_frame_width_is_the_nearest_to_the_target_as_a_ratio():
+    from edge.camera.pipeline import work_step
+
+    # common stream widths: the work frame stays within ~25% of 320 px either way
+    widths = {w: w // work_step(w, 640) for w in (480, 640, 704, 768, 960, 1280, 1440, 1920, 2560, 2688, 3840)}
+    assert widths == {480: 240, 640: 320, 704: 352, 768: 384, 960: 320, 1280: 320, 1440: 288, 1920: 320,
+                      2560: 320, 2688: 336, 3840: 320}
+    assert work_step(320, 640) == 1 and work_step(200, 640) == 1      # never upsampled
+    assert work_step(1920, 160) == 12                                  # detect.width caps the work width
