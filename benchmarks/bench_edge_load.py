@@ -7,7 +7,9 @@ read from /proc over the same window. Issue 16's target: the worker's CPU <= 1.0
   at 360p (a camera's sub-stream, what detection is meant to read), 720p and 1080p (main streams);
 - rules: all of them on each camera (bench_detect.ALL_RULES: two zones with intrusion and
   loitering, a line, a falling-object region, tamper), no clips (no gateway configured);
-- memory per camera: the resident set of 8 cameras less that of 1, over 7.
+- memory per camera: the resident set of 8 cameras less that of 1, over 7;
+- where the CPU goes: each thread's CPU from /proc by its OS name (FFmpeg's decoders, capture,
+  analysis, the rest), so the overhead over grabbing is told apart per stage.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from rich.table import Table
 from benchmarks.bench_detect import ALL_RULES, DETECT_FPS, FPS, clip
 
 CAMERAS = 8
-HEIGHTS = (360, 720, 1080)
+HEIGHTS = tuple(int(h) for h in os.environ.get("GW_BENCH_HEIGHTS", "360,720,1080").split(","))
 WARMUP_S, WINDOW_S = 5.0, 15.0
 REPEATS = 2   # grab and run interleaved, each figure the median: a shared machine's load drifts
 TARGET = 1.05
@@ -38,6 +40,23 @@ TICK = os.sysconf("SC_CLK_TCK")
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK   # utime + stime of every thread
+
+
+STAGES = {"av:": "decode", "cap:": "capture", "det:": "analysis"}   # thread names: common/threads.py
+
+
+def _stage_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of the process's living threads by stage (their OS names), the rest "other"."""
+    out: dict[str, float] = dict.fromkeys([*STAGES.values(), "other"], 0.0)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue   # (a thread that just ended)
+        stage = next((v for k, v in STAGES.items() if comm.startswith(k)), "other")
+        out[stage] += (int(fields[11]) + int(fields[12])) / TICK
+    return out
 
 
 def _rss_mb(pid: int) -> float:
@@ -56,16 +75,18 @@ def _profiles(work: Path, source: Path, n: int) -> list[str]:
     return paths
 
 
-def _measure(argv: list[str]) -> tuple[float, float]:
-    """CPU (cores) over the window after warm-up, and the resident set (MB) at its end."""
+def _measure(argv: list[str]) -> tuple[float, float, dict[str, float]]:
+    """CPU (cores) over the window after warm-up, the resident set (MB) at its end, and the
+    CPU (cores) by stage over the same window."""
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         time.sleep(WARMUP_S)
         assert proc.poll() is None, f"{argv[2]} exited: {proc.stderr.read().decode()[-2000:]}"
-        c0, t0 = _cpu_s(proc.pid), time.monotonic()
+        s0, c0, t0 = _stage_cpu_s(proc.pid), _cpu_s(proc.pid), time.monotonic()
         time.sleep(WINDOW_S)
-        c1, t1 = _cpu_s(proc.pid), time.monotonic()
-        return (c1 - c0) / (t1 - t0), _rss_mb(proc.pid)
+        s1, c1, t1 = _stage_cpu_s(proc.pid), _cpu_s(proc.pid), time.monotonic()
+        window = t1 - t0
+        return (c1 - c0) / window, _rss_mb(proc.pid), {k: (s1[k] - s0[k]) / window for k in s1}
     finally:
         proc.terminate()
         proc.wait(timeout=90)
@@ -88,6 +109,10 @@ def run(console: Console) -> None:
     for col in ("stream", "grab only, cores", "edge run, cores", "ratio", "target", "MB per camera (run)",
                 "MB per camera (grab)"):
         table.add_column(col, justify="right")
+    stages = Table(title="edge run's CPU by thread (OS names, common/threads.py), cores per camera; in brackets: "
+                         "against grabbing alone")
+    for col in ("stream", *(f"{k}, run (+)" for k in [*STAGES.values(), "other"])):
+        stages.add_column(col, justify="right")
     try:
         with tempfile.TemporaryDirectory(prefix="gw-bench-edge-") as tmp:
             work = Path(tmp)
@@ -96,13 +121,17 @@ def run(console: Console) -> None:
                 many, one = _profiles(work, source, CAMERAS), _profiles(work, source, 1)
                 grab = [sys.executable, "-m", "benchmarks.edge_grab"]
                 pairs = [(_measure(grab + many), _measure(_worker(work, many, broker.url))) for _ in range(REPEATS)]
-                (grab_cpu, grab_rss), (run_cpu, run_rss) = (tuple(map(statistics.median, zip(*side))) for side in zip(*pairs))
-                _, grab_rss1 = _measure(grab + one)
-                _, run_rss1 = _measure(_worker(work, one, broker.url))
+                grab_cpu, run_cpu = (statistics.median(p[i][0] for p in pairs) for i in (0, 1))
+                grab_rss, run_rss = (statistics.median(p[i][1] for p in pairs) for i in (0, 1))
+                grab_rss1, run_rss1 = _measure(grab + one)[1], _measure(_worker(work, one, broker.url))[1]
                 ratio = statistics.median(r[0] / g[0] for g, r in pairs)
                 table.add_row(f"{height}p", f"{grab_cpu:.3f}", f"{run_cpu:.3f}", f"[bold]{ratio:.2f}",
                               f"<= {TARGET}", f"{(run_rss - run_rss1) / (CAMERAS - 1):.1f}",
                               f"{(grab_rss - grab_rss1) / (CAMERAS - 1):.1f}")
+                by = {k: [(r[2][k] / CAMERAS, (r[2][k] - g[2][k]) / CAMERAS) for g, r in pairs] for k in pairs[0][0][2]}
+                stages.add_row(f"{height}p", *(f"{statistics.median(v[0] for v in by[k]):.4f} "
+                                               f"({statistics.median(v[1] for v in by[k]):+.4f})" for k in by))
     finally:
         broker.stop()
+    console.print(stages)
     console.print(table)

@@ -83,6 +83,22 @@ def test_file_plays_at_real_speed_with_detect_rate_and_warmup(vtest_path):
     assert (frames[-1].ts - frames[0].ts).total_seconds() == pytest.approx(frames[-1].pos_s - frames[0].pos_s)
 
 
+def test_capture_threads_carry_the_camera_in_their_os_name(vtest_path):
+    # `top -H` and the edge_load bench tell the CPU per camera and stage by these names
+    from pathlib import Path
+
+    def names() -> set[str]:
+        return {(t / "comm").read_text().strip() for t in Path("/proc/self/task").iterdir()}
+
+    s = CameraStream(profile(str(vtest_path)))
+    s.start()
+    try:
+        next_item(s, Frame, 5)
+        assert "cap:cam-test" in names()
+    finally:
+        s.stop()
+
+
 def test_slow_consumer_gets_newest_frame_not_a_queue(vtest_path):
     s = CameraStream(profile(str(vtest_path)))
     s.start()

@@ -29,6 +29,7 @@ import cv2
 from camera_profiles import CameraProfile
 from camera_profiles.schema import OnvifRef, OnvifSource
 from common.backoff import Backoff
+from common.threads import name_this_thread
 from common.times import iso, utcnow
 from edge.camera.frames import Frame, StreamEvent
 from edge.camera.rtsp import DEFAULT_PORTS, CaptureError, explain_rtsp_failure, is_file_source, redact
@@ -194,6 +195,7 @@ class CameraStream:
 
     # ---- the capture thread -----------------------------------------------------------
     def _run(self) -> None:
+        name_this_thread(f"{'rec' if self.role == 'record' else 'cap'}:{self.profile.id}")
         t0 = time.monotonic()
         index = 0  # counts every frame of the source over all (re)connects
         while not self._stop.is_set():

@@ -12,6 +12,7 @@ import time
 
 from alerts import Alert
 from camera_profiles import CameraProfile
+from common.threads import name_this_thread
 from edge.camera.frames import StreamEvent
 
 log = logging.getLogger("gridwatch.edge")
@@ -65,6 +66,7 @@ class CameraWorker(threading.Thread):
         from edge.camera.pipeline import CameraPipeline
         from edge.onvif.events import camera_event_listener
 
+        name_this_thread(f"det:{self.profile.id}")
         # with clips, the snapshot is uploaded with them; without, it rides inline in the alert
         pipeline = self.pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
         stream = CameraStream(self.profile, on_status=self._status)
