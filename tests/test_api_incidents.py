@@ -269,7 +269,7 @@ def test_tokens_are_listed_without_secrets_and_revocable(gw):
                                                        "grid_id": "C-04", "expires_in_hours": 24}).json()
     who = {"Authorization": f"Bearer {made['token']}"}
     assert gw.get("/api/me", headers=who).json() == {"username": "nvr-bridge", "display_name": "nvr-bridge",
-                                                      "role": "integration", "grid_id": "C-04"}
+                                                      "role": "integration", "grid_id": "C-04", "grid_name": "东口社区"}
     listed = gw.get("/api/tokens", headers=ADMIN).json()["items"]
     assert made["token"] not in json.dumps(listed) and listed[0]["name"] == "nvr-bridge"
     assert gw.delete(f"/api/tokens/{made['id']}", headers=ADMIN).json()["revoked_at"]

@@ -100,7 +100,7 @@ def authenticate(request: Request, token: str | None) -> Principal:
     grids = state.service.grids()
     admin = state.settings.admin_token
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
-        return make_principal("admin", "admin", None, grids, "Administrator")
+        return make_principal("admin", "admin", None, grids)   # named by its user name: no English title in a Chinese top bar
     now = datetime.now(UTC)
     with state.db.session() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_digest(token)))

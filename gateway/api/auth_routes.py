@@ -77,5 +77,7 @@ def logout(request: Request, response: Response, principal: Principal = Depends(
 
 
 @router.get("/me", summary="The caller")
-def me(principal: Principal = Depends(current_principal)) -> dict:
-    return _user_dict(principal)
+def me(request: Request, principal: Principal = Depends(current_principal)) -> dict:
+    # the grid's name too: the console's top bar names the user's grid rather than showing its id
+    grid = request.app.state.service.grids().get(principal.grid_id) if principal.grid_id else None
+    return {**_user_dict(principal), "grid_name": grid.name if grid is not None else None}

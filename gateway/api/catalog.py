@@ -164,7 +164,19 @@ def cameras(page: Page = Depends(), grid: str | None = None, principal: Principa
     with svc.db.session() as s:
         return paginate(s, stmt.order_by(Camera.id), page, lambda c: {
             "id": c.id, "edge_id": c.edge_id, "state": c.state, "fps": c.fps, "last_frame_at": iso(c.last_frame_at),
-            "last_seen": iso(c.last_seen), "grid_id": c.grid_id, "location": c.location, "device": c.device})
+            "last_seen": iso(c.last_seen), "grid_id": c.grid_id, "location": c.location, "device": c.device,
+            **_stream_health(c.device or {})})
+
+
+def _stream_health(status: dict) -> dict:
+    """The record stream's state and the analysis counters of a camera's last status, lifted out
+    of `device` (where the intake keeps whatever the edge sent) so a console need not know its shape."""
+    record, analysis = status.get("record"), status.get("analysis")
+    if isinstance(record, str):   # a bare state
+        record = {"state": record}
+    return {"record": {"state": record.get("state"), "error": record.get("error")} if isinstance(record, dict) else None,
+            "analysis": {k: analysis.get(k) for k in ("frames", "errors", "last_error")} if isinstance(analysis, dict)
+            else None}
 
 
 @router.get("/sensors", summary="Sensors (registered from their alerts)")

@@ -49,7 +49,7 @@ export function clipsPanel(incidentId, { compact = false, onReady = () => {} } =
     try {
       items = (await get(`/api/incidents/${id}/media`)).items || [];
     } catch (err) {
-      list.replaceChildren(h("div.muted", {}, `Clips unavailable: ${err.message}`));
+      list.replaceChildren(h("div.muted", {}, t("Clips unavailable: {reason}", { reason: err.message })));
       return;
     }
     const clips = items.filter((m) => m.kind === "clip")

@@ -1,14 +1,18 @@
 // Figures: incidents per day by type, time to acknowledge and resolve, on-time closure per
 // grid, false alarms per camera; all from GET /api/figures, drawn as inline SVG.
+import { gridsById } from "./actions.js";
 import { get } from "./api.js";
 import { LANG, t } from "./i18n.js";
 import { hbars, stackedColumns } from "./charts.js";
 import { scorecardsPanel } from "./scorecards.js";
-import { $, fmtDuration, h, shell, toast, typeLabel } from "./ui.js";
+import { $, fill, fmtDuration, h, shell, toast, typeLabel } from "./ui.js";
 
 const root = $("#app");
 const DAY_MS = 24 * 3600 * 1000;
 let days = Number(new URLSearchParams(location.search).get("days")) || 14;
+let user = null;
+let gridNames = new Map();   // grid id -> name: the bars name grids, not ids
+const gridLabel = (id) => gridNames.get(id) || id;
 
 const pct = (v) => (v == null ? "—" : `${Math.round(v * 100)}%`);
 const dur = (s) => (s == null ? "—" : fmtDuration(s * 1000));
@@ -43,7 +47,7 @@ async function render() {
     text: `${pct(c.rate)} (${c.false_alarms}/${c.incidents})` })).sort((a, b) => b.value - a.value).slice(0, 12);
   const q = new URLSearchParams({ since, until });
 
-  root.replaceChildren(
+  fill(root,
     h("div.page-head", {}, h("h1", {}, t("Figures")), h("span.sub", {}, t("last {n} days", { n: days })),
       h("div.filters", { style: { marginLeft: "auto" } },
         h("select", { "aria-label": t("Period"), onchange: (e) => { days = Number(e.target.value); history.replaceState(null, "", `?days=${days}`); render().catch(fail); } },
@@ -63,23 +67,25 @@ async function render() {
       h("section.panel", { id: "ack-resolve" }, h("header", {}, h("h2", {}, t("Time to acknowledge and resolve")), h("span.muted", {}, t("median per grid"))),
         h("div.body.stack", {},
           h("h3", {}, t("Acknowledge")),
-          hbars(grids.map((r) => ({ label: r.grid_id, value: r.ack_median_s || 0, text: dur(r.ack_median_s) })), { color: "#7cc4ff" }),
+          hbars(grids.map((r) => ({ label: gridLabel(r.grid_id), value: r.ack_median_s || 0, text: dur(r.ack_median_s) })), { color: "#7cc4ff" }),
           h("h3", {}, t("Resolve")),
-          hbars(grids.map((r) => ({ label: r.grid_id, value: r.resolve_median_s || 0, text: dur(r.resolve_median_s) })), { color: "#a78bfa" }))),
+          hbars(grids.map((r) => ({ label: gridLabel(r.grid_id), value: r.resolve_median_s || 0, text: dur(r.resolve_median_s) })), { color: "#a78bfa" }))),
       h("div.stack", {},
         h("section.panel", { id: "on-time" }, h("header", {}, h("h2", {}, t("On-time closure rate")), h("span.muted", {}, t("per grid, cases due in the period"))),
-          h("div.body", {}, hbars(grids.map((r) => ({ label: r.grid_id, value: r.on_time_closure_rate ?? 0,
+          h("div.body", {}, hbars(grids.map((r) => ({ label: gridLabel(r.grid_id), value: r.on_time_closure_rate ?? 0,
             text: r.cases_due ? t("{rate} of {n}", { rate: pct(r.on_time_closure_rate), n: r.cases_due }) : t("no cases") })), {
             max: 1, colorOf: (it) => (it.value >= 0.9 ? "#34d399" : it.value >= 0.7 ? "#facc15" : "#f43f5e") }))),
         h("section.panel", { id: "false-alarms" }, h("header", {}, h("h2", {}, t("False-alarm rate per camera"))),
           h("div.body", {}, hbars(cameras, { max: 1, color: "#fb923c" }))))),
-    scorecardsPanel(since, until));
+    // scorecards rank people and grids: for the desk and other systems, not for a grid worker's own screen
+    user.role === "grid_worker" ? null : scorecardsPanel(since, until));
 }
 
 const kpi = (label, value, sub = "") => h("div.kpi.panel", {}, h("div.label", {}, label), h("div.value", {}, value), sub ? h("div.inc-sub", {}, sub) : null);
 const fail = (err) => toast(err.message, "error");
 
 (async () => {
-  await shell("figures", { live: false });
+  user = await shell("figures", { live: false });
+  gridNames = new Map([...(await gridsById()).values()].map((g) => [g.id, g.name]));
   await render();
 })().catch(fail);

@@ -4,7 +4,7 @@ import { ACTION_ORDER, actionTitle, gridsById, peopleFor, personLink, primaryFor
 import { clipsPanel } from "./clips.js";
 import { livePanel } from "./live.js";
 import { photoUrls, snapshotsView, timeline } from "./evidence.js";
-import { t } from "./i18n.js";
+import { N_, t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
 import {
   $, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast, typeLabel,
@@ -38,6 +38,7 @@ async function load() {
 }
 
 const person = (user) => personLink(people, user);
+const SOURCE_KINDS = { camera: N_("Camera"), sensor: N_("Sensor"), edge: N_("Edge"), report: N_("Report") };
 const gridName = (inc) => grids.get(inc.grid_id)?.name || inc.grid_id || t("unrouted");
 
 /** What, where, since when, the deadline and who, with the actions: the top of the page, sticky on a phone. */
@@ -89,7 +90,8 @@ function render(inc) {
               gridName(inc))),
             fact(t("Escalation level"), levelBadge(inc.level)),
             fact(t("Responsible"), inc.assignee ? person(inc.assignee) : h("span.faint", {}, t("not yet dispatched"))),
-            fact(t("Source"), h("span.mono", {}, `${inc.source_kind || ""} ${inc.source_id || ""}`)),
+            fact(t("Source"), h("span", {}, SOURCE_KINDS[inc.source_kind] ? t(SOURCE_KINDS[inc.source_kind]) : inc.source_kind || "", " ",
+              h("span.mono", {}, inc.source_id || ""))),
             inc.camera_id ? fact(t("Camera"), h("span.mono", {}, inc.camera_id)) : null,
             fact(t("Alerts"), inc.alert_count ?? alerts.length),
             fact(t("Opened"), fmtTime(inc.opened_at, { seconds: true })),

@@ -5,6 +5,10 @@ import { t } from "./i18n.js";
 import { h } from "./ui.js";
 
 const REFRESH_MS = 1500;
+// An offline camera (404) is asked again less and less often: a page left open on a dead
+// camera must not fill the network log with a 404 every 1.5 s.
+const OFFLINE_FIRST_MS = 3000;
+const OFFLINE_MAX_MS = 15000;   // a camera that comes back shows within 15 s
 const STATES = { live: "live", waiting: "waiting", offline: "offline" };
 
 /**
@@ -21,6 +25,7 @@ export function liveImage(cameraId, fallback = null) {
   let url = null;      // the object URL shown now, revoked when replaced
   let busy = false;
   let seen = false;    // been in the document once: leaving it afterwards means "removed"
+  let offlineDelay = 0, retryAt = 0;
 
   const setState = (state) => {
     el.dataset.state = state;
@@ -35,7 +40,7 @@ export function liveImage(cameraId, fallback = null) {
       return;
     }
     seen = true;
-    if (busy || document.visibilityState !== "visible") return;
+    if (busy || document.visibilityState !== "visible" || Date.now() < retryAt) return;
     busy = true;
     try {
       const resp = await fetch(`/api/cameras/${encodeURIComponent(cameraId)}/live.jpg`,
@@ -45,9 +50,14 @@ export function liveImage(cameraId, fallback = null) {
         img.src = next;
         if (url) URL.revokeObjectURL(url);
         url = next;
+        offlineDelay = retryAt = 0;
         setState(STATES.live);
+      } else if (resp.status === 404) {
+        offlineDelay = Math.min(offlineDelay ? offlineDelay * 2 : OFFLINE_FIRST_MS, OFFLINE_MAX_MS);
+        retryAt = Date.now() + offlineDelay;
+        setState(STATES.offline);
       } else {
-        setState(resp.status === 404 ? STATES.offline : STATES.waiting);
+        setState(STATES.waiting);
       }
     } catch {
       setState(STATES.waiting);   // the gateway is away for a moment: try again next tick

@@ -35,6 +35,12 @@ function openByGrid() {
   return open;
 }
 
+// The grid cells to list and count; a professional grid's people see only their own grid.
+const cells = () => {
+  const grids = state.grids.filter((g) => g.level === "grid");
+  return grids.length ? grids : state.grids;
+};
+
 function render() {
   const tip = h("div.map-tip.hidden");
   const markers = [
@@ -68,7 +74,7 @@ function render() {
       h("span", {}, svgDot("#f43f5e", false, true), t("camera lost")), h("span", {}, svgDot("#2dd4bf", true), t("sensor"))));
   root.replaceChildren(
     h("div.page-head", {}, h("h1", {}, t("Map")), h("span.sub", {}, t("{grids} grids · {n} open incidents", {
-      grids: state.grids.filter((g) => g.level === "grid").length, n: state.incidents.length })),
+      grids: cells().length, n: state.incidents.length })),
       h("span.muted", { style: { marginLeft: "auto" } }, t("Scroll to zoom, drag to pan, click a grid for its incidents"))),
     h("div.grid-2", {}, wrap, side()));
 }
@@ -84,7 +90,7 @@ const cameraClass = (s) => (s === "streaming" ? "" : s === "lost" ? "lost" : "of
 function side() {
   const grid = state.grids.find((g) => g.id === state.selected);
   if (!grid) {
-    const busy = state.grids.filter((g) => g.level === "grid")
+    const busy = cells()
       .map((g) => ({ ...g, n: state.incidents.filter((i) => i.grid_id === g.id).length })).sort((a, b) => b.n - a.n);
     return h("section.panel.map-side", {}, h("header", {}, h("h2", {}, t("Grids"))),
       h("table.plain", {}, h("tbody", {}, busy.map((g) => h("tr", { style: { cursor: "pointer" }, onclick: () => { state.selected = g.id; render(); } },

@@ -23,6 +23,9 @@ function bounds(features) {
 
 export function projection(features) {
   const [minX, minY, maxX, maxY] = bounds(features);
+  if (!Number.isFinite(minX)) {   // nothing to draw (no visible grid has a shape): an empty map, not NaN
+    return { project: () => [0, 0], unproject: () => [0, 0], width: WIDTH, height: WIDTH * 0.6 };
+  }
   const k = Math.cos((((minY + maxY) / 2) * Math.PI) / 180);
   const scale = WIDTH / Math.max((maxX - minX) * k, 1e-9);
   const project = ([lon, lat]) => [(lon - minX) * k * scale, (maxY - lat) * scale];
@@ -48,7 +51,10 @@ const ORDER = { street: 0, community: 1, grid: 2 };
  * onPick(lon, lat, x, y): a tap anywhere on the map (x, y in the svg's own units).
  */
 export function gridMap(geojson, options = {}) {
-  const features = (geojson.features || []).filter((f) => (f.properties || {}).kind !== "professional" && f.geometry);
+  // the administrative grids; a professional grid's own people (the fire duty) see only theirs, so draw it then
+  const drawn = (geojson.features || []).filter((f) => f.geometry);
+  const admin = drawn.filter((f) => (f.properties || {}).kind !== "professional");
+  const features = admin.length ? admin : drawn;
   const { project, unproject, width, height } = projection(features);
   const root = svg("svg", { role: "img", "aria-label": t("Map of grids"), preserveAspectRatio: "xMidYMid meet" });
   const layer = svg("g");

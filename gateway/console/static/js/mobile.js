@@ -30,7 +30,7 @@ function frame(title, body, { back = false } = {}) {
   fill(root,
     h("header.phone-top", {},
       back ? h("button.back", { onclick: () => history.length > 1 ? history.back() : (location.hash = "#/") , "aria-label": t("Back") }, icon("back")) : null,
-      h("div.brand", {}, h("img", { src: "/console/static/logo.svg", alt: "" }), h("div", {}, title, h("small", { style: { display: "block" } },
+      h("div.brand", {}, h("img", { src: "/console/static/logo.svg", alt: "" }), h("div", {}, title, h("small", { style: { display: "block" }, title: whoami() },
         whoami()))),
       languageSwitch(),
       h("button", { onclick: logout }, t("Sign out"))),
@@ -50,7 +50,8 @@ const topBarHeight = new ResizeObserver(([entry]) =>
 
 const whoami = () => {
   const name = user.display_name || user.username;
-  return user.grid_id && !name.includes(user.grid_id) ? `${name} · ${user.grid_id}` : name;
+  const grid = user.grid_name || user.grid_id;   // the grid by name where the gateway knows it
+  return grid && !name.includes(grid) ? `${name} · ${grid}` : name;
 };
 const mine = (i) => !i.assignee || i.assignee === user.username;
 

@@ -262,8 +262,9 @@ export async function shell(active, { live = true } = {}) {
       user.role === "grid_worker" ? h("a", { href: "/m/" }, t("My tasks")) : null),
     h("div.userbox", {},
       live ? h("span.live-dot", { id: "live" }, t("connecting")) : null,
-      h("div.who", {}, h("b", {}, user.display_name || user.username),
-        `${roleLabel(user.role)}${user.grid_id ? " · " + user.grid_id : ""}`),
+      h("div.who", { title: [user.display_name || user.username, roleLabel(user.role), user.grid_name || user.grid_id].filter(Boolean).join(" · ") },
+        h("b", {}, user.display_name || user.username),
+        roleLabel(user.role), user.grid_id ? h("span.who-grid", {}, ` · ${user.grid_name || user.grid_id}`) : null),
       languageSwitch(),
       h("button.ghost", { onclick: logout, title: t("Sign out") }, t("Sign out"))));
   document.body.prepend(bar);
