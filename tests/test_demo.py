@@ -47,11 +47,12 @@ def test_demo_opens_incidents_within_a_minute_and_stops_cleanly(tmp_path):
     # every demo user, with role and grid, and where each lands
     people = [p for f in json.loads((REPO / "gateway/examples/grids.geojson").read_text())["features"]
               for p in f["properties"].get("people", [])]
-    users = {p["user"] for p in people}
+    users = {p["user"] for p in people} | {"admin"}   # and an admin who can sign in on the login page
     assert f"users ({len(users)};" in out
     for line in (ln for ln in out.splitlines() if ln.startswith("[demo]   ")):
         name, role, grid, lands = line.split()[1:5]
-        assert name in users and role in ("operator", "grid_worker") and grid
+        assert name in users and role in ("operator", "grid_worker", "admin") and grid
+        assert (role == "admin") == (name == "admin")
         assert lands == ("/m/" if role == "grid_worker" else "/console/")
         users.discard(name)
     assert users == set(), f"users not printed: {users}"

@@ -147,6 +147,9 @@ class Demo:
         subprocess.run([py, "-m", "gateway", "migrate"], env=env, check=True)
         subprocess.run([py, "-m", "gateway", "import-grids", str(EXAMPLES / "grids.geojson"), "--seed-users"],
                        env={**env, "GRIDWATCH_USER_PASSWORD": DEMO_PASSWORD}, check=True)
+        # an admin who can sign in on the login page too (the admin token is for scripts)
+        subprocess.run([py, "-m", "gateway", "users", "add", "admin", "--role", "admin", "--name", "管理员",
+                        "--if-missing"], env={**env, "GRIDWATCH_USER_PASSWORD": DEMO_PASSWORD}, check=True)
         self.spawn("gateway", [py, "-m", "gateway", "serve"], env)
         base = f"http://127.0.0.1:{self.port}"
         self._wait_http(base + "/healthz")
