@@ -37,9 +37,14 @@ REPO = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _stat_cpu_s(stat: Path) -> float:
+    """utime + stime of a /proc stat file (a process's: all its threads, ended ones too)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK   # utime + stime of every thread
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
 
 
 STAGES = {"av:": "decode", "cap:": "capture", "det:": "analysis"}   # thread names: common/threads.py
@@ -50,12 +55,10 @@ def _stage_cpu_s(pid: int) -> dict[str, float]:
     out: dict[str, float] = dict.fromkeys([*STAGES.values(), "other"], 0.0)
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            comm = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            comm, cpu = (task / "comm").read_text().strip(), _stat_cpu_s(task / "stat")
         except OSError:
             continue   # (a thread that just ended)
-        stage = next((v for k, v in STAGES.items() if comm.startswith(k)), "other")
-        out[stage] += (int(fields[11]) + int(fields[12])) / TICK
+        out[next((v for k, v in STAGES.items() if comm.startswith(k)), "other")] += cpu
     return out
 
 

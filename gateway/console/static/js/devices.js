@@ -30,8 +30,8 @@ function analysisErrors(analysis) {
     t("{n} of {frames} frames not analysed", { n: analysis.errors, frames: analysis.frames ?? "?" }),
     analysis.last_error ? h("div.mono.faint", {}, analysis.last_error) : null);
 }
-let gridNames = new Map();   // grid id -> name: the page names grids, as the board does
-const gridCell = (id) => h("td", { title: id || "" }, (id && gridNames.get(id)) || id || "—");
+let grids = new Map();   // id -> grid: the page names grids, as the board does
+const gridCell = (id) => h("td", { title: id || "" }, (id && grids.get(id)?.name) || id || "—");
 const items = (path) => get(path, { limit: 500 }).then((d) => d.items).catch(() => null);
 
 function battery(pct) {
@@ -100,7 +100,7 @@ async function render(user) {
 
 (async () => {
   const user = await shell("devices", { live: false });
-  gridNames = new Map([...(await gridsById()).values()].map((g) => [g.id, g.name]));
+  grids = await gridsById();
   await render(user);
   setInterval(() => render(user).catch(() => {}), REFRESH_MS);
 })().catch((err) => toast(err.message, "error"));

@@ -11,8 +11,8 @@ const root = $("#app");
 const DAY_MS = 24 * 3600 * 1000;
 let days = Number(new URLSearchParams(location.search).get("days")) || 14;
 let user = null;
-let gridNames = new Map();   // grid id -> name: the bars name grids, not ids
-const gridLabel = (id) => gridNames.get(id) || id;
+let gridById = new Map();   // the bars name grids, not ids
+const gridLabel = (id) => gridById.get(id)?.name || id;
 
 const pct = (v) => (v == null ? "—" : `${Math.round(v * 100)}%`);
 const dur = (s) => (s == null ? "—" : fmtDuration(s * 1000));
@@ -86,6 +86,6 @@ const fail = (err) => toast(err.message, "error");
 
 (async () => {
   user = await shell("figures", { live: false });
-  gridNames = new Map([...(await gridsById()).values()].map((g) => [g.id, g.name]));
+  gridById = await gridsById();
   await render();
 })().catch(fail);
