@@ -143,6 +143,11 @@ class CameraProfile(_Strict):
     clips: Clips = Field(default_factory=Clips)
     loop: bool = Field(False, description="replay a file source forever, at real speed (demo cameras)")
 
+    def identity(self) -> dict:
+        """The camera's name, grid and location as its status publishes them (the unset left out)."""
+        out = {"name": self.name, "grid": self.grid, "location": self.location.model_dump() if self.location else None}
+        return {k: v for k, v in out.items() if v}
+
     @field_validator("privacy_masks", "motion_masks")
     @classmethod
     def _masks(cls, v: list[list[list[float]]]) -> list[list[list[float]]]:

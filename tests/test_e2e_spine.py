@@ -68,13 +68,16 @@ def system(tmp_path, broker, pg_url, prefix):
 
     clip = make_demo_clip(tmp_path / "lawn.avi")
     (tmp_path / "lawn.yaml").write_text(DEMO_PROFILE.format(clip=clip).replace("loop: true", "loop: false")
-                                        + "clips: {pre_s: 2, post_s: 3}\n")
+                                        + "clips: {pre_s: 2, post_s: 3}\n", encoding="utf-8")
     (tmp_path / "dead.yaml").write_text(
-        f"id: cam-dead\ngrid: G-03-06\nsource: rtsp://127.0.0.1:{free_port()}/nothing\n")
+        f"id: cam-dead\nname: 东门 2号\ngrid: G-03-06\nlocation: {{lat: 36.7251, lon: 104.8402}}\n"
+        f"source: rtsp://127.0.0.1:{free_port()}/nothing\n", encoding="utf-8")
+    (tmp_path / "off.yaml").write_text("id: cam-off\nname: 仓库后门\ngrid: G-03-06\nlocation: {lat: 36.7249, lon: 104.8399}\n"
+                                       "enabled: false\nsource: rtsp://127.0.0.1:1/off\n", encoding="utf-8")
     (tmp_path / "broken.yaml").write_text("id: cam-broken\nsource: x.mp4\ndetect: {fps: 0}\n")
     (tmp_path / "edge.yaml").write_text(
         f"edge_id: edge-e2e\nmqtt: {{url: '{broker.url}', prefix: {prefix}}}\n"
-        f"spool: {tmp_path / 'spool.db'}\ncameras: [lawn.yaml, dead.yaml, broken.yaml]\nstatus_interval_s: 2\n")
+        f"spool: {tmp_path / 'spool.db'}\ncameras: [lawn.yaml, dead.yaml, broken.yaml, off.yaml]\nstatus_interval_s: 2\n")
     edge_log = open(tmp_path / "edge.log", "wb")
     env.update(GRIDWATCH_GATEWAY_URL=f"http://127.0.0.1:{port}", GRIDWATCH_EDGE_TOKEN=TOKEN)   # clips go over HTTP
     edge = subprocess.Popen([py, "-m", "edge", "run", "--config", str(tmp_path / "edge.yaml")], env=env, cwd=REPO,
@@ -111,6 +114,15 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
     assert lost
     status = retained(broker.url, f"{prefix}/status/edge-e2e/cam-dead")
     assert status and status["state"] in ("lost", "connecting"), status
+    assert status["name"] == "东门 2号" and status["grid"] == "G-03-06", status
+    # the gateway knows each camera by its profile's name, grid and place from its status alone:
+    # the switched-off one never raised an alert
+    cams = {c["id"]: c for c in api.get("/api/cameras").json()["items"]}
+    off = cams["cam-off"]
+    assert (off["state"], off["name"], off["grid_id"]) == ("disabled", "仓库后门", "G-03-06"), off
+    assert off["location"] == {"lat": 36.7249, "lon": 104.8399}
+    assert "name" not in off["device"] and "location" not in off["device"]   # (kept once, in their own fields)
+    assert cams["cam-dead"]["name"] == "东门 2号" and cams["cam-demo-lawn"]["name"] == "演示摄像机 · 步道旁草坪"
     edge_log = (tmp / "edge.log").read_text()
     assert "cam-broken" in edge_log or "broken.yaml" in edge_log
     assert "detect.fps" in edge_log, edge_log[-2000:]

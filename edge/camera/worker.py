@@ -42,7 +42,12 @@ class CameraWorker(threading.Thread):
         if self.record is not None:
             self._detect_status = status
             status = {**status, "record": self.record.status}
-        self.publisher.publish_status(self.profile.id, status)
+        self._publish(status)
+
+    def _publish(self, status: dict) -> None:
+        # who and where the camera is rides in every status: the gateway names it and files it under
+        # its grid (and on the map) before its first alert
+        self.publisher.publish_status(self.profile.id, {**self.profile.identity(), **status})
 
     def _emit(self, alert: Alert) -> None:
         with self._emit_lock:
@@ -138,7 +143,7 @@ class CameraWorker(threading.Thread):
     def _record_status(self, status: dict) -> None:
         # the record stream's state rides in the camera's status; detection goes on without it
         if self._detect_status:
-            self.publisher.publish_status(self.profile.id, {**self._detect_status, "record": status})
+            self._publish({**self._detect_status, "record": status})
 
     def _feed_clips(self) -> None:
         record = self.record

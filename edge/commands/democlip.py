@@ -65,7 +65,7 @@ def make_demo_clip(path: str | Path, seed: int = 7) -> Path:
 DEMO_PROFILE = """\
 # The demo camera: a generated clip looping at real speed as if live.
 id: cam-demo-lawn
-name: Demo camera, lawn by the path
+name: 演示摄像机 · 步道旁草坪
 grid: G-03-07
 location: {{lat: 36.7260, lon: 104.8411}}
 source: {clip}
@@ -74,7 +74,7 @@ detect: {{fps: 5, width: 640}}
 privacy_masks:
   - [[0.00, 0.00], [0.20, 0.00], [0.20, 0.12], [0.00, 0.12]]
 zones:
-  - name: lawn
+  - name: 草坪
     polygon: [[0.00, 0.62], [1.00, 0.60], [1.00, 1.00], [0.00, 1.00]]
     intrusion: {{min_seconds: 1.0, severity: major, cooldown_s: 5}}
 tamper: {{min_seconds: 3}}
@@ -92,6 +92,6 @@ def main(args) -> int:
     if not clip.exists():
         make_demo_clip(clip)
     profile = folder / "cam-demo-lawn.yaml"
-    profile.write_text(DEMO_PROFILE.format(clip=clip.resolve()))
+    profile.write_text(DEMO_PROFILE.format(clip=clip.resolve()), encoding="utf-8")
     print(profile)
     return 0

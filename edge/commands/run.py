@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
     workers = []
     for prof in cameras:
         if not prof.enabled:
-            publisher.publish_status(prof.id, {"state": "disabled", "fps": 0.0})
+            publisher.publish_status(prof.id, {**prof.identity(), "state": "disabled", "fps": 0.0})
             continue
         clips = None
         if uploader is not None and prof.clips.enabled:

@@ -163,8 +163,9 @@ def cameras(page: Page = Depends(), grid: str | None = None, principal: Principa
         stmt = stmt.where(Camera.grid_id.in_(sorted(svc.grids().subtree(grid)) or [grid]))
     with svc.db.session() as s:
         return paginate(s, stmt.order_by(Camera.id), page, lambda c: {
-            "id": c.id, "edge_id": c.edge_id, "state": c.state, "fps": c.fps, "last_frame_at": iso(c.last_frame_at),
-            "last_seen": iso(c.last_seen), "grid_id": c.grid_id, "location": c.location, "device": c.device,
+            "id": c.id, "name": c.name, "edge_id": c.edge_id, "state": c.state, "fps": c.fps,
+            "last_frame_at": iso(c.last_frame_at), "last_seen": iso(c.last_seen), "grid_id": c.grid_id,
+            "location": c.location, "device": c.device,
             **_stream_health(c.device or {})})
 
 

@@ -298,6 +298,7 @@ class Edge(Base):
 class Camera(Base):
     __tablename__ = "cameras"
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))   # the profile's name (its status says it)
     edge_id: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16))
     fps: Mapped[float | None] = mapped_column(Float)

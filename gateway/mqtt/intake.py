@@ -370,7 +370,7 @@ class Ingestor:
 
     def _upsert_camera(self, s: Session, edge_id: str, camera_id: str, data: dict, ts: datetime | None,
                        now: datetime) -> None:
-        device = {k: v for k, v in data.items() if k not in ("state", "ts", "fps")}
+        device = {k: v for k, v in data.items() if k not in ("state", "ts", "fps", "name", "grid", "location")}
         s.execute(insert_ignore(s, Camera).values(id=camera_id, edge_id=edge_id, state=data["state"], last_seen=now,
                                                    device=device))
         row = s.get(Camera, camera_id, with_for_update=True)
@@ -378,6 +378,8 @@ class Ingestor:
         if last is not None and ts is not None and ts < last:
             return
         row.edge_id, row.state, row.last_seen = edge_id, data["state"], now
+        if isinstance(data.get("name"), str) and data["name"].strip():
+            row.name = data["name"].strip()[:200]
         touch_edges(s, [edge_id], now)  # a camera's status is the edge's heartbeat too
         fps = data.get("fps")
         row.fps = float(fps) if isinstance(fps, (int, float)) else row.fps

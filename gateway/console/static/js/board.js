@@ -1,11 +1,11 @@
 // The live incident board: filters, severity and deadlines at a glance, server-sent
 // updates without reload, a chime and a banner for new critical incidents, keyboard actions.
-import { actionTitle, everyone, gridsById, peopleFor, personLink, runAction } from "./actions.js";
+import { actionTitle, everyone, gridsById, loadCameraNames, peopleFor, personLink, runAction } from "./actions.js";
 import { get, liveEvents, query } from "./api.js";
 import { N_, t } from "./i18n.js";
 import {
   $, chime, fill, icon, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, levelLabel, LEVELS, OPEN_STATUSES,
-  SEVERITIES, setLive, sevBadge, shell, statusBadge, statusLabel, STATUSES, tickCountdowns, toast, typeLabel, TYPES,
+  SEVERITIES, setLive, sevBadge, shell, sourceName, statusBadge, statusLabel, STATUSES, tickCountdowns, toast, typeLabel, TYPES,
 } from "./ui.js";
 
 const SEV_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i]));
@@ -128,7 +128,7 @@ function row(inc) {
   h("td", {}, sevBadge(inc.severity)),
   h("td", {}, h("div.inc-cell", {}, thumb(inc), h("div", {},
     h("a.inc-title", { href: `/console/incidents/${inc.id}`, onclick: (e) => e.stopPropagation() }, incidentTitle(inc)),
-    h("div.inc-sub", {}, `${typeLabel(inc.type)} · ${inc.camera_id || inc.source_id || ""}`)))),
+    h("div.inc-sub", {}, `${typeLabel(inc.type)} · ${sourceName(inc)}`)))),
   h("td", { title: inc.grid_id || "" }, gridNames.get(inc.grid_id) || inc.grid_id || "—"),
   h("td", {}, levelBadge(inc.level)),
   h("td", {}, statusBadge(inc.status)),
@@ -163,7 +163,7 @@ function refreshThumbsSoon() {
 
 function alarm(inc) {
   banner.replaceChildren(h("span.beacon"), h("b", {}, t("New critical incident")),
-    h("span", {}, `${incidentTitle(inc)} · ${inc.camera_id || inc.source_id || ""} — ${t("grid {grid}", { grid: inc.grid_id || t("unrouted") })}`),
+    h("span", {}, `${incidentTitle(inc)} · ${sourceName(inc)} — ${t("grid {grid}", { grid: gridNames.get(inc.grid_id) || inc.grid_id || t("unrouted") })}`),
     h("a.btn.primary", { href: `/console/incidents/${inc.id}`, style: { marginLeft: "auto" } }, t("Open")),
     h("button.ghost", { onclick: () => banner.classList.remove("show") }, t("Dismiss")));
   banner.classList.remove("show");
@@ -237,6 +237,7 @@ function showError(err) { toast(err.message, "error"); }
 (async () => {
   await shell("board");
   const grids = [...(await gridsById()).values()];
+  await loadCameraNames();
   grids.forEach((g) => { parents.set(g.id, g.parent); gridNames.set(g.id, g.name); });
   people = await everyone();
   layout(grids);

@@ -4,7 +4,7 @@
 // looks again, less and less often, until it is there.
 import { get } from "./api.js";
 import { t } from "./i18n.js";
-import { fmtTime, h } from "./ui.js";
+import { cameraName, fmtTime, h } from "./ui.js";
 
 const FIRST_RECHECK_MS = 3000;
 const SHOWN_FIRST = 3;          // the newest few; the rest behind "show N more", or 20 clips bury the page
@@ -99,7 +99,7 @@ function posters(items) {
 function clipItem(m, poster) {
   const url = m.url || `/api/media/${encodeURIComponent(m.id)}`;
   const meta = h("span.mono.clip-duration", {});
-  const where = [m.camera_id, m.created_at ? fmtTime(m.created_at, { seconds: true }) : null].filter(Boolean).join(" · ");
+  const where = [cameraName(m.camera_id), m.created_at ? fmtTime(m.created_at, { seconds: true }) : null].filter(Boolean).join(" · ");
   if (m.status === "ready") {
     const video = h("video", { controls: true, preload: "metadata", playsinline: true, src: url, poster,
       dataset: { media: m.id },

@@ -1,11 +1,11 @@
 // Figures: incidents per day by type, time to acknowledge and resolve, on-time closure per
 // grid, false alarms per camera; all from GET /api/figures, drawn as inline SVG.
-import { gridsById } from "./actions.js";
+import { gridsById, loadCameraNames } from "./actions.js";
 import { get } from "./api.js";
 import { LANG, t } from "./i18n.js";
 import { hbars, stackedColumns } from "./charts.js";
 import { scorecardsPanel } from "./scorecards.js";
-import { $, fill, fmtDuration, h, shell, toast, typeLabel } from "./ui.js";
+import { $, cameraName, fill, fmtDuration, h, shell, toast, typeLabel } from "./ui.js";
 
 const root = $("#app");
 const DAY_MS = 24 * 3600 * 1000;
@@ -43,7 +43,7 @@ async function render() {
   });
   const types = [...new Set(dayRows.flatMap((r) => Object.keys(r.values)))].sort();
   const typedRows = dayRows.map((r) => ({ label: r.label, values: Object.fromEntries(Object.entries(r.values).map(([k, v]) => [typeLabel(k), v])) }));
-  const cameras = Object.entries(total.cameras || {}).map(([id, c]) => ({ label: id, value: c.rate || 0,
+  const cameras = Object.entries(total.cameras || {}).map(([id, c]) => ({ label: cameraName(id), value: c.rate || 0,
     text: `${pct(c.rate)} (${c.false_alarms}/${c.incidents})` })).sort((a, b) => b.value - a.value).slice(0, 12);
   const q = new URLSearchParams({ since, until });
 
@@ -86,6 +86,6 @@ const fail = (err) => toast(err.message, "error");
 
 (async () => {
   user = await shell("figures", { live: false });
-  gridById = await gridsById();
+  [gridById] = await Promise.all([gridsById(), loadCameraNames()]);
   await render();
 })().catch(fail);

@@ -1,13 +1,13 @@
 // One incident: snapshots with their tracks, the audit trail, facts, and the actions allowed.
 import { get, liveEvents } from "./api.js";
-import { ACTION_ORDER, actionTitle, gridsById, peopleFor, personLink, primaryFor, runAction, SHORTCUT } from "./actions.js";
+import { ACTION_ORDER, actionTitle, gridsById, loadCameraNames, peopleFor, personLink, primaryFor, runAction, SHORTCUT } from "./actions.js";
 import { clipsPanel } from "./clips.js";
 import { livePanel } from "./live.js";
 import { photoUrls, snapshotsView, timeline } from "./evidence.js";
 import { N_, t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
 import {
-  $, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast, typeLabel,
+  $, cameraName, countdown, fmtAgo, fmtTime, h, incidentTitle, levelBadge, setLive, sevBadge, shell, statusBadge, tickCountdowns, toast, typeLabel,
 } from "./ui.js";
 
 const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
@@ -33,7 +33,7 @@ async function load() {
   }
   if (clips) clips.refresh();      // a new alert may have brought a new clip
   else clips = clipsPanel(current.id, { onReady: load });
-  [grids, people] = await Promise.all([gridsById(), peopleFor(current.grid_id)]);
+  [grids, people] = await Promise.all([gridsById(), peopleFor(current.grid_id), loadCameraNames()]);
   render(current);
 }
 
@@ -45,7 +45,7 @@ const gridName = (inc) => grids.get(inc.grid_id)?.name || inc.grid_id || t("unro
 function summary(inc, allowed) {
   return h("section.panel.incident-top", { id: "summary" },
     h("div.summary-facts", {},
-      h("span.what", {}, h("b", {}, typeLabel(inc.type)), inc.camera_id ? h("span.mono.faint", {}, ` ${inc.camera_id}`) : null),
+      h("span.what", {}, h("b", {}, typeLabel(inc.type)), inc.camera_id ? h("span.faint", { title: inc.camera_id }, ` ${cameraName(inc.camera_id)}`) : null),
       h("span.where", { title: inc.grid_id || "" }, gridName(inc)),
       h("span.since", { title: inc.opened_at }, t("since {time}", { time: fmtTime(inc.opened_at) })),
       h("span.deadline", {}, countdown(inc)),
@@ -92,7 +92,8 @@ function render(inc) {
             fact(t("Responsible"), inc.assignee ? person(inc.assignee) : h("span.faint", {}, t("not yet dispatched"))),
             fact(t("Source"), h("span", {}, SOURCE_KINDS[inc.source_kind] ? t(SOURCE_KINDS[inc.source_kind]) : inc.source_kind || "", " ",
               h("span.mono", {}, inc.source_id || ""))),
-            inc.camera_id ? fact(t("Camera"), h("span.mono", {}, inc.camera_id)) : null,
+            inc.camera_id ? fact(t("Camera"), h("span", {}, cameraName(inc.camera_id),
+              cameraName(inc.camera_id) !== inc.camera_id ? h("span.mono.faint", {}, ` ${inc.camera_id}`) : null)) : null,
             fact(t("Alerts"), inc.alert_count ?? alerts.length),
             fact(t("Opened"), fmtTime(inc.opened_at, { seconds: true })),
             inc.ack_due_at ? fact(t("Acknowledge by"), fmtTime(inc.ack_due_at)) : null,

@@ -4,8 +4,8 @@ import { get, liveEvents } from "./api.js";
 import { t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
 import {
-  $, countdown, fmtAgo, h, incidentTitle, levelLabel, OPEN_STATUSES, setLive, sevBadge, severityLabel, shell, statusBadge,
-  tickCountdowns, toast,
+  $, CAMERA_NAMES, countdown, fmtAgo, h, incidentTitle, levelLabel, OPEN_STATUSES, setLive, sevBadge, severityLabel, shell, statusBadge,
+  sourceName, tickCountdowns, toast,
 } from "./ui.js";
 
 const root = $("#app");
@@ -21,6 +21,7 @@ async function load() {
     get("/api/console/config").catch(() => ({})),
   ]);
   Object.assign(state, { geo, grids, incidents, cameras, sensors, tileUrl: config.map_tile_url });
+  cameras.forEach((c) => c.name && CAMERA_NAMES.set(c.id, c.name));   // (incidents name their cameras)
   render();
 }
 
@@ -107,7 +108,7 @@ function side() {
       h("a.btn", { href: `/console/?grid=${encodeURIComponent(grid.id)}` }, t("Open on the board")),
       incidents.length ? h("table.plain", {}, h("tbody", {}, incidents.map((i) => h("tr", {},
         h("td", {}, sevBadge(i.severity)),
-        h("td", {}, h("a", { href: `/console/incidents/${i.id}` }, incidentTitle(i)), h("div.inc-sub", {}, `${i.camera_id || i.source_id || ""} · ${fmtAgo(i.opened_at)}`)),
+        h("td", {}, h("a", { href: `/console/incidents/${i.id}` }, incidentTitle(i)), h("div.inc-sub", {}, `${sourceName(i)} · ${fmtAgo(i.opened_at)}`)),
         h("td", {}, statusBadge(i.status)), h("td.nowrap", {}, countdown(i))))))
         : h("div.empty", {}, h("b", {}, t("No open incidents")), t("This grid is quiet."))));
 }

@@ -1,14 +1,14 @@
 // The grid worker's phone view: my open incidents, acknowledge, resolve with a note and a
 // photo, and my history. Hash routes: #/ (to do), #/history, #/i/<id>.
 import { get, liveEvents, logout, me, post } from "./api.js";
-import { everyone, gridsById, personLink, resolveWithPhoto } from "./actions.js";
+import { everyone, gridsById, loadCameraNames, personLink, resolveWithPhoto } from "./actions.js";
 import { clipsPanel } from "./clips.js";
 import { photoUrls, snapshotsView, timeline } from "./evidence.js";
 import { languageSwitch, t, translatePage } from "./i18n.js";
 import { reportForm } from "./report.js";
 import {
   $, chime, countdown, fill, icon, fmtAgo, fmtTime, h, incidentTitle, levelBadge, sevBadge, statusBadge, statusLabel, tickCountdowns,
-  toast, typeLabel,
+  sourceName, toast, typeLabel,
 } from "./ui.js";
 
 const TODO = ["open", "dispatched", "acknowledged"];
@@ -85,7 +85,7 @@ function card(inc, { assignee = false } = {}) {
     h("span.sevstripe"),
     h("div.grow", {},
       h("div.title", {}, incidentTitle(inc)),
-      h("div.meta", {}, [gridName(inc.grid_id), inc.camera_id || inc.source_id, fmtAgo(inc.opened_at)].filter(Boolean).join(" · ")),
+      h("div.meta", {}, [gridName(inc.grid_id), sourceName(inc), fmtAgo(inc.opened_at)].filter(Boolean).join(" · ")),
       assignee && inc.assignee ? h("div.meta.who", {}, `${t("Responsible")}: `, who(inc.assignee)) : null,
       h("div.row", { style: { marginTop: "8px" } }, statusBadge(inc.status), sevBadge(inc.severity), h("span.grow"), h("span.due", {}, DONE.includes(inc.status) ? finished(inc) : countdown(inc)))));
 }
@@ -156,7 +156,7 @@ async function detail(id, current) {
         h("dt", {}, t("Opened")), h("dd", {}, fmtTime(inc.opened_at)),
         inc.location ? [h("dt", {}, t("Where")), h("dd", {}, h("a", { href: `geo:${inc.location.lat},${inc.location.lon}` },
           `${(+inc.location.lat).toFixed(5)}, ${(+inc.location.lon).toFixed(5)}`))] : null,
-        h("dt", {}, t("Source")), h("dd.mono", {}, inc.camera_id || inc.source_id || "—"))),
+        h("dt", {}, t("Source")), h("dd", { title: inc.camera_id || inc.source_id || "" }, sourceName(inc) || "—"))),
     h("div.card", { id: "snapshots" }, snapshotsView(inc.alerts || [], snapshots)),
     clips.el,
     photos.length ? h("div.card", {}, h("h2", {}, t("Photos")), h("div.photos", { style: { marginTop: "8px" } }, photos.map((u) => h("img", { src: u, alt: t("Photo") })))) : null,
@@ -195,7 +195,7 @@ function onEvent(item) {
 (async () => {
   translatePage();
   user = await me();
-  [grids, people] = await Promise.all([gridsById(), everyone()]);
+  [grids, people] = await Promise.all([gridsById(), everyone(), loadCameraNames()]);
   window.addEventListener("hashchange", () => { editing = false; route(); });
   await route();
   liveEvents(onEvent);

@@ -111,12 +111,19 @@ export const sevBadge = (s) => h("span.badge.dot", { class: `sev-${s}` }, severi
 export const statusBadge = (s) => h("span.badge", { class: `st-${s}` }, statusLabel(s));
 export const levelBadge = (l) => h("span.badge.lvl", {}, levelLabel(l));
 
+// Camera names by id (actions.js loadCameraNames fills it): pages name cameras, ids only as titles.
+export const CAMERA_NAMES = new Map();
+export const cameraName = (id) => (id && CAMERA_NAMES.get(id)) || id || "";
+/** What an incident came from: its camera's name, else its source's id. */
+export const sourceName = (inc) => cameraName(inc.camera_id) || inc.source_id || "";
+
 export function incidentTitle(inc) {
   // the gateway titles alerts "<type> at <where>" in English: other languages name the type themselves
-  const where = inc.title && inc.type && LANG !== "en" && /^.+? at (.+)$/.exec(inc.title);
-  if (where) return `${typeLabel(inc.type)} · ${where[1]}`;
+  const where = inc.title && inc.type && /^.+? at (.+)$/.exec(inc.title);
+  const place = where && (where[1] === inc.camera_id ? cameraName(inc.camera_id) : where[1]);
+  if (where && (LANG !== "en" || place !== where[1])) return `${typeLabel(inc.type)} · ${place}`;
   if (inc.title) return inc.title[0].toUpperCase() + inc.title.slice(1);
-  return `${typeLabel(inc.type)} · ${inc.camera_id || inc.source_id || inc.grid_id || ""}`;
+  return `${typeLabel(inc.type)} · ${sourceName(inc) || inc.grid_id || ""}`;
 }
 
 // ---------- time ----------
