@@ -165,7 +165,9 @@ def cameras(page: Page = Depends(), grid: str | None = None, principal: Principa
         return paginate(s, stmt.order_by(Camera.id), page, lambda c: {
             "id": c.id, "name": c.name, "edge_id": c.edge_id, "state": c.state, "fps": c.fps,
             "last_frame_at": iso(c.last_frame_at), "last_seen": iso(c.last_seen), "grid_id": c.grid_id,
-            "location": c.location, "device": c.device,
+            # the last status whole (source address, ONVIF serial and firmware) is for the monitoring
+            # room and integrations; a grid worker gets the state and the health lifted out of it
+            "location": c.location, "device": c.device if principal.role != "grid_worker" else None,
             **_stream_health(c.device or {})})
 
 

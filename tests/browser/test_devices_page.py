@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from alerts import topics
-from tests.browser.gateway_proc import OPERATOR, WORKER, publish
+from tests.browser.gateway_proc import OPERATOR, PASSWORD, WORKER, publish
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +63,16 @@ def test_the_api_lifts_the_record_stream_and_analysis_counters_out_of_the_status
     assert shared["record"] == {"state": "shared", "error": None} and shared["analysis"]["errors"] == 0
     assert plain["record"] is None and plain["analysis"] is None
     assert lost["grid_id"] == GRID
+
+
+def test_a_grid_worker_gets_the_health_but_not_the_whole_device_status(cameras, gateway):
+    ids, got = cameras
+    assert got[ids["lost"]]["device"]["source"].startswith("rtsp://10.0.0.21")   # the monitoring room: all of it
+    token = gateway.api("POST", "/api/auth/login", json={"username": WORKER, "password": PASSWORD}).json()["token"]
+    mine = {c["id"]: c for c in gateway.api("GET", "/api/cameras", token=token, params={"limit": 500}).json()["items"]}
+    lost = mine[ids["lost"]]
+    assert lost["device"] is None   # no source address, serial or firmware for a grid worker
+    assert lost["state"] == "streaming" and lost["record"]["state"] == "lost" and lost["analysis"]["errors"] == 3
 
 
 def test_the_devices_page_shows_record_state_analysis_errors_and_grid_names(cameras, new_page):
