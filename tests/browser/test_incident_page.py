@@ -182,6 +182,8 @@ def test_a_community_leader_sees_the_active_incidents_of_the_community_first(gat
     card = area.locator(f".card.tap[data-id='{inc}']")
     expect(card).to_contain_text("网格员 李娜")              # the person by name, not by user id
     expect(leader.locator(".phone-body")).not_to_contain_text("Nothing to do")
+    # nothing of their own is said first, above the area's list, not after a screenful of it
+    expect(leader.locator("#none-mine + #area")).to_have_count(1)
     screenshot(leader, "phone-leader")
     card.click()
     expect(leader.locator(".phone-body")).to_contain_text("西关第6网格")

@@ -69,7 +69,7 @@ async function list(kind, current) {
     others.map((i) => card(i, { assignee: true }))) : null;
   frame(kind === "todo" ? t("My tasks") : t("History"),
     items.length ? [items.map((i) => card(i)), area]
-      : area ? [area, h("div.muted", {}, t("Nothing is assigned to you yourself."))]
+      : area ? [h("div.muted", { id: "none-mine" }, t("Nothing is assigned to you yourself.")), area]   // (said first: then what is on)
         : h("div.empty", {}, h("b", {}, kind === "todo" ? t("Nothing to do") : t("No history yet")),
           kind === "todo" ? t("New incidents for your grid appear here.") : t("Incidents you have handled appear here.")));
   tickCountdowns(root);
