@@ -1,7 +1,7 @@
 """Cameras by name in Debian's Chromium against a real gateway: a camera's status (as
 edge/camera/worker.py publishes it: the profile's name, grid and location beside the capture's
-state) names it, and the board, the incident page, the phone's list and the figures show that
-name where they showed the camera's id (the id stays as a title)."""
+state) names it, and the board, the incident page, the phone's list and the devices page show
+that name where they showed the camera's id (the id stays, as a title or under the name)."""
 from __future__ import annotations
 
 import time
@@ -51,6 +51,16 @@ def test_the_board_and_the_incident_page_name_the_camera(named, new_page):
     expect(page.locator("span.what")).to_contain_text(NAME)
     expect(page.locator(f"span.what [title='{cam}']")).to_have_count(1)   # the id, on hover
     expect(page.locator("#app")).to_contain_text(cam)                 # and beside the name among the facts
+    assert page.js_errors == []
+
+
+def test_the_devices_page_puts_the_name_first(named, new_page):
+    cam, _ = named
+    page = new_page(OPERATOR, locale="zh-CN")
+    page.goto("/console/devices")
+    cell = page.locator(f"#cameras tr[data-id='{cam}'] td").nth(1)
+    expect(cell.locator("b")).to_have_text(NAME)
+    expect(cell.locator(".inc-sub")).to_have_text(cam)
     assert page.js_errors == []
 
 

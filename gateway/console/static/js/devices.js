@@ -84,7 +84,8 @@ async function render(user) {
     h("section.panel", { id: "cameras", style: { marginBottom: "16px" } }, h("header", {}, h("h2", {}, t("Cameras"))),
       table(["", N_("Camera"), N_("Edge"), N_("State"), N_("FPS"), N_("Last frame"), N_("Grid")], cameras && cameras.map((c) => h("tr", { dataset: { id: c.id } },
         h("td", {}, c.edge_id ? live(c, snaps[c.id]) : snaps[c.id] ? thumb(c.id, snaps[c.id]) : h("div.thumb")),
-        h("td", {}, h("b.mono", {}, c.id), c.name ? h("div.inc-sub", {}, c.name) : null),
+        // the name first (what people call the camera), the id under it (what profiles and logs say)
+        h("td", {}, c.name ? [h("b", {}, c.name), h("div.inc-sub.mono", {}, c.id)] : h("b.mono", {}, c.id)),
         h("td.mono", {}, c.edge_id || "—"), h("td", {}, h("div.states", {}, stateBadge(c.state), recordBadge(c.record)), analysisErrors(c.analysis)),
         h("td.mono", {}, c.fps != null ? Number(c.fps).toFixed(1) : "—"),
         h("td", {}, fmtAgo(c.last_frame_at || c.last_seen)), gridCell(c.grid_id))), N_("No cameras yet"))),
