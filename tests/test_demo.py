@@ -39,6 +39,16 @@ def test_demo_opens_incidents_within_a_minute_and_stops_cleanly(tmp_path):
         assert time.monotonic() - started <= 60
         logs = {p.name: p.read_text(errors="replace") for p in tmp_path.glob("*.log")}
         assert "broker.log" in logs, "the embedded broker was not used"
+        # the board's thumbnail: the snapshot the edge uploaded beside its clip (SQLite, as the demo runs)
+        auth = {"Authorization": "Bearer demo-test-token"}
+        thumb = None
+        while time.monotonic() < deadline + 30 and not thumb:
+            listed = httpx.get(f"http://127.0.0.1:{port}/api/incidents", headers=auth, timeout=2).json()["items"]
+            thumb = listed[0]["snapshot_url"]
+            time.sleep(0.5)
+        assert thumb and thumb.startswith("/api/media/"), thumb
+        jpeg = httpx.get(f"http://127.0.0.1:{port}{thumb}", headers=auth, timeout=5)
+        assert jpeg.status_code == 200 and jpeg.content[:2] == b"\xff\xd8", jpeg.headers
     finally:
         demo.send_signal(signal.SIGINT)
         out, _ = demo.communicate(timeout=60)

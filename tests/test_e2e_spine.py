@@ -159,6 +159,11 @@ def test_camera_frame_becomes_one_incident_for_the_grid_worker(system, broker):
     body = api.get(f"/api/media/{clip_item['id']}")
     assert body.status_code == 200 and body.content[4:8] == b"ftyp", body.headers   # an MP4
     assert detail["snapshot_url"].startswith("/api/media/")     # no JPEG bytes over MQTT
+    # the board's thumbnail is that uploaded snapshot (the incident list, PostgreSQL)
+    listed = next(i for i in intrusion_incidents() if i["id"] == inc["id"])
+    assert listed["snapshot_url"] and listed["snapshot_url"].startswith("/api/media/"), listed
+    thumb = api.get(listed["snapshot_url"])
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
 
     lawn = retained(broker.url, f"{prefix}/status/edge-e2e/cam-demo-lawn")
     assert lawn["analysis"]["frames"] > 0 and lawn["analysis"]["errors"] == 0, lawn

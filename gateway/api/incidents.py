@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -77,13 +78,33 @@ def list_incidents(request: Request, page: Page = Depends(), status: str | None 
 
 
 def latest_snapshots(s, incident_ids: list[int]) -> dict[int, str]:
-    """The newest stored snapshot of each incident, for the board's thumbnails: one query for the page."""
+    """The newest stored snapshot of each incident, for the board's thumbnails: an alert's inline
+    snapshot (stored at ingest) or one its edge uploaded beside its clip (an alert that refers to
+    `/api/media/<key>`: every edge with clips), whichever is newer. Two queries for the page; the
+    newest per incident by a window function (DISTINCT ON is PostgreSQL's only: the demo's SQLite
+    ignored it and showed the oldest)."""
     if not incident_ids:
         return {}
-    rows = s.execute(select(AlertRow.incident_id, AlertRow.id).distinct(AlertRow.incident_id)
-                     .where(AlertRow.incident_id.in_(incident_ids), AlertRow.snapshot_media_id.is_not(None))
-                     .order_by(AlertRow.incident_id, AlertRow.ts.desc())).all()
-    return {inc: f"/api/alerts/{alert}/snapshot" for inc, alert in rows}
+    inline = (select(AlertRow.incident_id, AlertRow.id, AlertRow.ts)
+              .where(AlertRow.incident_id.in_(incident_ids), AlertRow.snapshot_media_id.is_not(None)))
+    uploaded = (select(Media.incident_id, Media.path, Media.created_at)
+                .where(Media.incident_id.in_(incident_ids), Media.kind == "snapshot", Media.deleted_at.is_(None),
+                       Media.complete.is_(True)))
+    newest: dict[int, tuple[Any, str]] = {}
+    for stmt, url in ((inline, lambda alert: f"/api/alerts/{alert}/snapshot"),
+                      (uploaded, lambda path: f"/api/media/{PurePosixPath(path).stem}")):  # (its key: media_key)
+        for inc, ref, at in _newest_each(s, stmt):
+            if inc not in newest or at > newest[inc][0]:
+                newest[inc] = (at, url(ref))
+    return {inc: u for inc, (_, u) in newest.items()}
+
+
+def _newest_each(s, stmt) -> list[tuple[int, Any, Any]]:
+    """(incident, ref, time) rows of `stmt` (those three columns), the newest row per incident."""
+    inc, _ref, at = stmt.selected_columns
+    ranked = stmt.add_columns(func.row_number().over(partition_by=inc, order_by=at.desc()).label("rank")).subquery()
+    cols = list(ranked.c)
+    return [tuple(r) for r in s.execute(select(*cols[:3]).where(cols[3] == 1)).all()]
 
 
 def _visible_incident(s, incident_id: int, principal: Principal) -> Incident:
