@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,6 +22,7 @@ from gateway.incidents.errors import BadRequest, NotFound
 from gateway.incidents.service import IncidentService
 from gateway.incidents.state import incident_dict
 from gateway.media.photos import PhotoError, clean_photo
+from gateway.media.service import path_key
 
 router = APIRouter(prefix="/api", tags=["incidents"], responses=ERROR_RESPONSES)
 reader = require_role(*READ_ROLES)
@@ -92,7 +92,7 @@ def latest_snapshots(s, incident_ids: list[int]) -> dict[int, str]:
                        Media.complete.is_(True)))
     newest: dict[int, tuple[Any, str]] = {}
     for stmt, url in ((inline, lambda alert: f"/api/alerts/{alert}/snapshot"),
-                      (uploaded, lambda path: f"/api/media/{PurePosixPath(path).stem}")):  # (its key: media_key)
+                      (uploaded, lambda path: f"/api/media/{path_key(path)}")):
         for inc, ref, at in _newest_each(s, stmt):
             if inc not in newest or at > newest[inc][0]:
                 newest[inc] = (at, url(ref))
@@ -102,9 +102,9 @@ def latest_snapshots(s, incident_ids: list[int]) -> dict[int, str]:
 def _newest_each(s, stmt) -> list[tuple[int, Any, Any]]:
     """(incident, ref, time) rows of `stmt` (those three columns), the newest row per incident."""
     inc, _ref, at = stmt.selected_columns
-    ranked = stmt.add_columns(func.row_number().over(partition_by=inc, order_by=at.desc()).label("rank")).subquery()
-    cols = list(ranked.c)
-    return [tuple(r) for r in s.execute(select(*cols[:3]).where(cols[3] == 1)).all()]
+    rank = func.row_number().over(partition_by=inc, order_by=at.desc())
+    inc_c, ref_c, at_c, rank_c = stmt.add_columns(rank).subquery().c
+    return [tuple(r) for r in s.execute(select(inc_c, ref_c, at_c).where(rank_c == 1))]
 
 
 def _visible_incident(s, incident_id: int, principal: Principal) -> Incident:

@@ -28,7 +28,12 @@ CLIP_WINDOW = timedelta(seconds=300)  # a clip's alerts lie within this span aft
 
 
 def media_key(row: Media) -> str:
-    return PurePosixPath(row.path).stem
+    return path_key(row.path)
+
+
+def path_key(path: str) -> str:
+    """A stored file's media key (the `<key>` of /api/media/<key>): its name without the suffix."""
+    return PurePosixPath(path).stem
 
 
 def find_media(s: Session, key: str) -> Media | None:

@@ -1,7 +1,7 @@
 // Lifecycle actions: which need a note, a reason or more, and how they are sent.
 import { api, get, post } from "./api.js";
 import { N_, t } from "./i18n.js";
-import { ask, CAMERA_NAMES, h } from "./ui.js";
+import { ask, h, nameCameras } from "./ui.js";
 
 export const ACTION_ORDER = ["dispatch", "acknowledge", "resolve", "verify", "close", "reopen", "escalate",
   "extend", "reassign", "dismiss", "merge", "rate"];
@@ -83,7 +83,7 @@ let camerasLoaded = null;
 /** The visible cameras' names into ui.js's CAMERA_NAMES, fetched once a page (unnamed ones keep their id). */
 export function loadCameraNames() {
   camerasLoaded = camerasLoaded || get("/api/cameras", { limit: 500 })
-    .then((d) => d.items.forEach((c) => c.name && CAMERA_NAMES.set(c.id, c.name))).catch(() => {});
+    .then((d) => nameCameras(d.items)).catch(() => {});
   return camerasLoaded;
 }
 

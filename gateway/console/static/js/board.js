@@ -236,8 +236,8 @@ function showError(err) { toast(err.message, "error"); }
 // ---------- start ----------
 (async () => {
   await shell("board");
-  const grids = [...(await gridsById()).values()];
-  await loadCameraNames();
+  const [byId] = await Promise.all([gridsById(), loadCameraNames()]);
+  const grids = [...byId.values()];
   grids.forEach((g) => { parents.set(g.id, g.parent); gridNames.set(g.id, g.name); });
   people = await everyone();
   layout(grids);

@@ -4,8 +4,8 @@ import { get, liveEvents } from "./api.js";
 import { t } from "./i18n.js";
 import { gridMap } from "./mapdraw.js";
 import {
-  $, CAMERA_NAMES, countdown, fmtAgo, h, incidentTitle, levelLabel, OPEN_STATUSES, setLive, sevBadge, severityLabel, shell, statusBadge,
-  sourceName, tickCountdowns, toast,
+  $, countdown, fmtAgo, h, incidentTitle, levelLabel, OPEN_STATUSES, setLive, sevBadge, severityLabel, shell, statusBadge,
+  nameCameras, sourceName, tickCountdowns, toast,
 } from "./ui.js";
 
 const root = $("#app");
@@ -21,7 +21,7 @@ async function load() {
     get("/api/console/config").catch(() => ({})),
   ]);
   Object.assign(state, { geo, grids, incidents, cameras, sensors, tileUrl: config.map_tile_url });
-  cameras.forEach((c) => c.name && CAMERA_NAMES.set(c.id, c.name));   // (incidents name their cameras)
+  nameCameras(cameras);   // (incidents name their cameras)
   render();
 }
 

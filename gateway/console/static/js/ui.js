@@ -113,6 +113,8 @@ export const levelBadge = (l) => h("span.badge.lvl", {}, levelLabel(l));
 
 // Camera names by id (actions.js loadCameraNames fills it): pages name cameras, ids only as titles.
 export const CAMERA_NAMES = new Map();
+/** Remember the names of these cameras (items of GET /api/cameras). */
+export const nameCameras = (cameras) => cameras.forEach((c) => c.name && CAMERA_NAMES.set(c.id, c.name));
 export const cameraName = (id) => (id && CAMERA_NAMES.get(id)) || id || "";
 /** What an incident came from: its camera's name, else its source's id. */
 export const sourceName = (inc) => cameraName(inc.camera_id) || inc.source_id || "";
