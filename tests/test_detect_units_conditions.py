@@ -73,6 +73,17 @@ def test_night_mode_for_sensor_noise_not_for_a_shaking_view(vtest_path):
     assert not _night_flag(shake(0.0, 10.0))
 
 
+def test_the_noise_probes_median_is_numpys():
+    # the probe's own median (np.partition) must give np.median's value, odd and even sizes
+    from edge.detect.background import _median
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 3600, 3601):
+        x = rng.integers(0, 40, n).astype(np.int16)
+        assert _median(x) == float(np.median(x)), n
+    assert _median(np.array([1, 2], np.int16)) == 1.5
+
+
 def test_classifier_shape_rule_and_hog_person(vtest_path):
     c = ObjectClassifier()
     frame = next(img for i, img in enumerate(S.footage(str(S.VTEST), 0.0, 4.0, 5.0)) if i == 16)  # 3.2 s

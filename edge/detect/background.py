@@ -84,7 +84,7 @@ class BackgroundModel:
         self.night = False        # noisy view: input smoothed
         self.raw_sigma = 0.0      # last probed sensor noise (grey levels)
         self.min_diff = settings.min_diff  # the floor in use (falls in a dark view)
-        self._probe: tuple[np.ndarray, np.ndarray] | None = None  # (raw grid, 2x2 sums), int16
+        self._probe: np.ndarray | None = None  # _probe_rows of the probe's first frame
         self._probe_t = -1e18
         self._votes = 0
         self.reset()
@@ -168,10 +168,10 @@ class BackgroundModel:
         noise is white: a 2x2 mean halves it; a shaking or drifting view moves texture, which
         the mean keeps (no night mode for that)."""
         if self._probe is not None:
-            grid = _grid_pair(grey)
-            raw = float(np.median(np.abs(grid[0] - self._probe[0]))) * MEDIAN_TO_SIGMA
+            now, then = _probe_rows(grey), self._probe
+            raw = _median(np.abs(_grid(now) - then[:, 0, 0::4])) * MEDIAN_TO_SIGMA
             if raw >= self.s.day_sigma:  # (a clean day view needs no second median)
-                smooth = float(np.median(np.abs(grid[1] - self._probe[1]))) * MEDIAN_TO_SIGMA / 4
+                smooth = _median(np.abs(_sums(now) - _sums(then))) * MEDIAN_TO_SIGMA / 4
                 raw = raw if smooth < WHITE_RATIO * raw else 0.0
             self.raw_sigma = raw
             self._probe = None
@@ -185,7 +185,7 @@ class BackgroundModel:
                 self.min_diff = min(self.s.min_diff, max(self.s.min_diff_dark, self.s.min_diff * level / self.s.bright_level))
         elif t - self._probe_t >= self.s.probe_every_s or t < self._probe_t:
             self._probe_t = t
-            self._probe = _grid_pair(grey)
+            self._probe = np.array(_probe_rows(grey))   # (the frame buffer is refilled by the next frame)
 
     def _update_band(self) -> None:
         cv2.convertScaleAbs(self.noise, dst=self._band8, alpha=self.s.k_sigma * MAD_TO_SIGMA)
@@ -204,12 +204,32 @@ class BackgroundModel:
         return self._fg
 
 
-def _grid_pair(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A 1-in-16 grid of the frame, raw and as the sum of 2x2 neighbours (int16: four small
-    slices, not a pass over the frame; white noise's step halves in the mean of four)."""
-    g = grey[: grey.shape[0] // 4 * 4, : grey.shape[1] // 4 * 4]
-    a = g[0::4, 0::4].astype(np.int16)
-    return a, a + g[1::4, 0::4] + g[0::4, 1::4] + g[1::4, 1::4]
+def _probe_rows(grey: np.ndarray) -> np.ndarray:
+    """Rows 0 and 1 of every 4 (a view, to a multiple of 4 each way): the probe's 1-in-16 grid
+    and its 2x2 neighbours are all in it, so the first frame of a probe keeps one small copy."""
+    h, w = grey.shape[0] // 4 * 4, grey.shape[1] // 4 * 4
+    return grey[:h, :w].reshape(h // 4, 4, w)[:, :2]
+
+
+def _grid(rows: np.ndarray) -> np.ndarray:
+    """The 1-in-16 grid (int16: differences of two frames go negative)."""
+    return rows[:, 0, 0::4].astype(np.int16)
+
+
+def _sums(rows: np.ndarray) -> np.ndarray:
+    """The grid as the sum of 2x2 neighbours (white noise's step halves in the mean of four)."""
+    return np.asarray(_grid(rows) + rows[:, 1, 0::4] + rows[:, 0, 1::4] + rows[:, 1, 1::4])
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median of a small integer array by np.partition: the same value, without np.median's
+    overhead (90 us a call on a cold cache after a 1080p frame, against ~10 us)."""
+    flat = x.ravel()
+    k = flat.size // 2
+    if flat.size % 2:
+        return float(np.partition(flat, k)[k])
+    part = np.partition(flat, (k - 1, k))
+    return (float(part[k - 1]) + float(part[k])) / 2
 
 
 def _one_object(fg: np.ndarray) -> bool:
