@@ -4,9 +4,13 @@ their frames (benchmarks/edge_grab.py), both as processes of their own, their CP
 read from /proc over the same window. Issue 16's target: the worker's CPU <= 1.05x grabbing.
 
 - streams: vtest re-encoded at 25 fps (bench_detect.clip), played at real speed and looped,
-  at 360p (a camera's sub-stream, what detection is meant to read), 720p and 1080p (main streams);
+  16:9 at 640x360 (a camera's sub-stream, what detection is meant to read), 1280x720 and 1920x1080
+  (main streams);
 - rules: all of them on each camera (bench_detect.ALL_RULES: two zones with intrusion and
   loitering, a line, a falling-object region, tamper), no clips (no gateway configured);
+- the budget: what the target leaves per analysed frame (5% of grabbing a camera's stream over its
+  5 analysed frames a second), beside what analysis costs in the run and what the detector costs
+  alone (today's and before issue 16's, bench_detect's harness on the same clip);
 - memory per camera: the resident set of 8 cameras less that of 1, over 7;
 - where the CPU goes: each thread's CPU from /proc by its OS name (FFmpeg's decoders, capture,
   analysis, the rest), so the overhead over grabbing is told apart per stage.
@@ -112,6 +116,10 @@ def run(console: Console) -> None:
     for col in ("stream", "grab only, cores", "edge run, cores", "ratio", "target", "MB per camera (run)",
                 "MB per camera (grab)"):
         table.add_column(col, justify="right")
+    budget = Table(title=f"what the target leaves for analysis, ms per analysed frame ({TARGET - 1:.0%} of grabbing "
+                         f"a camera's stream over its {DETECT_FPS} analysed frames a second), against what it costs")
+    for col in ("stream", "budget", "edge run's analysis threads", "the detector alone", "before issue 16, alone"):
+        budget.add_column(col, justify="right")
     stages = Table(title="edge run's CPU by thread (OS names, common/threads.py), cores per camera; in brackets: "
                          "against grabbing alone")
     for col in ("stream", *(f"{k}, run (+)" for k in [*STAGES.values(), "other"])):
@@ -134,7 +142,25 @@ def run(console: Console) -> None:
                 by = {k: [(r[2][k] / CAMERAS, (r[2][k] - g[2][k]) / CAMERAS) for g, r in pairs] for k in pairs[0][0][2]}
                 stages.add_row(f"{height}p", *(f"{statistics.median(v[0] for v in by[k]):.4f} "
                                                f"({statistics.median(v[1] for v in by[k]):+.4f})" for k in by))
+                budget.add_row(f"{height}p", *_budget(height, grab_cpu, statistics.median(v[0] for v in by["analysis"])))
     finally:
         broker.stop()
     console.print(stages)
     console.print(table)
+    console.print(budget)
+    console.print("[dim]the detector alone: CameraPipeline.process on 10 decoded frames in a row (bench_detect's "
+                  "target harness, one process, no other camera); before issue 16: the same for the detector at "
+                  "benchmarks/detect_before.BEFORE. The budget is below what one pass of the detector costs "
+                  "on its own at 360p, whichever detector: the target asks for another kind of analysis there.")
+
+
+def _budget(height: int, grab_cores: float, analysis_cores_per_camera: float) -> list[str]:
+    from benchmarks import detect_before
+    from benchmarks.bench_detect import target
+
+    source = clip(height)
+    before, why = detect_before.measure(height)
+    ms = 1000 / DETECT_FPS
+    return [f"{ms * (TARGET - 1) * grab_cores / CAMERAS:.3f}", f"{ms * analysis_cores_per_camera:.3f}",
+            f"{1000 * target(source)['detector_hot']:.3f}",
+            f"{1000 * before['detector_hot']:.3f}" if before else f"- ({why})"]
