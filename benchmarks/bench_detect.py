@@ -275,8 +275,8 @@ def run(console: Console) -> None:
         console.print(f"the detector before issue 16 ({detect_before.BEFORE}), same harness and clip, this run: "
                       f"1920x1080 analysis / decode = [bold]{b:.3f}[/bold] ({1000 * before['detector_hot']:.3f} of "
                       f"{1000 * before['paired_decode']:.2f} ms); today's / before's = [bold]{ratio1080 / b:.2f}"
-                      f"[/bold]: {kept} (it read 0.141 at 1440x1080 on the machine of 2026-11-21: the ratio follows "
-                      "the machine)")
+                      f"[/bold]: {kept} (the issue's \"today 0.14\" was this detector on 1440x1080 on the machine of "
+                      "2026-11-21: the ratio follows the clip and the machine)")
 
     cores = Table(title=f"1080p {FPS} fps streams per core (decode included, analysis at {DETECT_FPS} fps)")
     for col in ("", "core/stream", "streams/core", "vs motion"):

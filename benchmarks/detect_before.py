@@ -2,9 +2,10 @@
 today's harness (bench_detect.target) on the same clip in the same run.
 
 Why: analysis / decode is a ratio of two different kinds of work (Python and OpenCV on a small
-grey frame against FFmpeg's SIMD decoder), so it moves with the machine class: this detector
-read 0.141 on the machine of 2026-11-21 and 0.23-0.24 on today's. "Kept" is then asked of the
-same machine: today's detector against this one. Its packages come out of git (`git archive`)
+grey frame against FFmpeg's SIMD decoder), so it moves with the machine class and the clip: this
+detector read 0.141 on 1440x1080 on the machine of 2026-11-21 (the issue's "today 0.14"), 0.23-0.24
+on the same clip on today's, 0.136-0.138 on 1920x1080. "Kept" is then asked of the same machine
+and clip: today's detector against this one. Its packages come out of git (`git archive`)
 into a temporary folder that a child process puts first on its path; no git or no such
 commit (a shallow clone): the figure is left out, with the reason.
 """
