@@ -9,7 +9,7 @@ import sys
 import threading
 
 from camera_profiles import load_profile
-from edge.camera.capture import CameraStream
+from edge.camera.capture import CameraStream, decode_threads
 
 
 def _drain(stream: CameraStream, stop: threading.Event) -> None:
@@ -20,7 +20,7 @@ def _drain(stream: CameraStream, stop: threading.Event) -> None:
 def main(paths: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    streams = [CameraStream(load_profile(p)) for p in paths]
+    streams = [CameraStream(load_profile(p), threads=decode_threads(len(paths))) for p in paths]  # as edge run
     threads = []
     for s in streams:
         s.start()

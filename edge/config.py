@@ -39,6 +39,8 @@ class EdgeConfig(BaseModel):
     status_interval_s: float = Field(30.0, gt=0)
     media_dir: str = "var/edge/media"
     gateway: GatewayLink = Field(default_factory=GatewayLink)
+    decode_threads: int | None = Field(None, ge=1, le=16, description=(
+        "FFmpeg decoder threads per stream; unset: the cores shared among the streams, at least one"))
 
 
 class ConfigError(ValueError):

@@ -99,6 +99,45 @@ def test_capture_threads_carry_the_camera_in_their_os_name(vtest_path):
         s.stop()
 
 
+def _decoder_threads() -> int:
+    from pathlib import Path
+
+    return sum(1 for t in Path("/proc/self/task").iterdir() if (t / "comm").read_text().startswith("av:"))
+
+
+@pytest.mark.parametrize("source", ["file", "rtsp"])
+def test_decoder_threads_as_asked(source, short_clip, request):
+    # one thread a stream decodes in the capture thread itself (FFmpeg starts no av: threads);
+    # more are FFmpeg's frame threads, for the file and the network path alike
+    url = str(short_clip) if source == "file" else request.getfixturevalue("camera").url
+    before = _decoder_threads()
+    seen = {}
+    for threads in (1, 2):
+        s = CameraStream(profile(url, loop=True), threads=threads)
+        s.start()
+        try:
+            next_item(s, Frame, 15)
+            next_item(s, Frame, 5)
+            seen[threads] = _decoder_threads() - before
+        finally:
+            s.stop()
+    assert seen[1] == 0 and seen[2] >= 1, seen
+
+
+def test_decode_threads_share_the_cores(monkeypatch, tmp_path):
+    from edge.camera.capture import decode_threads
+    from edge.config import ConfigError, load_edge_config
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert [decode_threads(n) for n in (1, 2, 3, 4, 8, 0)] == [4, 2, 1, 1, 1, 4]
+    bad = tmp_path / "edge.yaml"
+    bad.write_text("edge_id: e1\ndecode_threads: 0\n")
+    with pytest.raises(ConfigError, match="decode_threads"):
+        load_edge_config(bad)
+    bad.write_text("edge_id: e1\ndecode_threads: 2\n")
+    assert load_edge_config(bad)[0].decode_threads == 2
+
+
 def test_slow_consumer_gets_newest_frame_not_a_queue(vtest_path):
     s = CameraStream(profile(str(vtest_path)))
     s.start()

@@ -22,11 +22,12 @@ class CameraWorker(threading.Thread):
     """Runs one camera until `stop` is set; never raises out of its loop."""
 
     def __init__(self, profile: CameraProfile, edge_id: str, publisher, stop: threading.Event,
-                 status_interval_s: float = 30.0, clips=None):
+                 status_interval_s: float = 30.0, clips=None, decode_threads: int | None = None):
         super().__init__(name=f"camera-{profile.id}", daemon=True)
         self.profile, self.edge_id, self.publisher, self.stop_event = profile, edge_id, publisher, stop
         self.status_interval_s = status_interval_s
         self.clips = clips           # optional edge.camera.clips.ClipRecorder
+        self.decode_threads = decode_threads  # FFmpeg threads per stream (None: OpenCV's default)
         self.alerts_sent = 0
         self.pipeline = None
         self._emit_lock = threading.Lock()   # the camera's own ONVIF events arrive on another thread
@@ -74,7 +75,7 @@ class CameraWorker(threading.Thread):
         name_this_thread(f"det:{self.profile.id}")
         # with clips, the snapshot is uploaded with them; without, it rides inline in the alert
         pipeline = self.pipeline = CameraPipeline(self.profile, self.edge_id, snapshots=self.clips is None)
-        stream = CameraStream(self.profile, on_status=self._status)
+        stream = CameraStream(self.profile, on_status=self._status, threads=self.decode_threads)
         stream.start()
         recorder = self._start_record_stream(CameraStream)
         # a publisher that cannot subscribe (a test's or a replay's collector) has no one watching
@@ -130,7 +131,8 @@ class CameraWorker(threading.Thread):
         if self.clips is None or source is None or not self.profile.clips.enabled:
             return None
         self.clips.by_ts = True   # alert frame indices count the detect stream's frames, not these
-        self.record = stream_cls(self.profile, on_status=self._record_status, source=source, role="record")
+        self.record = stream_cls(self.profile, on_status=self._record_status, source=source, role="record",
+                                 threads=self.decode_threads)
         self.record.start()
         t = threading.Thread(target=self._feed_clips, name=f"record-{self.profile.id}", daemon=True)
         t.start()
