@@ -20,7 +20,8 @@ def _drain(stream: CameraStream, stop: threading.Event) -> None:
 def main(paths: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    streams = [CameraStream(load_profile(p), threads=decode_threads(len(paths))) for p in paths]  # as edge run
+    each = decode_threads(len(paths))   # as edge run shares the cores
+    streams = [CameraStream(load_profile(p), threads=each) for p in paths]
     threads = []
     for s in streams:
         s.start()

@@ -126,9 +126,17 @@ class CameraWorker(threading.Thread):
                 self.clips.close()     # finishes the clip being recorded, hands it to the uploader
 
     # ---- the record stream: clips from the main stream while detection reads the sub one ----
+    @property
+    def streams(self) -> int:
+        """Streams this camera decodes: the detect stream, and a record stream of its own for clips."""
+        return 1 + self._records()
+
+    def _records(self) -> bool:
+        return self.clips is not None and self.profile.record_stream is not None and self.profile.clips.enabled
+
     def _start_record_stream(self, stream_cls) -> threading.Thread | None:
         source = self.profile.record_stream
-        if self.clips is None or source is None or not self.profile.clips.enabled:
+        if not self._records():
             return None
         self.clips.by_ts = True   # alert frame indices count the detect stream's frames, not these
         self.record = stream_cls(self.profile, on_status=self._record_status, source=source, role="record",

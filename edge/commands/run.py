@@ -79,9 +79,6 @@ def main(args: argparse.Namespace) -> int:
         uploader = MediaUploader(cfg.gateway.url, cfg.gateway.token, Path(cfg.media_dir) / "uploads.db",
                                  edge_id=cfg.edge_id).start()
 
-    running = [p for p in cameras if p.enabled]
-    streams = sum(1 + (p.record_stream is not None and uploader is not None and p.clips.enabled) for p in running)
-    threads = cfg.decode_threads or decode_threads(streams)
     workers = []
     for prof in cameras:
         if not prof.enabled:
@@ -94,9 +91,11 @@ def main(args: argparse.Namespace) -> int:
             # a record stream of its own is there for its detail: keep it up to 1280 px wide
             clips = ClipRecorder(prof, Path(cfg.media_dir) / prof.id, on_finished=uploader.enqueue_finished,
                                  clip_width=1280 if prof.record_stream is not None else 640)
-        w = CameraWorker(prof, cfg.edge_id, publisher, stop, cfg.status_interval_s, clips=clips, decode_threads=threads)
+        workers.append(CameraWorker(prof, cfg.edge_id, publisher, stop, cfg.status_interval_s, clips=clips))
+    threads = cfg.decode_threads or decode_threads(sum(w.streams for w in workers))
+    for w in workers:
+        w.decode_threads = threads
         w.start()
-        workers.append(w)
     log.info("edge %s running %d camera(s), %d decoder thread(s) a stream, publishing to %s", cfg.edge_id,
              len(workers), threads, mqtt.url)
     while not stop.is_set():
